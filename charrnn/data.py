@@ -1,0 +1,182 @@
+"""The corpus: fetching it, its vocabulary, the train/test split and the training batches."""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import unicodedata
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+# The public copy named in ../shared/data/README.md, and the checksum that pins its content.
+MOLIERE_URL = "https://raw.githubusercontent.com/SimonThomine/CoursDeepLearning/main/fr/05_NLP/moliere.txt"
+MOLIERE_SHA256 = "9589b888061b947f572349272728147e6de1c34887a1298c92563e7cb1f10d28"
+DEFAULT_DATA = "data/moliere.txt"
+TRAIN_FRACTION = 0.9  # first 90 % of the characters train, last 10 % test, everywhere in the project
+
+
+class DataError(ValueError):
+    """A corpus that cannot be used; the message says what to do."""
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download(url: str, dest: str | os.PathLike, sha256: str | None = None, timeout: float = 30.0) -> Path:
+    """Download `url` to `dest`, checking `sha256` before the file appears at `dest`.
+
+    The body goes to a temporary file beside `dest` and is renamed into place only once verified,
+    so an interrupted or corrupted download never leaves a bad cached corpus behind.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        h = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            for block in iter(lambda: resp.read(1 << 16), b""):
+                h.update(block)
+                out.write(block)
+        if sha256 is not None and h.hexdigest() != sha256:
+            raise DataError(
+                f"the file downloaded from {url} has sha256 {h.hexdigest()}, expected {sha256}; "
+                "it was not saved. Check the address, or download the corpus by hand and pass --data PATH."
+            )
+        os.replace(tmp, dest)
+    except (urllib.error.URLError, OSError) as e:
+        raise DataError(
+            f"could not download {url} ({e}). If this machine is offline, copy the corpus here by hand "
+            f"and pass --data PATH (its checksum and address are in the project README)."
+        ) from e
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return dest
+
+
+def resolve_corpus(data: str = DEFAULT_DATA, cache_dir: str | os.PathLike = "data") -> Path:
+    """A local path for `data`: the path itself, or the cached download of an http(s) URL.
+
+    The default path downloads the Molière corpus from its public address when it is missing.
+    """
+    if data.startswith(("http://", "https://")):
+        dest = Path(cache_dir) / (Path(data.split("?")[0]).name or "corpus.txt")
+        if not dest.exists():
+            download(data, dest, MOLIERE_SHA256 if data == MOLIERE_URL else None)
+        return dest
+    path = Path(data)
+    if not path.exists():
+        if data != DEFAULT_DATA:
+            raise DataError(f"no corpus file at {data}: pass --data with an existing text file or an http(s) URL")
+        download(MOLIERE_URL, path, MOLIERE_SHA256)
+    return path
+
+
+def read_text(path: str | os.PathLike) -> str:
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not UTF-8 text (byte {e.start}): convert it, e.g. `iconv -t utf-8`") from e
+    if not text:
+        raise DataError(f"{path} is empty: a corpus needs text to learn from")
+    return text
+
+
+def split(text: str, train_fraction: float = TRAIN_FRACTION) -> tuple[str, str]:
+    """First `train_fraction` of the characters is training text, the rest test text."""
+    n = int(len(text) * train_fraction)
+    return text[:n], text[n:]
+
+
+# Typographic variants a visitor's keyboard or word processor produces, mapped to plain forms.
+# Each is used only when the vocabulary lacks the variant and has the replacement.
+TYPOGRAPHIC = {
+    "\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"',
+    "\u2026": "...", "\u2013": "-", "\u2014": "-", "\u2011": "-",
+    "\u00a0": " ", "\u202f": " ", "\u2009": " ", "\t": " ", "\r\n": "\n", "\r": "\n",
+}
+
+
+@dataclass(frozen=True)
+class Vocab:
+    """Characters <-> integer ids. `chars` is sorted; id i is chars[i]."""
+
+    chars: str
+
+    @classmethod
+    def from_text(cls, text: str) -> "Vocab":
+        return cls("".join(sorted(set(text))))
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    @property
+    def stoi(self) -> dict[str, int]:
+        return {c: i for i, c in enumerate(self.chars)}
+
+    def encode(self, text: str) -> list[int]:
+        """Ids of `text`, which must use only vocabulary characters (see `normalize` for user text)."""
+        stoi = self.stoi
+        try:
+            return [stoi[c] for c in text]
+        except KeyError as e:
+            raise DataError(f"character {e.args[0]!r} is not in the vocabulary; normalize user text first") from None
+
+    def decode(self, ids) -> str:
+        return "".join(self.chars[int(i)] for i in ids)
+
+    def normalize(self, text: str) -> tuple[str, int]:
+        """User text made encodable: NFC, typographic variants mapped, other unknown characters dropped.
+
+        Returns (clean text, number of characters dropped), so the caller can say what was lost.
+        """
+        text = unicodedata.normalize("NFC", text)
+        vocab = set(self.chars)
+        for variant, plain in TYPOGRAPHIC.items():
+            if variant in text and variant not in vocab and all(c in vocab for c in plain):
+                text = text.replace(variant, plain)
+        kept = "".join(c for c in text if c in vocab)
+        return kept, len(text) - len(kept)
+
+
+class Batches:
+    """B parallel streams over a token sequence, cut into chunks of T for truncated BPTT.
+
+    The text is split into B contiguous streams; batch i holds chunk i of every stream, so row b of
+    batch i+1 continues row b of batch i and the hidden state can be carried from one to the next.
+    Targets are the inputs shifted by one character.
+    """
+
+    def __init__(self, ids: torch.Tensor, batch_size: int, seq_len: int):
+        stream_len = (len(ids) - 1) // batch_size
+        if stream_len < seq_len:
+            need = batch_size * seq_len + 1
+            raise DataError(
+                f"the training text has {len(ids)} characters, fewer than one batch needs "
+                f"({batch_size} streams x {seq_len} steps + 1 = {need}): use more text or a smaller "
+                "--batch-size/--seq-len"
+            )
+        self.seq_len = seq_len
+        n = stream_len * batch_size
+        self.x = ids[:n].view(batch_size, stream_len)  # (B, L)
+        self.y = ids[1 : n + 1].view(batch_size, stream_len)  # (B, L), shifted by one
+        self.num_batches = stream_len // seq_len
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= i < self.num_batches:
+            raise IndexError(i)
+        s = slice(i * self.seq_len, (i + 1) * self.seq_len)
+        return self.x[:, s], self.y[:, s]  # (B, T), (B, T)

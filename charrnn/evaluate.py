@@ -1,0 +1,70 @@
+"""Scoring text under a model: the average loss (nats and bits per character) and per-character losses."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+LN2 = math.log(2)
+
+
+def _state_zero_row(state, row: int):
+    """Reset one stream's recurrent state to the start-of-text state (zeros; s(0) = 0 in the paper)."""
+    for s in state if isinstance(state, tuple) else (state,):
+        s[:, row] = 0
+
+
+@torch.inference_mode()
+def evaluate(model, text: str, streams: int = 32, burn_in: int = 256, chunk: int = 512) -> dict:
+    """Average cross-entropy of predicting each character of `text` from all the ones before it.
+
+    The first character has nothing to be predicted from, so len(text) - 1 characters are scored.
+    For speed the text is read as `streams` parallel segments; each segment but the first first reads
+    the `burn_in` characters before it without scoring them, so its state is warm as if the whole text
+    had been read in one pass (exact up to what the model remembers from further back). The first
+    segment starts from the zero state, like the single pass.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    ids = torch.tensor(model.encode(text), dtype=torch.long)
+    n = len(ids) - 1  # number of (input, target) pairs
+    if n < 1:
+        raise ValueError("evaluate needs a text of at least two characters")
+    S = max(1, min(streams, n // (4 * burn_in)))  # short texts: fewer streams, less burn-in waste
+    L = math.ceil(n / S)
+    W = burn_in if S > 1 else 0
+    x = torch.zeros(S, W + L, dtype=torch.long)
+    y = torch.full((S, W + L), -1, dtype=torch.long)  # -1 = not scored
+    for s in range(S):
+        a, b = s * L, min((s + 1) * L, n)
+        lo = max(0, a - W)
+        x[s, W - (a - lo) : W + (b - a)] = ids[lo:b]
+        y[s, W : W + (b - a)] = ids[a + 1 : b + 1]
+    x, y = x.to(device), y.to(device)
+    state = None
+    if W:
+        _, state = model(x[:, :W], None)
+        _state_zero_row(state, 0)  # segment 0 has no text before it
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    for t in range(W, W + L, chunk):
+        logits, state = model(x[:, t : t + chunk], state)  # (S, chunk, V)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), y[:, t : t + chunk].flatten(), ignore_index=-1,
+                               reduction="sum")
+        total += loss.double()
+    model.train(was_training)
+    nats = total.item() / n
+    return {"nats": nats, "bpc": nats / LN2, "chars": n}
+
+
+@torch.inference_mode()
+def char_losses(model, text: str) -> torch.Tensor:
+    """Loss in nats of each character of `text` after the first, read in one pass: shape (len(text) - 1,)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    ids = torch.tensor([model.encode(text)], dtype=torch.long, device=device)  # (1, N)
+    logits, _ = model(ids[:, :-1])  # (1, N-1, V)
+    model.train(was_training)
+    return F.cross_entropy(logits[0].float(), ids[0, 1:], reduction="none").cpu()

@@ -1,0 +1,24 @@
+"""Named recipes: a model configuration and a training configuration that belong together.
+
+Every value here can be overridden by a train.py flag; the shipped checkpoints were made with these.
+"""
+from __future__ import annotations
+
+PRESETS: dict[str, dict] = {
+    # Mikolov et al. 2010's model at a size that fits the 1.5 M-character corpus on a CPU.
+    "paper": {"about": "the paper's sigmoid Elman RNN, one-hot input, hidden 768",
+              "model": dict(cell="paper", hidden_size=768),
+              "train": dict(batch_size=32, seq_len=128, epochs=20, lr=3e-3)},
+    # The best model: two LSTM layers with a learned embedding and dropout against over-fitting.
+    "lstm": {"about": "2-layer LSTM, embedding 64, hidden 512, dropout 0.25",
+             "model": dict(cell="lstm", hidden_size=512, num_layers=2, embed_size=64, dropout=0.25),
+             "train": dict(batch_size=64, seq_len=128, epochs=20, lr=2e-3, save_dtype="float16")},
+    "gru": {"about": "2-layer GRU, embedding 64, hidden 512, dropout 0.25",
+            "model": dict(cell="gru", hidden_size=512, num_layers=2, embed_size=64, dropout=0.25),
+            "train": dict(batch_size=64, seq_len=128, epochs=20, lr=2e-3, save_dtype="float16")},
+    # The course notebook's recipe, for a before/after: one SGD step per character on 50,000 characters.
+    "seed": {"about": "the course notebook: paper RNN, hidden 128, first 50,000 characters, per-character SGD",
+             "model": dict(cell="paper", hidden_size=128),
+             "train": dict(batch_size=1, seq_len=1, epochs=10, optimizer="sgd", lr=0.1, grad_clip=0.0,
+                           schedule="constant", max_chars=50_000, eval_every=0)},
+}

@@ -1,0 +1,94 @@
+"""Generating text one character at a time. Also a terminal entry point:
+
+    python -m charrnn.sample --checkpoint checkpoints/lstm --prompt "HARPAGON." --length 500
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Iterator
+
+import torch
+
+START = "\n"  # an empty prompt starts as if after a line break, where the corpus starts its lines
+
+
+def check_sampling(length: int, temperature: float, top_k: int, top_p: float) -> None:
+    if length < 0:
+        raise ValueError("length must be >= 0")
+    if not (temperature >= 0 and temperature != float("inf")):
+        raise ValueError("temperature must be a finite number >= 0 (0 = always the most likely character)")
+    if top_k < 0:
+        raise ValueError("top_k must be >= 0 (0 = no top-k cut)")
+    if not 0 < top_p <= 1:
+        raise ValueError("top_p must be in (0, 1] (1 = no nucleus cut)")
+
+
+def next_char_probs(logits: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
+    """Sampling distribution (V,) from next-character logits (V,); temperature > 0."""
+    logits = logits.float() / temperature
+    if 0 < top_k < logits.numel():
+        kth = torch.topk(logits, top_k).values[-1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    if top_p < 1:
+        # Keep the smallest set of most likely characters whose mass reaches top_p.
+        sorted_p, order = torch.sort(probs, descending=True)
+        keep = torch.cumsum(sorted_p, 0) - sorted_p < top_p  # mass before this one is still short
+        probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_p[keep])
+        probs /= probs.sum()
+    return probs
+
+
+@torch.inference_mode()
+def generate(model, prompt: str, length: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+             seed: int | None = None) -> Iterator[str]:
+    """Yield `length` characters that continue `prompt`, one at a time.
+
+    The whole prompt warms the recurrent state (not only its last character). Characters the model
+    does not know are normalised or dropped (see Vocab.normalize). temperature 0 is greedy decoding;
+    the same seed gives the same text.
+    """
+    check_sampling(length, temperature, top_k, top_p)
+    model.eval()
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(seed if seed is not None else int.from_bytes(os.urandom(8), "little") >> 1)
+    prompt, _ = model.vocab.normalize(prompt)
+    ids = torch.tensor([model.encode(prompt or START)], dtype=torch.long, device=device)  # (1, P)
+    logits, state = model(ids)  # the prompt in one call: the fused recurrence warms the state
+    for _ in range(length):
+        last = logits[0, -1]  # (V,)
+        if temperature == 0:
+            nxt = int(torch.argmax(last))
+        else:
+            nxt = int(torch.multinomial(next_char_probs(last, temperature, top_k, top_p).cpu(), 1, generator=gen))
+        yield model.vocab.chars[nxt]
+        logits, state = model(torch.tensor([[nxt]], device=device), state)
+
+
+def main(argv=None) -> None:
+    from .checkpoint import load
+
+    p = argparse.ArgumentParser(description="Write text with a trained charrnn model.")
+    p.add_argument("--checkpoint", default="checkpoints/lstm", help="checkpoint directory or Hub id USER/NAME")
+    p.add_argument("--prompt", default="", help="text to continue (default: start of a line)")
+    p.add_argument("--length", type=int, default=500, help="characters to generate")
+    p.add_argument("--temperature", type=float, default=0.8, help="0 = greedy, 1 = the model's distribution")
+    p.add_argument("--top-k", type=int, default=0, help="sample among the k most likely characters (0 = all)")
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1 = off)")
+    p.add_argument("--seed", type=int, default=None, help="random seed for reproducible text")
+    args = p.parse_args(argv)
+    try:
+        model = load(args.checkpoint)
+        sys.stdout.write(args.prompt)
+        for ch in generate(model, args.prompt, args.length, args.temperature, args.top_k, args.top_p, args.seed):
+            sys.stdout.write(ch)
+            sys.stdout.flush()
+    except (ValueError, OSError) as e:
+        sys.exit(f"error: {e}")
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""Training: truncated BPTT over parallel streams, evaluation on the whole test split, checkpoints.
+
+No training decision looks at the test split: the learning-rate schedule is fixed in advance and the
+last weights are kept; the test loss is only recorded.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import checkpoint
+from .data import Batches
+from .evaluate import evaluate
+from .model import CharRNN, detach_state
+from .sample import generate
+
+SAMPLE_PROMPT = "HARPAGON.\n\n"  # a speaker line, as the corpus writes them; the same every epoch
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 64  # parallel streams; more = better use of the matrix units, fewer updates per epoch
+    seq_len: int = 128  # truncated-BPTT length: gradients reach this many characters back
+    epochs: int = 10
+    optimizer: str = "adamw"  # "adamw" or "sgd"
+    lr: float = 2e-3  # peak learning rate
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0  # max global gradient norm; 0 = off. Recurrences explode without it
+    schedule: str = "cosine"  # "cosine": warm up, then decay to lr/10 by the last step; "constant"
+    warmup_steps: int = 100
+    max_chars: int = 0  # train on only the first N characters of the training split; 0 = all of it
+    eval_every: int = 0  # steps between evaluations and checkpoints; 0 = once per epoch
+    sample_length: int = 200  # characters of the sample recorded at each evaluation
+    seed: int = 1337
+    save_dtype: str = "float32"  # storage type of model.safetensors: "float32" or "float16"
+
+    def __post_init__(self):
+        if self.optimizer not in ("adamw", "sgd"):
+            raise ValueError("optimizer must be 'adamw' or 'sgd'")
+        if self.schedule not in ("cosine", "constant"):
+            raise ValueError("schedule must be 'cosine' or 'constant'")
+        if self.save_dtype not in ("float32", "float16"):
+            raise ValueError("save_dtype must be 'float32' or 'float16'")
+        if min(self.batch_size, self.seq_len, self.epochs) < 1 or self.lr <= 0:
+            raise ValueError("batch_size, seq_len and epochs must be >= 1 and lr > 0")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class Run:
+    """What a training run needs besides the model: its texts, settings and where it saves."""
+
+    train_text: str
+    test_text: str
+    config: TrainConfig
+    out: Path
+    info: dict = field(default_factory=dict)  # recorded as-is: command line, corpus checksum, device
+    progress: bool = True
+
+
+def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
+    if cfg.schedule == "constant":
+        return cfg.lr
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    t = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+def make_optimizer(model: CharRNN, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _sample(model: CharRNN, length: int) -> str:
+    return "".join(generate(model, SAMPLE_PROMPT, length, temperature=0.8, seed=0))
+
+
+def _stored(model: CharRNN, dtype: torch.dtype) -> CharRNN:
+    """A copy whose weights went through the storage type, so recorded losses are those of the file."""
+    copy_ = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in copy_.parameters():
+            p.copy_(p.to(dtype).float())
+    return copy_
+
+
+def train(model: CharRNN, run: Run, resume: dict | None = None, meta: dict | None = None) -> dict:
+    """Train `model` and keep `run.out` holding the latest checkpoint. Returns the saved record.
+
+    resume: a training_state (see checkpoint.load_training_state) and meta its config.json record.
+    Ctrl-C saves a checkpoint at the current step and returns; a NaN or infinite loss raises
+    TrainingDiverged without touching the last good checkpoint.
+    """
+    cfg = run.config
+    device = next(model.parameters()).device
+    dtype = getattr(torch, cfg.save_dtype)
+    train_text = run.train_text[: cfg.max_chars] if cfg.max_chars else run.train_text
+    batches = Batches(torch.tensor(model.encode(train_text), dtype=torch.long), cfg.batch_size, cfg.seq_len)
+    # The train loss in the history is measured like the test loss (eval mode, no dropout) on a fixed
+    # slice of training text as long as the test split, so the two are comparable and the gap is honest.
+    train_probe = train_text[: len(run.test_text)]
+    total_steps = cfg.epochs * len(batches)
+    opt = make_optimizer(model, cfg)
+    record = dict(meta or {})
+    record.update(training={**asdict(cfg), **run.info, "train_chars": len(train_text), "test_chars": len(run.test_text)})
+    history = record.setdefault("history", [])
+    record.pop("final", None)
+    step, elapsed = 0, 0.0
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        opt.load_state_dict(resume["optimizer"])
+        step, elapsed = int(resume["step"]), float(resume["elapsed"])
+        torch.set_rng_state(resume["rng"])
+        random.seed(int(resume["py_seed"]))
+    else:
+        torch.manual_seed(cfg.seed)
+        random.seed(cfg.seed)
+
+    def save(status: str) -> None:
+        record["status"] = status
+        state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "elapsed": elapsed,
+                 "rng": torch.get_rng_state(), "py_seed": random.randrange(2**31)}
+        checkpoint.save(model, run.out, record, state, dtype)
+
+    def log_eval() -> None:
+        stored = _stored(model, dtype)
+        history.append({
+            "epoch": round(step / len(batches), 4), "step": step, "chars": step * cfg.batch_size * cfg.seq_len,
+            "time_s": round(elapsed, 2), "lr": lr_at(step - 1, total_steps, cfg),
+            "train_loss": evaluate(stored, train_probe)["nats"], "test_loss": evaluate(stored, run.test_text)["nats"],
+            "train_running_loss": running / max(1, running_n), "sample": _sample(stored, cfg.sample_length)})
+        h = history[-1]
+        tqdm.write(f"epoch {h['epoch']:.2f} | train {h['train_loss']:.4f} | test {h['test_loss']:.4f} nats/char "
+                   f"| {h['test_loss'] / math.log(2):.3f} bpc | {elapsed:.0f} s")
+
+    eval_every = cfg.eval_every or len(batches)
+    running, running_n, state = 0.0, 0, None
+    bar = tqdm(total=total_steps, initial=step, disable=not run.progress, unit="step", dynamic_ncols=True)
+    wall0 = time.perf_counter() - elapsed  # elapsed counts wall time, evaluations included, across resumes
+    model.train()
+    try:
+        while step < total_steps:
+            i = step % len(batches)
+            if i == 0:
+                state = None  # a new epoch starts every stream at its beginning
+            x, y = (t.to(device) for t in batches[i])
+            t0 = time.perf_counter()
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, total_steps, cfg)
+            logits, state = model(x, state)
+            state = detach_state(state)
+            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"the loss became {loss.item()} at step {step}; the last good checkpoint in {run.out} is kept. "
+                    "Lower --lr or set --grad-clip, then --resume or start again.")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            step += 1
+            dt = time.perf_counter() - t0
+            elapsed = time.perf_counter() - wall0
+            running += loss.item()
+            running_n += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}", chars_s=f"{x.numel() / dt:,.0f}")
+            if step % eval_every == 0 or step == total_steps:
+                log_eval()
+                elapsed = time.perf_counter() - wall0
+                running, running_n = 0.0, 0
+                if step < total_steps:
+                    save("training")
+    except KeyboardInterrupt:
+        bar.close()
+        elapsed = time.perf_counter() - wall0
+        tqdm.write(f"interrupted at step {step}/{total_steps}; saving {run.out} (continue with --resume)")
+        save("interrupted")
+        return record
+    bar.close()
+    elapsed = time.perf_counter() - wall0
+    stored = _stored(model, dtype)
+    record["final"] = {split: evaluate(stored, text) for split, text in (("train", train_text), ("test", run.test_text))}
+    record["final"]["train_time_s"] = round(elapsed, 1)
+    save("complete")
+    return record

@@ -1,0 +1,105 @@
+"""Train a charrnn model and write its checkpoint. `python train.py --help` lists every flag.
+
+    python train.py --preset paper --data ../shared/data/moliere.txt
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import torch
+
+from charrnn import checkpoint
+from charrnn.data import DEFAULT_DATA, DataError, Vocab, read_text, resolve_corpus, sha256_of, split
+from charrnn.model import CELLS, CharRNN, ModelConfig
+from charrnn.presets import PRESETS
+from charrnn.training import Run, TrainConfig, TrainingDiverged, train
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Train a character-level RNN language model on a text corpus.",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--preset", choices=sorted(PRESETS), default="paper",
+                   help="recipe to start from: " + "; ".join(f"{k}: {v['about']}" for k, v in PRESETS.items()))
+    p.add_argument("--data", default=DEFAULT_DATA,
+                   help="corpus: a UTF-8 text file or an http(s) URL; the default is downloaded if missing")
+    p.add_argument("--out", default=None, help="checkpoint directory (default: checkpoints/PRESET)")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out, history included")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, or auto (cuda when available)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: PyTorch's)")
+    p.add_argument("--push-to-hub", metavar="USER/NAME", default=None,
+                   help="after training, upload the checkpoint to this Hugging Face model repo")
+    m = p.add_argument_group("model (default: the preset's)")
+    m.add_argument("--cell", choices=CELLS, help="paper = sigmoid Elman RNN of Mikolov 2010; rnn = tanh")
+    m.add_argument("--hidden-size", type=int, help="size of the recurrent state s(t)")
+    m.add_argument("--num-layers", type=int, help="stacked recurrent layers")
+    m.add_argument("--embed-size", type=int, help="learned embedding size; 0 = one-hot input as in the paper")
+    m.add_argument("--dropout", type=float, help="dropout between layers and before the output")
+    t = p.add_argument_group("training (default: the preset's)")
+    t.add_argument("--batch-size", type=int, help="parallel streams of text per step")
+    t.add_argument("--seq-len", type=int, help="truncated-BPTT length in characters")
+    t.add_argument("--epochs", type=int, help="passes over the training text (with --resume: the new total)")
+    t.add_argument("--optimizer", choices=["adamw", "sgd"], help="optimizer")
+    t.add_argument("--lr", type=float, help="peak learning rate")
+    t.add_argument("--weight-decay", type=float, help="decoupled weight decay")
+    t.add_argument("--grad-clip", type=float, help="max gradient norm, 0 = off")
+    t.add_argument("--schedule", choices=["cosine", "constant"], help="learning-rate schedule")
+    t.add_argument("--warmup-steps", type=int, help="linear warm-up steps of the cosine schedule")
+    t.add_argument("--max-chars", type=int, help="use only the first N characters of the training split (0 = all)")
+    t.add_argument("--eval-every", type=int, help="steps between test evaluations and checkpoints (0 = per epoch)")
+    t.add_argument("--sample-length", type=int, help="characters of the sample recorded at each evaluation")
+    t.add_argument("--seed", type=int, help="random seed; the same seed and settings give the same run")
+    t.add_argument("--save-dtype", choices=["float32", "float16"], help="storage type of the weights")
+    return p.parse_args(argv)
+
+
+def _overrides(args, cls) -> dict:
+    return {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None}
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    out = Path(args.out or f"checkpoints/{args.preset}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        path = resolve_corpus(args.data)
+        text = read_text(path)
+        train_text, test_text = split(text)
+        preset = PRESETS[args.preset]
+        resume = meta = None
+        if args.resume:
+            meta = checkpoint.read_config(out)
+            resume = checkpoint.load_training_state(out)
+            model_cfg = ModelConfig(**meta["model"])
+            saved = {f.name: meta["training"][f.name] for f in fields(TrainConfig)}
+            train_cfg = TrainConfig(**{**saved, **({"epochs": args.epochs} if args.epochs else {})})
+        else:
+            model_cfg = ModelConfig(vocab=Vocab.from_text(text).chars, **{**preset["model"], **_overrides(args, ModelConfig)})
+            train_cfg = TrainConfig(**{**preset["train"], **_overrides(args, TrainConfig)})
+        model = CharRNN(model_cfg).to(device)
+        command = "python train.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+        info = {"command": command, "corpus": str(args.data), "corpus_sha256": sha256_of(path),
+                "device": str(device) + (f" ({torch.get_num_threads()} threads)" if device == "cpu" else "")}
+        print(f"corpus {path}: {len(text):,} characters, vocabulary {model_cfg.vocab_size}, "
+              f"train {len(train_text):,}, test {len(test_text):,}")
+        print(f"model {model_cfg.cell}: {model.num_params():,} parameters; writing {out}")
+        record = train(model, Run(train_text, test_text, train_cfg, out, info), resume, meta)
+    except (DataError, ValueError, TrainingDiverged, OSError) as e:
+        sys.exit(f"error: {e}")
+    if "final" in record:
+        f = record["final"]
+        print(f"done: train {f['train']['nats']:.4f} / test {f['test']['nats']:.4f} nats/char "
+              f"({f['test']['bpc']:.3f} bits/char) in {f['train_time_s']:.0f} s -> {out}")
+        if args.push_to_hub:
+            from charrnn.hub import push
+
+            print(push(out, args.push_to_hub))
+
+
+if __name__ == "__main__":
+    main()
