@@ -6,6 +6,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .sample import START
+
 LN2 = math.log(2)
 
 
@@ -68,3 +70,17 @@ def char_losses(model, text: str) -> torch.Tensor:
     logits, _ = model(ids[:, :-1])  # (1, N-1, V)
     model.train(was_training)
     return F.cross_entropy(logits[0].float(), ids[0, 1:], reduction="none").cpu()
+
+
+@torch.inference_mode()
+def next_chars(model, text: str, k: int = 5) -> list[tuple[str, float]]:
+    """The k most likely characters to follow `text` (read in one pass), with their probabilities."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    ids = torch.tensor([model.encode(text or START)], dtype=torch.long, device=device)  # (1, N)
+    logits, _ = model(ids)
+    model.train(was_training)
+    probs = torch.softmax(logits[0, -1].float(), dim=-1)
+    top = torch.topk(probs, min(k, probs.numel()))
+    return [(model.vocab.chars[int(i)], float(p)) for p, i in zip(top.values, top.indices)]
