@@ -118,8 +118,9 @@ def load_dir(path: str | os.PathLike, device: str | torch.device = "cpu") -> Cha
 
 def load(name: str | os.PathLike, device: str | torch.device = "cpu", revision: str | None = None) -> CharRNN:
     """Load a model from a local checkpoint directory or, if no such directory exists, a Hub id USER/NAME."""
-    if Path(name).exists():
-        return load_dir(name, device)
+    local = _checkpoint_dir(Path(name))
+    if local.exists():
+        return load_dir(local, device)
     from .hub import download_checkpoint, looks_like_repo_id  # the Hub only when asked for
 
     if looks_like_repo_id(str(name)):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import math
-import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -124,16 +123,17 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, meta: dict | Non
         opt.load_state_dict(resume["optimizer"])
         step, elapsed = int(resume["step"]), float(resume["elapsed"])
         torch.set_rng_state(resume["rng"])
-        random.seed(int(resume["py_seed"]))
+        carried = resume.get("carried")  # the hidden state the streams had reached
     else:
         torch.manual_seed(cfg.seed)
-        random.seed(cfg.seed)
+        carried = None
 
     def save(status: str) -> None:
         record["status"] = status
-        state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "elapsed": elapsed,
-                 "rng": torch.get_rng_state(), "py_seed": random.randrange(2**31)}
-        checkpoint.save(model, run.out, record, state, dtype)
+        # Everything as it was after the last completed step, so a resumed run is the same run.
+        resume_state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                        "elapsed": elapsed, "rng": rng, "carried": state}
+        checkpoint.save(model, run.out, record, resume_state, dtype)
 
     def log_eval() -> None:
         stored = _stored(model, dtype)
@@ -147,7 +147,7 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, meta: dict | Non
                    f"| {h['test_loss'] / math.log(2):.3f} bpc | {elapsed:.0f} s")
 
     eval_every = cfg.eval_every or len(batches)
-    running, running_n, state = 0.0, 0, None
+    running, running_n, state, rng = 0.0, 0, carried, torch.get_rng_state()
     bar = tqdm(total=total_steps, initial=step, disable=not run.progress, unit="step", dynamic_ncols=True)
     wall0 = time.perf_counter() - elapsed  # elapsed counts wall time, evaluations included, across resumes
     model.train()
@@ -158,10 +158,10 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, meta: dict | Non
                 state = None  # a new epoch starts every stream at its beginning
             x, y = (t.to(device) for t in batches[i])
             t0 = time.perf_counter()
+            rng = torch.get_rng_state()  # dropout draws from it; an interrupted step must not count
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total_steps, cfg)
-            logits, state = model(x, state)
-            state = detach_state(state)
+            logits, new_state = model(x, state)
             loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
@@ -172,7 +172,7 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, meta: dict | Non
             if cfg.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
-            step += 1
+            step, state = step + 1, detach_state(new_state)
             dt = time.perf_counter() - t0
             elapsed = time.perf_counter() - wall0
             running += loss.item()
@@ -181,6 +181,7 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, meta: dict | Non
             bar.set_postfix(loss=f"{loss.item():.3f}", chars_s=f"{x.numel() / dt:,.0f}")
             if step % eval_every == 0 or step == total_steps:
                 log_eval()
+                rng = torch.get_rng_state()
                 elapsed = time.perf_counter() - wall0
                 running, running_n = 0.0, 0
                 if step < total_steps:

@@ -1,0 +1,94 @@
+import math
+
+import pytest
+import torch
+
+from charrnn import char_losses, evaluate, generate, next_chars
+from charrnn.sample import next_char_probs
+
+from .helpers import TINY_TEXT, tiny_model
+
+
+def test_generation_length_determinism_and_prompt_warmup():
+    model = tiny_model("lstm", embed_size=8)
+    a = "".join(generate(model, "ARGAN.", 50, temperature=1.0, seed=3))
+    b = "".join(generate(model, "ARGAN.", 50, temperature=1.0, seed=3))
+    c = "".join(generate(model, "ARGAN.", 50, temperature=1.0, seed=4))
+    assert len(a) == 50 and a == b and a != c
+    assert set(a) <= set(model.vocab.chars)
+    # The whole prompt warms the state: prompts with the same last character continue differently.
+    greedy = ["".join(generate(model, p, 30, temperature=0)) for p in ("TOINETTE.", "ARGAN.")]
+    assert greedy[0] != greedy[1]
+
+
+def test_temperature_zero_is_greedy_and_top_k_1_agrees():
+    model = tiny_model("paper")
+    greedy = "".join(generate(model, "Il est", 40, temperature=0))
+    # Greedy by hand: argmax of the logits, fed back one character at a time.
+    ids = model.encode("Il est")
+    with torch.no_grad():
+        logits, state = model(torch.tensor([ids]))
+        expected = ""
+        for _ in range(40):
+            nxt = int(logits[0, -1].argmax())
+            expected += model.vocab.chars[nxt]
+            logits, state = model(torch.tensor([[nxt]]), state)
+    assert greedy == expected
+    assert "".join(generate(model, "Il est", 40, temperature=1.5, top_k=1, seed=1)) == greedy
+    assert "".join(generate(model, "Il est", 40, temperature=1.0, top_p=1e-6, seed=1)) == greedy
+
+
+def test_top_k_and_top_p_cut_the_distribution():
+    logits = torch.log(torch.tensor([0.5, 0.3, 0.15, 0.05]))
+    p = next_char_probs(logits, 1.0, top_k=2, top_p=1.0)
+    assert torch.allclose(p, torch.tensor([0.625, 0.375, 0, 0]))
+    p = next_char_probs(logits, 1.0, top_k=0, top_p=0.7)  # 0.5 < 0.7, 0.5 + 0.3 >= 0.7
+    assert torch.allclose(p, torch.tensor([0.625, 0.375, 0, 0]))
+    p = next_char_probs(logits, 0.5, top_k=0, top_p=1.0)  # T = 0.5 squares the odds
+    q = torch.tensor([0.5, 0.3, 0.15, 0.05]) ** 2
+    assert torch.allclose(p, q / q.sum())
+
+
+def test_unknown_prompt_characters_are_dropped_not_fatal():
+    model = tiny_model("paper")
+    out = "".join(generate(model, "Il est 🎭 là’", 5, temperature=0))
+    assert out == "".join(generate(model, "Il est  là'", 5, temperature=0))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(length=-1), "length"), (dict(temperature=-0.1), "temperature"), (dict(temperature=float("nan")), "temperature"),
+    (dict(top_k=-2), "top_k"), (dict(top_p=0.0), "top_p"), (dict(top_p=1.5), "top_p"),
+])
+def test_bad_sampling_arguments(kwargs, message):
+    args = dict(length=5, temperature=1.0, top_k=0, top_p=1.0) | kwargs
+    with pytest.raises(ValueError, match=message):
+        next(generate(tiny_model("paper"), "Il", **args))
+
+
+def test_evaluate_on_a_known_distribution():
+    """With V = 0 every character has probability 1/|vocab|: the loss is exactly ln |vocab|."""
+    model = tiny_model("paper")
+    with torch.no_grad():
+        model.head.weight.zero_()
+    r = evaluate(model, TINY_TEXT)
+    n = model.config.vocab_size
+    assert r["chars"] == len(TINY_TEXT) - 1
+    assert r["nats"] == pytest.approx(math.log(n), abs=1e-6)
+    assert r["bpc"] == pytest.approx(math.log2(n), abs=1e-6)
+
+
+def test_evaluate_in_streams_matches_one_pass():
+    model = tiny_model("lstm", embed_size=8, hidden_size=32)
+    text = TINY_TEXT * 3  # long enough for several streams with burn-in
+    one_pass = char_losses(model, text)
+    assert one_pass.shape == (len(text) - 1,)
+    r = evaluate(model, text, streams=8, burn_in=64)
+    assert r["nats"] == pytest.approx(one_pass.mean().item(), abs=1e-4)
+
+
+def test_next_chars_are_sorted_probabilities():
+    model = tiny_model("paper")
+    top = next_chars(model, "Il est", k=5)
+    assert len(top) == 5 and all(c in model.vocab.chars for c, _ in top)
+    probs = [p for _, p in top]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6

@@ -1,0 +1,128 @@
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import charrnn
+import train as train_cli
+from charrnn.checkpoint import load_training_state
+from charrnn.data import split
+from charrnn.training import Run, TrainConfig, TrainingDiverged, lr_at, train
+
+from .helpers import TINY_TEXT, tiny_model
+
+ROOT = Path(__file__).resolve().parents[1]
+CFG = dict(batch_size=4, seq_len=16, epochs=2, lr=1e-2, warmup_steps=2, sample_length=20)
+
+
+def _run(tmp_path, **kw):
+    train_text, test_text = split(TINY_TEXT)
+    return Run(train_text, test_text, TrainConfig(**(CFG | kw)), tmp_path / "ck", {"command": "test"}, progress=False)
+
+
+def test_training_records_history_and_final_losses(tmp_path):
+    model = tiny_model("lstm", embed_size=8, hidden_size=32)
+    run = _run(tmp_path)
+    record = train(model, run)
+    steps_per_epoch = (len(run.train_text) - 1) // 4 // 16
+    assert [h["step"] for h in record["history"]] == [steps_per_epoch, 2 * steps_per_epoch]
+    assert [h["epoch"] for h in record["history"]] == [1.0, 2.0]
+    assert record["history"][-1]["chars"] == 2 * steps_per_epoch * 4 * 16
+    assert record["history"][1]["test_loss"] < record["history"][0]["test_loss"] < math.log(model.config.vocab_size)
+    assert all(len(h["sample"]) == 20 for h in record["history"])
+    # The recorded final test loss is what evaluating the saved checkpoint gives.
+    loaded = charrnn.load(run.out)
+    assert loaded.meta["status"] == "complete"
+    assert charrnn.evaluate(loaded, run.test_text)["nats"] == pytest.approx(record["final"]["test"]["nats"], abs=1e-6)
+    assert record["final"]["test"]["bpc"] == pytest.approx(record["final"]["test"]["nats"] / math.log(2))
+
+
+def _interrupt_at_step(monkeypatch, n):
+    """Make the n-th optimizer step raise KeyboardInterrupt, as Ctrl-C would."""
+    real_step, calls = torch.optim.AdamW.step, []
+
+    def step(self, *a, **k):
+        calls.append(1)
+        if len(calls) == n:
+            monkeypatch.undo()
+            raise KeyboardInterrupt
+        return real_step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+
+
+@pytest.mark.parametrize("cell", ["paper", "lstm"])
+def test_interrupted_then_resumed_run_equals_the_uninterrupted_one(tmp_path, monkeypatch, cell):
+    kw = dict(hidden_size=24, embed_size=8 if cell == "lstm" else 0, dropout=0.1)
+    straight = train(tiny_model(cell, **kw), _run(tmp_path / "a"))
+    _interrupt_at_step(monkeypatch, 5)  # mid-epoch: the carried hidden state must be restored too
+    record = train(tiny_model(cell, **kw), _run(tmp_path / "b"))
+    assert record["status"] == "interrupted" and load_training_state(tmp_path / "b" / "ck")["step"] == 4
+    meta = charrnn.checkpoint.read_config(tmp_path / "b" / "ck")
+    resumed = train(tiny_model(cell, seed=99, **kw), _run(tmp_path / "b"),
+                    resume=load_training_state(tmp_path / "b" / "ck"), meta=meta)
+    assert [h["step"] for h in resumed["history"]] == [h["step"] for h in straight["history"]]
+    # Same data order, weights, optimizer state, RNG and carried state: the same run.
+    for a, b in zip(resumed["history"], straight["history"]):
+        assert a["test_loss"] == pytest.approx(b["test_loss"], abs=1e-5)
+    assert resumed["final"]["test"]["nats"] == pytest.approx(straight["final"]["test"]["nats"], abs=1e-5)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    model = tiny_model("paper")
+    run = _run(tmp_path, epochs=3)
+    train(model, _run(tmp_path, epochs=1))
+    before = (run.out / "model.safetensors").read_bytes()
+    with torch.no_grad():
+        model.head.weight.fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match="last good checkpoint"):
+        train(model, run)
+    assert (run.out / "model.safetensors").read_bytes() == before
+    assert charrnn.load(run.out).meta["status"] == "complete"
+
+
+def test_cosine_schedule_warms_up_then_decays_to_a_tenth():
+    cfg = TrainConfig(lr=1.0, warmup_steps=10)
+    assert lr_at(0, 100, cfg) == pytest.approx(0.1)
+    assert lr_at(9, 100, cfg) == pytest.approx(1.0)
+    assert lr_at(100, 100, cfg) == pytest.approx(0.1)
+    assert lr_at(55, 100, cfg) == pytest.approx(0.55)
+
+
+def test_train_cli_end_to_end(tmp_path, capsys):
+    data = tmp_path / "tiny.txt"
+    data.write_text(TINY_TEXT, encoding="utf-8")
+    out = tmp_path / "ck"
+    train_cli.main(["--preset", "lstm", "--data", str(data), "--out", str(out), "--hidden-size", "16",
+                    "--num-layers", "1", "--batch-size", "4", "--seq-len", "16", "--epochs", "1"])
+    model = charrnn.load(out)
+    assert model.config.cell == "lstm" and model.config.hidden_size == 16 and model.config.embed_size == 64
+    assert model.config.vocab == "".join(sorted(set(TINY_TEXT)))
+    assert model.meta["training"]["command"].startswith("python train.py --preset lstm")
+    assert model.meta["dtype"] == "float16"  # the preset's storage type
+    assert "done: train" in capsys.readouterr().out
+    train_cli.main(["--data", str(data), "--out", str(out), "--resume", "--epochs", "2"])
+    assert [h["epoch"] for h in charrnn.load(out).meta["history"]] == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty"), ("Molière".encode("latin-1"), "not UTF-8"), (b"abc" * 10, "fewer than one batch"),
+])
+def test_train_cli_bad_data_files(tmp_path, content, message):
+    data = tmp_path / "bad.txt"
+    data.write_bytes(content)
+    with pytest.raises(SystemExit, match=message):
+        train_cli.main(["--data", str(data), "--out", str(tmp_path / "ck")])
+    assert not (tmp_path / "ck").exists()
+
+
+def test_train_help_explains_every_flag():
+    out = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    parser_flags = [a for a in train_cli.parse_args.__code__.co_consts if isinstance(a, str) and a.startswith("--")]
+    assert len(parser_flags) >= 20
+    for flag in parser_flags:
+        assert flag in out
+    assert out.count("(default:") + out.count("default:") >= 1
