@@ -1,0 +1,42 @@
+"""The shipped checkpoints: present, small enough for a Space, on target, and their records reproducible."""
+import os
+from pathlib import Path
+
+import pytest
+
+import charrnn
+from charrnn.data import MOLIERE_SHA256, read_text, sha256_of, split
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = {"paper-rnn": 1.50, "lstm": 1.25}  # checkpoint -> target test loss, nats/char
+
+
+def _corpus() -> Path | None:
+    for p in (os.environ.get("CHARRNN_CORPUS"), ROOT.parent / "shared/data/moliere.txt", ROOT / "data/moliere.txt"):
+        if p and Path(p).exists():
+            return Path(p)
+    return None
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_checkpoint_is_complete_small_and_on_target(name):
+    path = ROOT / "checkpoints" / name
+    files = sorted(f.name for f in path.iterdir() if f.name != "training_state.pt")
+    assert files == ["README.md", "config.json", "model.safetensors"]
+    assert sum((path / f).stat().st_size for f in files) < 10 * 2**20  # a Space needs no large-file storage
+    model = charrnn.load(path)
+    meta = model.meta
+    assert meta["status"] == "complete" and meta["training"]["corpus_sha256"] == MOLIERE_SHA256
+    assert meta["training"]["command"].startswith("python train.py")
+    assert meta["final"]["test"]["nats"] <= SHIPPED[name]
+    assert len(meta["history"]) >= 2 and meta["history"][-1]["test_loss"] < meta["history"][0]["test_loss"]
+
+
+@pytest.mark.skipif(_corpus() is None, reason="the corpus is not beside the project (../shared/data/moliere.txt)")
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_test_loss_reproduces(name):
+    corpus = _corpus()
+    assert sha256_of(corpus) == MOLIERE_SHA256
+    _, test_text = split(read_text(corpus))
+    model = charrnn.load(ROOT / "checkpoints" / name)
+    assert charrnn.evaluate(model, test_text)["nats"] == pytest.approx(model.meta["final"]["test"]["nats"], abs=0.01)
