@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +18,17 @@ def _state_zero_row(state, row: int):
         s[:, row] = 0
 
 
+@contextmanager
+def _eval_mode(model):
+    """Dropout off while scoring; the model's mode is restored after (training may be under way)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield next(model.parameters()).device
+    finally:
+        model.train(was_training)
+
+
 @torch.inference_mode()
 def evaluate(model, text: str, streams: int = 32, burn_in: int = 256, chunk: int = 512) -> dict:
     """Average cross-entropy of predicting each character of `text` from all the ones before it.
@@ -27,9 +39,6 @@ def evaluate(model, text: str, streams: int = 32, burn_in: int = 256, chunk: int
     had been read in one pass (exact up to what the model remembers from further back). The first
     segment starts from the zero state, like the single pass.
     """
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
     ids = torch.tensor(model.encode(text), dtype=torch.long)
     n = len(ids) - 1  # number of (input, target) pairs
     if n < 1:
@@ -44,18 +53,18 @@ def evaluate(model, text: str, streams: int = 32, burn_in: int = 256, chunk: int
         lo = max(0, a - W)
         x[s, W - (a - lo) : W + (b - a)] = ids[lo:b]
         y[s, W : W + (b - a)] = ids[a + 1 : b + 1]
-    x, y = x.to(device), y.to(device)
-    state = None
-    if W:
-        _, state = model(x[:, :W], None)
-        _state_zero_row(state, 0)  # segment 0 has no text before it
-    total = torch.zeros((), dtype=torch.float64, device=device)
-    for t in range(W, W + L, chunk):
-        logits, state = model(x[:, t : t + chunk], state)  # (S, chunk, V)
-        loss = F.cross_entropy(logits.float().flatten(0, 1), y[:, t : t + chunk].flatten(), ignore_index=-1,
-                               reduction="sum")
-        total += loss.double()
-    model.train(was_training)
+    with _eval_mode(model) as device:
+        x, y = x.to(device), y.to(device)
+        state = None
+        if W:
+            _, state = model(x[:, :W], None)
+            _state_zero_row(state, 0)  # segment 0 has no text before it
+        total = torch.zeros((), dtype=torch.float64, device=device)
+        for t in range(W, W + L, chunk):
+            logits, state = model(x[:, t : t + chunk], state)  # (S, chunk, V)
+            loss = F.cross_entropy(logits.float().flatten(0, 1), y[:, t : t + chunk].flatten(), ignore_index=-1,
+                                   reduction="sum")
+            total += loss.double()
     nats = total.item() / n
     return {"nats": nats, "bpc": nats / LN2, "chars": n}
 
@@ -63,24 +72,18 @@ def evaluate(model, text: str, streams: int = 32, burn_in: int = 256, chunk: int
 @torch.inference_mode()
 def char_losses(model, text: str) -> torch.Tensor:
     """Loss in nats of each character of `text` after the first, read in one pass: shape (len(text) - 1,)."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    ids = torch.tensor([model.encode(text)], dtype=torch.long, device=device)  # (1, N)
-    logits, _ = model(ids[:, :-1])  # (1, N-1, V)
-    model.train(was_training)
+    with _eval_mode(model) as device:
+        ids = torch.tensor([model.encode(text)], dtype=torch.long, device=device)  # (1, N)
+        logits, _ = model(ids[:, :-1])  # (1, N-1, V)
     return F.cross_entropy(logits[0].float(), ids[0, 1:], reduction="none").cpu()
 
 
 @torch.inference_mode()
 def next_chars(model, text: str, k: int = 5) -> list[tuple[str, float]]:
     """The k most likely characters to follow `text` (read in one pass), with their probabilities."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    ids = torch.tensor([model.encode(text or START)], dtype=torch.long, device=device)  # (1, N)
-    logits, _ = model(ids)
-    model.train(was_training)
+    with _eval_mode(model) as device:
+        ids = torch.tensor([model.encode(text or START)], dtype=torch.long, device=device)  # (1, N)
+        logits, _ = model(ids)
     probs = torch.softmax(logits[0, -1].float(), dim=-1)
     top = torch.topk(probs, min(k, probs.numel()))
     return [(model.vocab.chars[int(i)], float(p)) for p, i in zip(top.values, top.indices)]
