@@ -1,5 +1,11 @@
-"""The model card (README.md) of a checkpoint, generated from its config.json record."""
+"""The model card (README.md) of a checkpoint, generated from its config.json record.
+
+The same function writes the card saved beside the weights and the one published to the Hub, so the
+two never disagree; `name` is the directory name locally and the repo id USER/NAME on the Hub.
+"""
 from __future__ import annotations
+
+import math
 
 import yaml
 
@@ -9,25 +15,33 @@ CELL_NAMES = {
     "gru": "GRU",
     "lstm": "LSTM",
 }
+CELL_TAGS = {"paper": "mikolov-2010", "rnn": "elman-rnn", "gru": "gru", "lstm": "lstm"}  # "paper" says nothing as a tag
 LICENSE = "mit"
+LN2 = math.log(2)
 
 
-def card_metadata(config: dict) -> dict:
-    """The YAML front matter the Hub reads: library, license, tags, language, metrics."""
+def card_metadata(config: dict, name: str = "charrnn") -> dict:
+    """The YAML front matter the Hub reads: library, license, tags, language, metrics.
+
+    No `datasets:` entry: on the Hub it must name dataset repos, and the Molière corpus has none;
+    `language: fr` and the `moliere` tag say what the model was trained on instead.
+    """
     meta = {
         "library_name": "charrnn",
         "license": LICENSE,
         "language": ["fr"],
-        "tags": ["character-level", "language-model", "rnn", config["model"]["cell"], "pytorch", "moliere"],
+        "tags": ["charrnn", "character-level", "language-model", "rnn", CELL_TAGS[config["model"]["cell"]],
+                 "pytorch", "safetensors", "moliere", "french"],
         "pipeline_tag": "text-generation",
     }
     final = config.get("final")
     if final:
         meta["model-index"] = [{
-            "name": config.get("name", "charrnn"),
+            "name": name,
             "results": [{
                 "task": {"type": "text-generation", "name": "character-level language modelling"},
-                "dataset": {"type": "text", "name": "Molière's dialogues (last 10 % of the characters)"},
+                "dataset": {"type": "text", "name": "Molière's dialogues (last 10 % of the characters)",
+                            "split": "test"},
                 "metrics": [{"type": "bits-per-character", "value": round(final["test"]["bpc"], 4), "name": "test bpc"},
                             {"type": "loss", "value": round(final["test"]["nats"], 4), "name": "test nats/char"}],
             }],
@@ -46,35 +60,50 @@ def model_card(config: dict, name: str) -> str:
     training = config.get("training", {})
     history = config.get("history", [])
     final = config.get("final")
-    lines = ["---", yaml.safe_dump(card_metadata(config), sort_keys=False, allow_unicode=True).strip(), "---", "",
+    lines = ["---", yaml.safe_dump(card_metadata(config, name), sort_keys=False, allow_unicode=True).strip(), "---", "",
              f"# charrnn · {name}", "",
              f"A character-level language model of Molière's dialogues: {CELL_NAMES[m['cell']]}, "
              f"hidden size {m['hidden_size']}, {m['num_layers']} layer(s), "
              + (f"embedding size {m['embed_size']}" if m["embed_size"] else "one-hot input")
-             + f", {config.get('num_params', 0):,} parameters, weights stored as {config.get('dtype', 'float32')}.",
+             + f", {config.get('num_params', 0):,} parameters, weights stored as {config.get('dtype', 'float32')}. "
+             f"Its vocabulary is {len(m['vocab'])} characters.",
              ""]
     if final:
         lines += ["## Losses of the stored weights", "",
+                  "Average cross-entropy per character; bits/char = nats/char ÷ ln 2, perplexity = 2^bits.", "",
                   "| split | nats/char | bits/char | perplexity |", "|---|---|---|---|"]
         for split in ("train", "test"):
             r = final[split]
             lines.append(f"| {split} | {r['nats']:.4f} | {r['bpc']:.4f} | {2 ** r['bpc']:.2f} |")
         lines.append("")
+        if "train_time_s" in final:
+            lines += [f"Trained in {_fmt_time(final['train_time_s'])}.", ""]
     else:
-        lines += ["Training did not finish: this checkpoint has no final losses yet.", ""]
+        lines += [f"Training did not finish (status: {config.get('status', 'unknown')}): this checkpoint has no "
+                  "final losses yet; the history below ends at its last evaluation.", ""]
     if history:
-        lines += ["## Training history", "", "| epoch | characters seen | train nats/char | test nats/char | time |",
-                  "|---|---|---|---|---|"]
+        lines += ["## Training history", "",
+                  "Losses measured at each evaluation; the train loss is on a slice of training text as long as "
+                  "the test split, in evaluation mode, so the two columns compare.", "",
+                  "| epoch | characters seen | train nats/char | train bits/char | test nats/char | test bits/char "
+                  "| time |",
+                  "|---|---|---|---|---|---|---|"]
         for h in history:
-            lines.append(f"| {h['epoch']:.2f} | {h['chars']:,} | {h['train_loss']:.4f} | {h['test_loss']:.4f} "
-                         f"| {_fmt_time(h['time_s'])} |")
+            lines.append(f"| {h['epoch']:.2f} | {h['chars']:,} | {h['train_loss']:.4f} | {h['train_loss'] / LN2:.4f} "
+                         f"| {h['test_loss']:.4f} | {h['test_loss'] / LN2:.4f} | {_fmt_time(h['time_s'])} |")
         lines.append("")
+        if history[-1].get("sample"):
+            lines += [f"A sample at epoch {history[-1]['epoch']:.2f}:", "", "```text", history[-1]["sample"], "```", ""]
     if training.get("command"):
         lines += ["## How it was trained", "", "```bash", training["command"], "```", "",
                   f"Corpus sha256 `{training.get('corpus_sha256', '?')}`; first 90 % of the characters train, "
                   "last 10 % test. Device: " + str(training.get("device", "?")) + ".", ""]
-    lines += ["## Use", "", "```python", "import charrnn", "",
+    lines += ["## Use", "",
+              "With the `charrnn` package (the project this model was trained with) importable:", "",
+              "```python", "import charrnn", "",
               f'model = charrnn.load("{name}")  # a local directory or a Hub id USER/NAME',
               'print("".join(charrnn.generate(model, "HARPAGON.\\n\\n", 300, temperature=0.8, seed=0)))',
-              "```", ""]
+              "```", "",
+              "`config.json` holds everything needed to rebuild the model (architecture, sizes, vocabulary) and "
+              "`model.safetensors` the weights, so no pickle is ever loaded.", ""]
     return "\n".join(lines)

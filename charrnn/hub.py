@@ -1,0 +1,269 @@
+"""The Hugging Face Hub: publish a checkpoint, load one by its id, deploy the demo as a Space.
+
+    python -m charrnn.hub push checkpoints/lstm USER/NAME
+    python -m charrnn.hub deploy-space USER/SPACE --dry-run
+
+Everything goes through huggingface_hub, so HF_TOKEN / `hf auth login`, HF_HOME, HF_HUB_OFFLINE and
+HF_ENDPOINT behave as in every Hugging Face tool. Failures become one sentence that says what to do:
+CheckpointError when loading, HubError when publishing, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from .card import model_card
+from .checkpoint import CARD, CONFIG, WEIGHTS, CheckpointError, load_dir, read_config
+
+SPACE_TOP_FILES = ("app.py", "requirements.txt", "README.md")  # what the Space runs, installs and shows
+
+
+class HubError(RuntimeError):
+    """Publishing failed; the message says why and what to do."""
+
+
+def looks_like_repo_id(s: str) -> bool:
+    """USER/NAME as the Hub spells ids. Exactly one slash, so ./x, /abs/x and a/b/c stay paths."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if s.count("/") != 1:
+        return False
+    try:
+        validate_repo_id(s)
+    except HFValidationError:
+        return False
+    return True
+
+
+def _first_line(e: Exception) -> str:
+    return next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
+
+
+def download_checkpoint(repo_id: str, revision: str | None = None) -> Path:
+    """Fetch a model repo's config.json and model.safetensors into the Hub cache; return their directory.
+
+    config.json comes first, so a repo that is not a charrnn checkpoint is refused before any weights
+    are fetched; the weights are then fetched at the commit the config came from, so the two match even
+    if someone pushes in between. Offline (HF_HUB_OFFLINE=1) a cached copy is used as is.
+    """
+    import httpx2  # huggingface_hub's HTTP client: its transport errors mean the Hub was not reached
+    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub.errors import (EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError,
+                                        RepositoryNotFoundError, RevisionNotFoundError)
+
+    at = repo_id + (f" (revision {revision})" if revision else "")
+    wanted = CONFIG
+    try:
+        config = Path(hf_hub_download(repo_id, CONFIG, revision=revision, library_name="charrnn"))
+        try:
+            read_config(config.parent)
+        except CheckpointError as e:  # its message names the cache directory; the user knows the repo id
+            raise CheckpointError(str(e).replace(str(config.parent), f"the Hub repo {at}")) from None
+        wanted = WEIGHTS
+        commit = config.parent.name  # the cache keeps each commit's files in snapshots/<commit hash>/
+        hf_hub_download(repo_id, WEIGHTS, revision=commit, library_name="charrnn")
+    except RepositoryNotFoundError:  # the Hub answers the same for a private repo one may not read
+        raise CheckpointError(f"no model repo {repo_id} on the Hub ({constants.ENDPOINT}), nor a local directory of "
+                              "that name: check the id; a private or gated repo also needs a token that can read it "
+                              "(HF_TOKEN or `hf auth login`)") from None
+    except RevisionNotFoundError:
+        raise CheckpointError(f"the Hub repo {repo_id} has no revision {revision!r} (a branch, tag or commit)") \
+            from None
+    except LocalEntryNotFoundError:  # before EntryNotFoundError, which it is too: not cached, Hub not reachable
+        if constants.is_offline_mode():
+            raise CheckpointError(f"{at} is not in the Hub cache ({constants.HF_HUB_CACHE}) and HF_HUB_OFFLINE is "
+                                  "set: unset it to download the model, or pass a local checkpoint directory") from None
+        raise CheckpointError(f"cannot reach the Hub at {constants.ENDPOINT} to download {at}, and it is not in the "
+                              f"cache ({constants.HF_HUB_CACHE}): check the network (and HF_ENDPOINT), or pass a "
+                              "local checkpoint directory") from None
+    except EntryNotFoundError:
+        raise CheckpointError(f"the Hub repo {at} is not a charrnn checkpoint: it has no {wanted}") from None
+    except (HfHubHTTPError, httpx2.TransportError, OSError) as e:  # Hub errors after retries, an unwritable cache
+        raise CheckpointError(f"could not download {at} from {constants.ENDPOINT}: {_first_line(e)}") from None
+    return config.parent
+
+
+def _checkpoint_files(path: Path, name: str) -> dict[str, bytes]:
+    """Weights, config and a freshly generated card of checkpoint `path`, read so that they belong together.
+
+    Never training_state.pt: the optimizer state is twice the weights and only resumes a run.
+    A training run may save over the checkpoint while it is read (save() swaps whole directories), so
+    config.json is read again after the weights and the read repeated until both come from one save.
+    """
+    load_dir(path)  # a checkpoint that does not load is not published; CheckpointError says why
+    for _ in range(10):
+        try:
+            config = (path / CONFIG).read_bytes()
+            weights = (path / WEIGHTS).read_bytes()
+            if (path / CONFIG).read_bytes() == config:
+                return {WEIGHTS: weights, CONFIG: config, CARD: model_card(json.loads(config), name).encode()}
+        except FileNotFoundError:  # caught between save()'s two renames
+            pass
+        time.sleep(0.5)
+    raise HubError(f"{path} kept changing or lost files while being read; wait for its training run to save and retry")
+
+
+def _token(token: str | None) -> str:
+    from huggingface_hub import get_token
+
+    token = token or get_token()  # HF_TOKEN, then the login saved by `hf auth login`
+    if not token:
+        raise HubError("no Hugging Face token: run `hf auth login` or set HF_TOKEN to a token with write access "
+                       "(create one at https://huggingface.co/settings/tokens)")
+    return token
+
+
+@contextmanager
+def _hub_errors(doing: str):
+    import httpx2
+    from huggingface_hub import constants
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+    try:
+        yield
+    except OfflineModeIsEnabled:
+        raise HubError(f"{doing} needs the network, but HF_HUB_OFFLINE is set: unset it and retry") from None
+    except HfHubHTTPError as e:
+        code = e.response.status_code
+        if code == 402:
+            raise HubError(f"the Hub asks for payment for {doing} (HTTP 402): a Gradio Space on free hardware needs "
+                           "a PRO (user) or Team (organization) subscription; otherwise check the billing") from None
+        if code in (401, 403):
+            raise HubError(f"the Hub refused {doing} (HTTP {code}): the token is not valid or cannot write to that "
+                           "user or organization; run `hf auth login` with a write token, or set HF_TOKEN") from None
+        raise HubError(f"the Hub refused {doing}: {_first_line(e)}") from None
+    except httpx2.TransportError as e:
+        raise HubError(f"cannot reach the Hub at {constants.ENDPOINT} for {doing} ({_first_line(e)}): "
+                       "check the network (and HF_ENDPOINT)") from None
+
+
+def _commit(repo_id: str, repo_type: str, files: dict[str, bytes], message: str, token: str, **create) -> str:
+    """Create the repo if needed, then add exactly `files` (path in repo -> content) in one commit."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    api = HfApi(token=token)
+    with _hub_errors(f"publishing {repo_id}"):
+        url = api.create_repo(repo_id, repo_type=repo_type, exist_ok=True, **create)
+        api.create_commit(repo_id, [CommitOperationAdd(p, b) for p, b in sorted(files.items())],
+                          commit_message=message, repo_type=repo_type)
+    return str(url)
+
+
+def push(checkpoint_dir, repo_id: str, token: str | None = None, private: bool = False) -> str:
+    """Publish a checkpoint as the model repo `repo_id`: its weights, config.json and a card. Returns the URL."""
+    path = Path(checkpoint_dir)
+    if not looks_like_repo_id(repo_id):
+        raise HubError(f"{repo_id!r} is not a Hub id of the form USER/NAME")
+    files = _checkpoint_files(path, repo_id)  # the card is named after the repo, so its usage snippet is right
+    token = _token(token)
+    status = json.loads(files[CONFIG]).get("status", "unknown")
+    return _commit(repo_id, "model", files, f"charrnn checkpoint {path.name} ({status})", token, private=private)
+
+
+def space_files(root=".") -> dict[str, bytes]:
+    """Exactly what the Space needs, from project directory `root`: path in repo -> content.
+
+    A filesystem walk with an allow-list, not `git ls-files`: the checkpoints are build outputs that git
+    need not track, and anything not named here (tests, data, runs, caches, resume states) stays home.
+    """
+    root = Path(root)
+    missing = [f for f in SPACE_TOP_FILES if not (root / f).is_file()]
+    if missing or not (root / "charrnn" / "__init__.py").is_file():
+        raise HubError(f"{root.resolve()} is not the project directory: it lacks {', '.join(missing) or 'charrnn/'}")
+    files = {f: (root / f).read_bytes() for f in SPACE_TOP_FILES}
+    for p in sorted((root / "charrnn").rglob("*.py")):
+        rel = p.relative_to(root)
+        if not any(part.startswith((".", "__pycache__")) for part in rel.parts):
+            files[rel.as_posix()] = p.read_bytes()
+    # Hidden entries are save()'s temporary and previous copies; a directory without config.json is no checkpoint.
+    ckpts = sorted(d for d in (root / "checkpoints").glob("*") if d.is_dir() and not d.name.startswith(".")
+                   and (d / CONFIG).exists()) if (root / "checkpoints").is_dir() else []
+    if not ckpts:
+        raise HubError("no checkpoint under checkpoints/: train one first (python train.py --preset lstm)")
+    for d in ckpts:
+        files.update({f"checkpoints/{d.name}/{n}": b for n, b in _checkpoint_files(d, d.name).items()})
+    return files
+
+
+def space_metadata(root=".") -> dict:
+    """The README's front matter, which configures the Space; refused if the Space could not start."""
+    import yaml
+    from huggingface_hub import metadata_load
+
+    try:
+        meta = metadata_load(Path(root) / "README.md") or {}
+    except (yaml.YAMLError, ValueError) as e:
+        raise HubError(f"README.md's front matter is not a YAML mapping: {_first_line(e)}") from None
+    if meta.get("sdk") != "gradio":
+        raise HubError(f"README.md's front matter must say `sdk: gradio` (it says {meta.get('sdk')!r})")
+    if meta.get("app_file", "app.py") != "app.py":
+        raise HubError(f"README.md's front matter names app_file {meta['app_file']!r}, but app.py is what is uploaded")
+    # The Space installs gradio==sdk_version, then requirements.txt: two different pins cannot both hold.
+    pin = re.search(r"^gradio==(\S+)", (Path(root) / "requirements.txt").read_text(), re.MULTILINE)
+    if pin and str(meta.get("sdk_version")) != pin.group(1):
+        raise HubError(f"README.md says sdk_version {meta.get('sdk_version')} but requirements.txt pins "
+                       f"gradio=={pin.group(1)}: make them agree")
+    return meta
+
+
+def _space(space_id: str, root) -> tuple[dict[str, bytes], dict]:
+    if not looks_like_repo_id(space_id):
+        raise HubError(f"{space_id!r} is not a Hub id of the form USER/SPACE")
+    files = space_files(root)  # first: it says which of the files space_metadata reads is missing
+    return files, space_metadata(root)
+
+
+def deploy_space(space_id: str, root=".", token: str | None = None) -> str:
+    """Create the Gradio Space `space_id` if needed and upload exactly space_files(root). Returns the URL."""
+    files, _ = _space(space_id, root)
+    return _commit(space_id, "space", files, "Deploy the charrnn demo", _token(token), space_sdk="gradio")
+
+
+def _listing(files: dict[str, bytes]) -> str:
+    """One line per file; a checkpoint's config.json line says whether its training finished."""
+    def note(path: str, content: bytes) -> str:
+        if not (path.startswith("checkpoints/") and path.endswith(CONFIG)):
+            return ""
+        status = json.loads(content).get("status", "unknown")
+        return "" if status == "complete" else f"  <- training not finished (status: {status})"
+
+    total = sum(len(b) for b in files.values())
+    return "\n".join([f"  {len(b):>12,} B  {p}{note(p, b)}" for p, b in sorted(files.items())]
+                     + [f"  {total:>12,} B  in {len(files)} files"])
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m charrnn.hub", description="Publish charrnn models and the demo Space "
+                                "on the Hugging Face Hub. The token comes from HF_TOKEN or `hf auth login`.")
+    sub = p.add_subparsers(dest="command", required=True)
+    push_p = sub.add_parser("push", help="upload a checkpoint as a model repo (weights, config.json, model card)")
+    push_p.add_argument("checkpoint", help="checkpoint directory, e.g. checkpoints/lstm")
+    push_p.add_argument("repo_id", metavar="USER/NAME", help="model repo to create or update")
+    push_p.add_argument("--private", action="store_true",
+                        help="create the repo private (an existing repo keeps its visibility)")
+    space_p = sub.add_parser("deploy-space", help="upload the demo (run from the project directory) as a Gradio Space")
+    space_p.add_argument("space_id", metavar="USER/SPACE", help="Space to create or update")
+    space_p.add_argument("--dry-run", action="store_true", help="list the files and front matter, upload nothing")
+    args = p.parse_args(argv)
+    try:
+        if args.command == "push":
+            print(push(args.checkpoint, args.repo_id, private=args.private))
+        elif args.dry_run:
+            import yaml
+
+            files, meta = _space(args.space_id, ".")
+            print(f"would upload to the Space {args.space_id} (sdk gradio):\n{_listing(files)}\n"
+                  f"front matter of README.md:\n{yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)}", end="")
+        else:
+            print(deploy_space(args.space_id))
+    except (HubError, CheckpointError) as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,438 @@
+"""The Hub integration, end to end against a stand-in Hub on 127.0.0.1.
+
+The stand-in serves what huggingface_hub's own code asks for: HEAD/GET /resolve for downloads, and
+repos/create, validate-yaml, preupload and commit for uploads (it answers "regular" to preupload, so
+files travel base64 in the commit; the LFS/Xet upload path is the one part not exercised). The
+download and CLI checks run in subprocesses with HF_ENDPOINT, HF_HOME and HF_HUB_OFFLINE set before
+huggingface_hub is imported, as a user's shell would, because the library reads them at import time.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+import torch
+from huggingface_hub import ModelCard, SpaceCard, metadata_load
+from safetensors.torch import load_file
+
+import charrnn
+from charrnn import hub
+from charrnn.card import model_card
+from charrnn.model import CharRNN, ModelConfig
+from charrnn.training import Run, TrainConfig, train
+
+REPO = Path(__file__).resolve().parent.parent
+LINES = [("ALCESTE", "Je veux qu'on soit sincère, et qu'en homme d'honneur on ne lâche aucun mot."),
+         ("PHILINTE", "Mais encore, monsieur, faut-il vivre avec le monde tel qu'il est."),
+         ("DORINE", "Vous moquez-vous des gens, avec votre colère?")]  # written for this test
+TEXT = "".join(f"{who}.\n\n{line}\n\n" for who, line in LINES) * 6
+PROBE = "ALCESTE.\n\nMais encore"
+
+
+# ---------------------------------------------------------------- the stand-in Hub
+
+RESOLVE = re.compile(r"^/(?:(spaces|datasets)/)?([^/]+/[^/]+)/resolve/([^/]+)/(.+)$")
+API = re.compile(r"^/api/(model|space|dataset)s/([^/]+/[^/]+)/(preupload|commit)/([^/]+)$")
+
+
+class StandInHub(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.repos: dict[tuple[str, str], dict] = {}  # (repo type, id) -> {"created": payload, "commits": [...]}
+        self.log: list[tuple[str, str, str | None]] = []  # (method, path, authorization) of every request
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def create(self, kind: str, repo_id: str, payload: dict | None = None) -> None:
+        # A new repo on the Hub starts with one commit holding .gitattributes.
+        self.repos[kind, repo_id] = {"created": payload or {}, "commits": []}
+        gitattributes = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
+        self.commit(kind, repo_id, {".gitattributes": gitattributes}, "initial")
+
+    def commit(self, kind: str, repo_id: str, added: dict[str, bytes], summary: str) -> str:
+        commits = self.repos[kind, repo_id]["commits"]
+        tree = {**(commits[-1]["tree"] if commits else {}), **added}
+        oid = hashlib.sha1(f"{repo_id} {len(commits)} {sorted(added)}".encode()).hexdigest()
+        commits.append({"oid": oid, "tree": tree, "added": added, "summary": summary})
+        return oid
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the Hub; every answer carries Content-Length
+    timeout = 10  # a stalled client cannot hold a server thread past the test
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, code: int, body: bytes = b"", headers: dict | None = None, head: bool = False) -> None:
+        self.send_response(code)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def _json(self, code: int, obj, headers: dict | None = None) -> None:
+        self._send(code, json.dumps(obj).encode(), {"Content-Type": "application/json", **(headers or {})})
+
+    def do_HEAD(self):
+        self._resolve(head=True)
+
+    def do_GET(self):
+        self._resolve(head=False)
+
+    def _resolve(self, head: bool) -> None:
+        self.server.log.append((self.command, self.path, self.headers.get("authorization")))
+        m = RESOLVE.match(urlsplit(self.path).path)
+        if not m:
+            return self._send(404, head=head)
+        repo = self.server.repos.get(({"spaces": "space", "datasets": "dataset"}.get(m[1], "model"), m[2]))
+        revision, filename = unquote(m[3]), unquote(m[4])
+        if repo is None:  # hf_raise_for_status maps this header to RepositoryNotFoundError
+            return self._send(404, b"Repository not found", {"X-Error-Code": "RepoNotFound"}, head)
+        commits = repo["commits"]
+        commit = commits[-1] if revision == "main" else next((c for c in commits if c["oid"] == revision), None)
+        if commit is None:
+            return self._send(404, b"Invalid rev id", {"X-Error-Code": "RevisionNotFound"}, head)
+        if filename not in commit["tree"]:
+            headers = {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": commit["oid"]}
+            return self._send(404, b"Entry not found", headers, head)
+        body = commit["tree"][filename]
+        etag = hashlib.sha1(b"blob %d\0" % len(body) + body).hexdigest()  # git's blob id, the Hub's ETag for such files
+        self._send(200, body, {"ETag": f'"{etag}"', "X-Repo-Commit": commit["oid"]}, head)
+
+    def do_POST(self):
+        self.server.log.append((self.command, self.path, self.headers.get("authorization")))
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        path = urlsplit(self.path).path
+        if not (self.headers.get("authorization") or "").startswith("Bearer "):
+            return self._json(401, {"error": "Invalid credentials in Authorization header"})
+        if path == "/api/repos/create":
+            p = json.loads(body)
+            kind, repo_id = p.get("type") or "model", f"{p['organization']}/{p['name']}"
+            url = self.server.url + ("" if kind == "model" else f"/{kind}s") + f"/{repo_id}"
+            if (kind, repo_id) in self.server.repos:
+                return self._json(409, {"error": "You already created this repo", "url": url})
+            self.server.create(kind, repo_id, p)
+            return self._json(200, {"url": url})
+        if path == "/api/validate-yaml":
+            return self._json(200, {"errors": [], "warnings": []})
+        m = API.match(path)
+        if not m:
+            return self._send(404)
+        if (m[1], m[2]) not in self.server.repos:
+            return self._json(404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"})
+        if m[3] == "preupload":
+            files = json.loads(body)["files"]
+            return self._json(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
+                                              for f in files]})
+        items = [json.loads(line) for line in body.splitlines() if line.strip()]
+        added = {}
+        for item in items[1:]:
+            if item["key"] != "file":
+                return self._json(400, {"error": f"the stand-in takes regular files only, not {item['key']}"})
+            added[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
+        oid = self.server.commit(m[1], m[2], added, items[0]["value"]["summary"])
+        return self._json(200, {"commitUrl": f"{self.server.url}/{m[2]}/commit/{oid}", "commitOid": oid})
+
+
+@pytest.fixture
+def stand_in():
+    server = StandInHub()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def hub_env(home: Path, endpoint: str, **extra: str) -> dict:
+    """A user's environment pointed at the stand-in: own HF_HOME (no cache, no saved login), no proxy."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("HF_", "HUGGINGFACE_")) and "proxy" not in k.lower()}
+    env.update(HF_ENDPOINT=endpoint, HF_HOME=str(home), HF_HUB_DISABLE_TELEMETRY="1",
+               HF_HUB_DISABLE_PROGRESS_BARS="1", NO_PROXY="127.0.0.1", OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]), **extra)
+    return env
+
+
+def run_py(args: list[str], env: dict, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+# What `charrnn.load(name, revision=...)` gives in a fresh process: logits on PROBE, or the error message.
+LOAD = """
+import json, sys, torch
+from safetensors.torch import save_file
+import charrnn
+out = []
+for i, (name, revision) in enumerate(json.loads(sys.argv[1])):
+    try:
+        model = charrnn.load(name, revision=revision)
+    except charrnn.CheckpointError as e:
+        out.append(str(e))
+        continue
+    with torch.inference_mode():
+        logits, _ = model(torch.tensor([model.encode(sys.argv[3])]))
+    save_file({"logits": logits.contiguous()}, f"{sys.argv[2]}/{i}.safetensors")
+    out.append(None)
+print(json.dumps(out))
+"""
+
+
+def load_in_subprocess(tmp: Path, env: dict, requests: list[tuple[str, str | None]]) -> list:
+    """[(name, revision)] -> for each, the logits tensor or the CheckpointError message."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    r = run_py(["-c", LOAD, json.dumps(requests), str(tmp), PROBE], env)
+    assert r.returncode == 0, r.stderr
+    return [e if e is not None else load_file(tmp / f"{i}.safetensors")["logits"]
+            for i, e in enumerate(json.loads(r.stdout.splitlines()[-1]))]
+
+
+# ---------------------------------------------------------------- tiny checkpoints
+
+def trained(out: Path, cell: str = "lstm", seed: int = 0) -> Path:
+    """Train a tiny model for two short epochs with the library's trainer; its checkpoint is `out`."""
+    model = CharRNN(ModelConfig(vocab="".join(sorted(set(TEXT))), cell=cell, hidden_size=12, embed_size=6))
+    cut = int(len(TEXT) * 0.9)
+    cfg = TrainConfig(batch_size=2, seq_len=16, epochs=2, lr=1e-2, warmup_steps=1, sample_length=20, seed=seed)
+    info = {"command": f"python train.py --cell {cell} --hidden-size 12 --seed {seed}", "corpus_sha256": "0" * 64,
+            "device": "cpu"}
+    train(model, Run(TEXT[:cut], TEXT[cut:], cfg, out, info, progress=False))
+    return out
+
+
+def logits_of(model: CharRNN) -> torch.Tensor:
+    with torch.inference_mode():
+        return model(torch.tensor([model.encode(PROBE)]))[0]
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    """Two different tiny checkpoints: a (an LSTM) and b (the paper's RNN), each with its resume state."""
+    root = tmp_path_factory.mktemp("ckpt")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: more threads only wait on each other, badly on a busy machine
+    try:
+        return trained(root / "a", "lstm", 0), trained(root / "b", "paper", 1)
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def project(tmp_path, checkpoints):
+    """A copy of the project as deploy-space sees it, with everything that must stay home beside it."""
+    root = tmp_path / "project"
+    shutil.copytree(REPO / "charrnn", root / "charrnn", ignore=shutil.ignore_patterns("__pycache__"))
+    for f in ("README.md", "requirements.txt"):
+        shutil.copy(REPO / f, root / f)
+    (root / "app.py").write_text("import charrnn\n")
+    (root / "charrnn" / "extra").mkdir()
+    (root / "charrnn" / "extra" / "helper.py").write_text("")
+    shutil.copytree(checkpoints[0], root / "checkpoints" / "lstm")
+    assert (root / "checkpoints" / "lstm" / "training_state.pt").exists()
+    decoys = ["charrnn/__pycache__/hub.cpython-311.pyc", "charrnn/.ipynb_checkpoints/hub-checkpoint.py",
+              "charrnn/notes.txt", "checkpoints/.lstm.old/config.json", "checkpoints/.lstm.tmp-7/model.safetensors",
+              "checkpoints/empty/notes.txt", "tests/test_model.py", "data/moliere.txt", "runs/lstm.log",
+              ".git/HEAD", ".gradio/flagged.csv", "train.py", "requirements-dev.txt", "secrets.env"]
+    for d in decoys:
+        (root / d).parent.mkdir(parents=True, exist_ok=True)
+        (root / d).write_text("not for the Space")
+    expected = ({"app.py", "requirements.txt", "README.md", "charrnn/extra/helper.py"}
+                | {f"charrnn/{n}" for n in os.listdir(REPO / "charrnn") if n.endswith(".py")}
+                | {f"checkpoints/lstm/{n}" for n in ("model.safetensors", "config.json", "README.md")})
+    return root, expected
+
+
+# ---------------------------------------------------------------- in-process checks
+
+def test_repo_ids_and_paths_are_told_apart():
+    assert hub.looks_like_repo_id("alice/tiny-lstm") and hub.looks_like_repo_id("Org_1/model.v2")
+    for s in ("lstm", "./lstm/x", "/abs/x", "checkpoints/lstm/old", "alice/bad--name", "alice/x y", "alice/", "é/x"):
+        assert not hub.looks_like_repo_id(s), s
+
+
+def test_a_local_directory_wins_over_a_hub_id(tmp_path, monkeypatch, checkpoints):
+    shutil.copytree(checkpoints[0], tmp_path / "alice" / "tiny")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(hub, "download_checkpoint", lambda *a, **k: pytest.fail("the Hub was asked"))
+    assert torch.equal(logits_of(charrnn.load("alice/tiny")), logits_of(charrnn.load(checkpoints[0])))
+
+
+def test_the_model_card_round_trips_through_huggingface_hub(checkpoints, tmp_path):
+    config = json.loads((checkpoints[0] / "config.json").read_text())
+    path = tmp_path / "README.md"
+    path.write_text(model_card(config, "alice/tiny"), encoding="utf-8")
+    card = ModelCard.load(path)
+    assert metadata_load(path) == card.data.to_dict()
+    assert (card.data.library_name, card.data.license, card.data.language) == ("charrnn", "mit", ["fr"])
+    assert card.data.pipeline_tag == "text-generation" and card.data.datasets is None  # no dataset repo to name
+    assert {"lstm", "moliere", "character-level"} <= set(card.data.tags)
+    final = config["final"]
+    assert card.data.model_name == "alice/tiny"
+    metrics = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert metrics == {"bits-per-character": round(final["test"]["bpc"], 4), "loss": round(final["test"]["nats"], 4)}
+    text = card.text
+    assert f"| test | {final['test']['nats']:.4f} | {final['test']['bpc']:.4f} |" in text
+    for h in config["history"]:  # one row per evaluation, in nats and bits
+        train, test = h["train_loss"], h["test_loss"]
+        assert (f"| {h['epoch']:.2f} | {h['chars']:,} | {train:.4f} | {train / math.log(2):.4f} "
+                f"| {test:.4f} | {test / math.log(2):.4f} |") in text
+    assert len(config["history"]) == 2
+    assert "```bash\npython train.py --cell lstm --hidden-size 12 --seed 0\n```" in text
+    assert 'model = charrnn.load("alice/tiny")' in text
+
+
+def test_the_space_readme_configures_a_gradio_space():
+    meta = metadata_load(REPO / "README.md")
+    data = SpaceCard.load(REPO / "README.md").data
+    assert (data.sdk, data.app_file, data.license) == ("gradio", "app.py", meta["license"])
+    assert len(meta["short_description"]) <= 60 and meta["title"]  # the Hub's limit on short_description
+    pin = re.search(r"^gradio==(\S+)$", (REPO / "requirements.txt").read_text(), re.MULTILINE)[1]
+    assert str(data.sdk_version) == pin
+    assert hub.space_metadata(REPO) == meta
+
+
+def test_space_metadata_refuses_a_readme_the_space_could_not_run(project):
+    root, _ = project
+    readme = (root / "README.md").read_text()
+    (root / "README.md").write_text(readme.replace("sdk: gradio", "sdk: docker"))
+    with pytest.raises(hub.HubError, match="sdk: gradio"):
+        hub.space_metadata(root)
+    (root / "README.md").write_text(re.sub(r"sdk_version: \S+", "sdk_version: 1.0.0", readme))
+    with pytest.raises(hub.HubError, match="requirements.txt pins gradio=="):
+        hub.space_metadata(root)
+
+
+def test_the_space_gets_exactly_what_it_needs(project):
+    root, expected = project
+    files = hub.space_files(root)
+    assert set(files) == expected
+    assert files["charrnn/hub.py"] == (REPO / "charrnn" / "hub.py").read_bytes()
+    assert files["checkpoints/lstm/model.safetensors"] == (root / "checkpoints/lstm/model.safetensors").read_bytes()
+    assert b"# charrnn \xc2\xb7 lstm" in files["checkpoints/lstm/README.md"]
+    shutil.rmtree(root / "checkpoints" / "lstm")
+    with pytest.raises(hub.HubError, match="no checkpoint"):
+        hub.space_files(root)
+
+
+def test_push_without_a_token_says_how_to_log_in(checkpoints, monkeypatch):
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
+    with pytest.raises(hub.HubError, match=r"hf auth login.*HF_TOKEN"):
+        hub.push(checkpoints[0], "alice/tiny")
+
+
+# ---------------------------------------------------------------- end to end against the stand-in
+
+def test_push_uploads_weights_config_and_card_then_loads_by_id(stand_in, checkpoints, tmp_path):
+    a, b = checkpoints
+    stand_in.create("model", "alice/tiny")
+    earlier = {n: (a / n).read_bytes() for n in ("config.json", "model.safetensors")}
+    first = stand_in.commit("model", "alice/tiny", earlier, "an earlier version")
+    env = hub_env(tmp_path / "hf", stand_in.url, HF_TOKEN="hf_test_token")
+    r = run_py(["-m", "charrnn.hub", "push", str(b), "alice/tiny", "--private"], env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"{stand_in.url}/alice/tiny"
+    assert stand_in.repos["model", "alice/tiny"]["created"] == {}  # it existed: --private changes nothing then
+    pushed = stand_in.repos["model", "alice/tiny"]["commits"][-1]
+    assert set(pushed["added"]) == {"model.safetensors", "config.json", "README.md"}  # never training_state.pt
+    assert pushed["added"]["model.safetensors"] == (b / "model.safetensors").read_bytes()
+    assert pushed["added"]["config.json"] == (b / "config.json").read_bytes()
+    (tmp_path / "README.md").write_bytes(pushed["added"]["README.md"])
+    card = ModelCard.load(tmp_path / "README.md")
+    assert card.data.library_name == "charrnn" and "mikolov-2010" in card.data.tags
+    assert 'charrnn.load("alice/tiny")' in card.text
+    assert all(auth == "Bearer hf_test_token" for method, _, auth in stand_in.log if method == "POST")
+
+    # A fresh process loads it by id, at the latest commit and at the earlier one, and reports bad ids.
+    stand_in.create("model", "alice/notes")  # a repo with no config.json
+    stand_in.create("model", "alice/other")
+    stand_in.commit("model", "alice/other", {"config.json": b'{"architectures": ["Bert"]}'}, "not ours")
+    got = load_in_subprocess(tmp_path / "online", env, [("alice/tiny", None), ("alice/tiny", first),
+                                                        ("alice/nobody", None), ("alice/tiny", "v9"),
+                                                        ("alice/notes", None), ("alice/other", None)])
+    assert torch.equal(got[0], logits_of(charrnn.load(b)))
+    assert torch.equal(got[1], logits_of(charrnn.load(a)))
+    assert got[2].startswith("no model repo alice/nobody on the Hub") and "HF_TOKEN" in got[2]
+    assert got[3] == "the Hub repo alice/tiny has no revision 'v9' (a branch, tag or commit)"
+    assert got[4] == "the Hub repo alice/notes is not a charrnn checkpoint: it has no config.json"
+    assert got[5].startswith("the Hub repo alice/other is not a charrnn checkpoint")
+
+    # Offline, the same cache answers without a single request.
+    before = len(stand_in.log)
+    got = load_in_subprocess(tmp_path / "offline", {**env, "HF_HUB_OFFLINE": "1"},
+                             [("alice/tiny", None), ("alice/tiny", first)])
+    assert torch.equal(got[0], logits_of(charrnn.load(b))) and torch.equal(got[1], logits_of(charrnn.load(a)))
+    assert len(stand_in.log) == before
+
+
+def test_offline_with_an_empty_cache_says_so(stand_in, tmp_path):
+    env = hub_env(tmp_path / "hf", stand_in.url, HF_HUB_OFFLINE="1")
+    (got,) = load_in_subprocess(tmp_path / "out", env, [("alice/tiny", None)])
+    assert got.startswith(f"alice/tiny is not in the Hub cache ({tmp_path / 'hf' / 'hub'}) and HF_HUB_OFFLINE is set")
+    assert stand_in.log == []
+
+
+def test_no_network_says_so(tmp_path):
+    closed = StandInHub()  # bind a port, then close it: nothing listens there
+    url = closed.url
+    closed.server_close()
+    # huggingface_hub retries a failed connection with growing sleeps; the test skips the waiting.
+    env = hub_env(tmp_path / "hf", url)
+    script = "import time; time.sleep = lambda s: None\n" + LOAD
+    r = run_py(["-c", script, json.dumps([("alice/tiny", None)]), str(tmp_path), PROBE], env)
+    (got,) = json.loads(r.stdout.splitlines()[-1])
+    assert got.startswith(f"cannot reach the Hub at {url} to download alice/tiny, and it is not in the cache")
+
+
+def test_deploy_space_dry_run_lists_the_files_and_front_matter(stand_in, project, tmp_path):
+    root, expected = project
+    r = run_py(["-m", "charrnn.hub", "deploy-space", "alice/demo", "--dry-run"], hub_env(tmp_path / "hf", stand_in.url),
+               cwd=root)
+    assert r.returncode == 0, r.stderr
+    listed = {line.split()[2] for line in r.stdout.split("front matter")[0].splitlines()[1:-1]}  # size, "B", path
+    assert listed == expected
+    assert "sdk: gradio\n" in r.stdout and "app_file: app.py\n" in r.stdout
+    assert stand_in.log == []  # a dry run neither needs a token nor talks to the Hub
+
+
+def test_deploy_space_uploads_exactly_the_app(stand_in, project, tmp_path):
+    root, expected = project
+    env = hub_env(tmp_path / "hf", stand_in.url, HF_TOKEN="t")
+    r = run_py(["-m", "charrnn.hub", "deploy-space", "alice/demo"], env, cwd=root)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"{stand_in.url}/spaces/alice/demo"
+    space = stand_in.repos["space", "alice/demo"]
+    assert space["created"]["type"] == "space" and space["created"]["sdk"] == "gradio"
+    assert ("model", "alice/demo") not in stand_in.repos
+    (deploy,) = space["commits"][1:]
+    assert set(deploy["added"]) == expected
+    assert deploy["added"]["README.md"] == (root / "README.md").read_bytes()
+
+
+def test_deploy_space_without_a_token_says_how_to_log_in(stand_in, project, tmp_path):
+    root, _ = project
+    r = run_py(["-m", "charrnn.hub", "deploy-space", "alice/demo"], hub_env(tmp_path / "hf", stand_in.url), cwd=root)
+    assert r.returncode == 1
+    assert r.stderr.startswith("error: no Hugging Face token: run `hf auth login` or set HF_TOKEN")
+    assert "Traceback" not in r.stderr and stand_in.log == []
