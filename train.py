@@ -96,9 +96,12 @@ def main(argv=None) -> None:
         print(f"done: train {f['train']['nats']:.4f} / test {f['test']['nats']:.4f} nats/char "
               f"({f['test']['bpc']:.3f} bits/char) in {f['train_time_s']:.0f} s -> {out}")
         if args.push_to_hub:
-            from charrnn.hub import push
+            from charrnn.hub import HubError, push
 
-            print(push(out, args.push_to_hub))
+            try:
+                print(push(out, args.push_to_hub))
+            except (HubError, ValueError) as e:
+                sys.exit(f"error: the checkpoint is saved in {out}, but publishing it failed: {e}")
 
 
 if __name__ == "__main__":
