@@ -85,6 +85,9 @@ def main(argv=None) -> None:
         command = "python train.py " + shlex.join(sys.argv[1:] if argv is None else argv)
         info = {"command": command, "corpus": str(args.data), "corpus_sha256": sha256_of(path),
                 "device": str(device) + (f" ({torch.get_num_threads()} threads)" if device == "cpu" else "")}
+        if meta is not None:  # a resumed run keeps the command that started it and lists each resume
+            info["command"] = meta["training"]["command"]
+            info["resumed_with"] = meta["training"].get("resumed_with", []) + [command]
         print(f"corpus {path}: {len(text):,} characters, vocabulary {model_cfg.vocab_size}, "
               f"train {len(train_text):,}, test {len(test_text):,}")
         print(f"model {model_cfg.cell}: {model.num_params():,} parameters; writing {out}")

@@ -95,7 +95,9 @@ def model_card(config: dict, name: str) -> str:
         if history[-1].get("sample"):
             lines += [f"A sample at epoch {history[-1]['epoch']:.2f}:", "", "```text", history[-1]["sample"], "```", ""]
     if training.get("command"):
-        lines += ["## How it was trained", "", "```bash", training["command"], "```", "",
+        lines += ["## How it was trained", "", "```bash", training["command"], *training.get("resumed_with", []), "```",
+                  *(["", "The run was stopped (Ctrl-C) and continued with the `--resume` command(s) after the first."]
+                    if training.get("resumed_with") else []), "",
                   f"Corpus sha256 `{training.get('corpus_sha256', '?')}`; first 90 % of the characters train, "
                   "last 10 % test. Device: " + str(training.get("device", "?")) + ".", ""]
     lines += ["## Use", "",

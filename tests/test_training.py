@@ -105,7 +105,10 @@ def test_train_cli_end_to_end(tmp_path, capsys):
     assert model.meta["dtype"] == "float16"  # the preset's storage type
     assert "done: train" in capsys.readouterr().out
     train_cli.main(["--data", str(data), "--out", str(out), "--resume", "--epochs", "2"])
-    assert [h["epoch"] for h in charrnn.load(out).meta["history"]] == [1.0, 2.0]
+    resumed = charrnn.load(out).meta
+    assert [h["epoch"] for h in resumed["history"]] == [1.0, 2.0]
+    assert resumed["training"]["command"].startswith("python train.py --preset lstm")  # what started it
+    assert resumed["training"]["resumed_with"] == [f"python train.py --data {data} --out {out} --resume --epochs 2"]
 
 
 @pytest.mark.parametrize("content, message", [
