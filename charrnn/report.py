@@ -1,0 +1,125 @@
+"""What the app tells a visitor about a model: its training record in figures and in words, and its score of a text.
+
+Everything here reads a loaded model and its `meta` record (config.json); nothing trains or writes.
+A checkpoint still in training has a `history` but no `final` losses, and the report says so.
+"""
+from __future__ import annotations
+
+import math
+import unicodedata
+
+from .data import TYPOGRAPHIC, Vocab
+from .evaluate import LN2, char_losses, next_chars
+
+
+def perplexity(nats: float) -> float:
+    """Per-character perplexity: the number of equally likely characters the model is, on average, choosing from."""
+    return math.exp(nats)
+
+
+def overfitting_in_words(train_nats: float, test_nats: float) -> str:
+    """The gap between test and train loss, judged relative to the train loss."""
+    gap = test_nats - train_nats
+    rel = gap / max(train_nats, 1e-9)
+    if rel < 0.02:
+        return "none: it predicts text it never saw as well as its training text"
+    if rel < 0.08:
+        return f"slight: unseen text costs {rel:.0%} more than training text"
+    if rel < 0.20:
+        return f"clear: unseen text costs {rel:.0%} more; it has begun to memorise its training text"
+    return f"strong: unseen text costs {rel:.0%} more; it memorises its training text more than it learns the language"
+
+
+def _duration(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s"
+
+
+def summary(meta: dict) -> dict:
+    """Headline figures of a checkpoint record: final losses when training finished, else the last evaluation.
+
+    Returns {} losses-wise (only status and parameters) when the record has neither.
+    """
+    history = meta.get("history") or []
+    final = meta.get("final")
+    epochs = meta.get("training", {}).get("epochs")
+    out = {"num_params": meta.get("num_params"), "status": meta.get("status", "unknown"), "epochs_planned": epochs,
+           "complete": bool(final)}
+    if history:
+        last = history[-1]
+        out.update(epoch=last.get("epoch"), chars_seen=last.get("chars"))
+    if final:
+        train, test = final["train"]["nats"], final["test"]["nats"]
+        out.update(train_nats=train, test_nats=test, train_time_s=final.get("train_time_s"),
+                   source="final evaluation of the stored weights")
+    elif history:
+        train, test = last["train_loss"], last["test_loss"]
+        out.update(train_nats=train, test_nats=test, train_time_s=last.get("time_s"),
+                   source=f"evaluation at epoch {last['epoch']:g}; training not finished")
+    else:
+        return out
+    out.update(train_bpc=train / LN2, test_bpc=test / LN2, train_perplexity=perplexity(train),
+               test_perplexity=perplexity(test), gap_nats=test - train, overfitting=overfitting_in_words(train, test))
+    return out
+
+
+def summary_rows(meta: dict) -> list[list[str]]:
+    """summary(meta) as [quantity, value] rows for a table, formatted for reading."""
+    s = summary(meta)
+    if s["complete"]:
+        status = "complete"
+    elif s.get("epoch") is not None:
+        status = f"{s['status']}: epoch {s['epoch']:g} of {s['epochs_planned'] or '?'}"
+    else:
+        status = s["status"]
+    rows = [["status", status]]
+    if "test_nats" in s:
+        rows += [["train loss (nats/char)", f"{s['train_nats']:.4f}"],
+                 ["test loss (nats/char)", f"{s['test_nats']:.4f}"],
+                 ["train bits/char", f"{s['train_bpc']:.3f}"], ["test bits/char", f"{s['test_bpc']:.3f}"],
+                 ["train perplexity", f"{s['train_perplexity']:.2f}"],
+                 ["test perplexity", f"{s['test_perplexity']:.2f}"],
+                 ["gap test − train (nats/char)", f"{s['gap_nats']:+.4f}"], ["over-fitting", s["overfitting"]],
+                 ["losses from", s["source"]]]
+    else:
+        rows.append(["losses", "none recorded in this checkpoint"])
+    if s["num_params"] is not None:
+        rows.append(["parameters", f"{s['num_params']:,}"])
+    if s.get("chars_seen") is not None:
+        rows.append(["characters seen", f"{s['chars_seen']:,}"])
+    if s.get("train_time_s") is not None:
+        device = meta.get("training", {}).get("device")
+        rows.append(["training time", _duration(s["train_time_s"]) + (f" on {device}" if device else "")])
+    return rows
+
+
+def loss_curve(meta: dict) -> list[dict]:
+    """The recorded history as long-format points: one per evaluation and split, loss in bits/char."""
+    points = []
+    for h in meta.get("history") or []:
+        for split in ("train", "test"):
+            points.append({"epoch": h["epoch"], "characters seen": h["chars"], "split": split,
+                           "bits/char": h[f"{split}_loss"] / LN2})
+    return points
+
+
+def unknown_chars(vocab: Vocab, text: str) -> list[str]:
+    """The distinct characters of `text` that Vocab.normalize drops (not in the vocabulary, no plain variant)."""
+    known = set(vocab.chars)
+    mapped = {v for v, plain in TYPOGRAPHIC.items() if len(v) == 1 and all(c in known for c in plain)}
+    return sorted(set(unicodedata.normalize("NFC", text)) - known - mapped)
+
+
+def score(model, text: str, k: int = 5) -> dict:
+    """How well `model` predicts `text`: bits of each character after the first, their mean, the next characters.
+
+    The text is normalised first (see Vocab.normalize); `dropped` lists the characters that were removed.
+    """
+    clean, n_dropped = model.vocab.normalize(text)
+    out = {"text": clean, "n_dropped": n_dropped, "dropped": unknown_chars(model.vocab, text) if n_dropped else [],
+           "bits": [], "bpc": None, "next": next_chars(model, clean, k)}
+    if len(clean) >= 2:
+        bits = char_losses(model, clean) / LN2  # (len(clean) - 1,)
+        out.update(bits=bits.tolist(), bpc=float(bits.mean()))
+    return out

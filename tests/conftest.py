@@ -1,0 +1,85 @@
+"""Shared fixtures: a tiny French-looking text built here, tiny models trained on it, the app served on them.
+
+No corpus text: the dialogue is drawn at random from a few invented lines' words.
+"""
+from __future__ import annotations
+
+import random
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # plain `pytest` as well as `python -m pytest` imports charrnn and app from the checkout
+
+import charrnn
+from charrnn.training import Run, TrainConfig, train
+
+# Tiny models gain nothing from intra-op threads, and on a busy 2-core machine threads that spin-wait for
+# each other make a 1-second training take 40.
+torch.set_num_threads(1)
+
+SPEAKERS = ["VALÈRE", "DORINE", "HARPAGON", "SGANARELLE", "ÉLISE"]
+WORDS = ("je vous dis que la chose est faite monsieur madame mais quoi donc ah eh bien votre fils mon père "
+         "n'est pas ici il faut que tu sois plus sage et moi aussi").split()
+
+
+@pytest.fixture(scope="session")
+def tiny_text() -> str:
+    """About 8,000 characters of speaker lines and replies, the layout of the corpus."""
+    rng = random.Random(0)
+    parts = []
+    for _ in range(160):
+        line = " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 10)))
+        parts.append(f"{rng.choice(SPEAKERS)}.\n\n{line[0].upper()}{line[1:]}{rng.choice('.!?')}\n\n")
+    return "".join(parts)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tiny_text, tmp_path_factory) -> dict:
+    """Checkpoint directories of a tiny paper RNN and LSTM trained 3 epochs (history and final losses),
+    and "unfinished": the LSTM's record as it is while training runs (status "training", no final)."""
+    root = tmp_path_factory.mktemp("checkpoints")
+    train_text, test_text = charrnn.data.split(tiny_text)
+    vocab = charrnn.Vocab.from_text(tiny_text).chars
+    paths = {}
+    for cell, extra in (("paper", {}), ("lstm", {"embed_size": 8})):
+        model = charrnn.CharRNN(charrnn.ModelConfig(vocab, cell, hidden_size=32, **extra))
+        cfg = TrainConfig(batch_size=4, seq_len=32, epochs=3, lr=1e-2, warmup_steps=5, sample_length=60, seed=0)
+        run = Run(train_text, test_text, cfg, root / cell, info={"command": f"tiny {cell}", "device": "cpu"},
+                  progress=False)
+        train(model, run)
+        paths[cell] = root / cell
+    model = charrnn.load(paths["lstm"])
+    meta = {k: v for k, v in model.meta.items() if k not in ("final", "charrnn_format", "model", "dtype", "num_params")}
+    paths["unfinished"] = charrnn.save(model, root / "unfinished", {**meta, "status": "training"})
+    return paths
+
+
+@pytest.fixture(scope="session")
+def app_models(tiny_checkpoints) -> dict:
+    """What the served app offers: the tiny models by the shipped names, the unfinished one, and an untrained
+    LSTM big enough that a generation lasts seconds (to watch it stream and stop it). It has no record at all."""
+    slow = charrnn.CharRNN(charrnn.ModelConfig(charrnn.load(tiny_checkpoints["lstm"]).config.vocab, "lstm",
+                                               hidden_size=640, num_layers=2, embed_size=16))
+    return {"Paper RNN (Mikolov 2010)": charrnn.load(tiny_checkpoints["paper"]),
+            "LSTM": charrnn.load(tiny_checkpoints["lstm"]),
+            "LSTM (unfinished)": charrnn.load(tiny_checkpoints["unfinished"]),
+            "Slow LSTM (untrained)": slow.eval()}
+
+
+@pytest.fixture(scope="session")
+def served_app(app_models):
+    """The app launched in this process on a free port; yields its URL."""
+    import app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo = app.build_app(app_models)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=app.CSS)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()

@@ -1,0 +1,322 @@
+"""The Gradio app: its actions called directly, then the served app through a real gradio_client.Client."""
+from __future__ import annotations
+
+import concurrent.futures
+import math
+
+import gradio as gr
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+
+import app
+import charrnn
+from charrnn import report
+from charrnn.training import SAMPLE_PROMPT
+
+PAPER, LSTM, UNFINISHED, SLOW = "Paper RNN (Mikolov 2010)", "LSTM", "LSTM (unfinished)", "Slow LSTM (untrained)"
+
+
+@pytest.fixture(scope="module")
+def actions(app_models):
+    return app.Actions(app_models)
+
+
+@pytest.fixture(scope="module")
+def client(served_app):
+    return Client(served_app, verbose=False)
+
+
+def reference(model, seed, length, temperature=0.8, top_k=0, top_p=1.0, random_seed=0) -> str:
+    return "".join(charrnn.generate(model, seed, length, temperature, top_k, top_p, random_seed))
+
+
+# --- the actions, called directly --------------------------------------------------------------------
+
+def test_generate_streams_growing_prefixes_of_the_library_text(actions, app_models):
+    outs = list(actions.generate(LSTM, "DORINE.\n\n", 300, 0.8, 0, 1.0, 5))
+    assert len(outs[0]) == 1  # the first character goes out at once
+    assert all(b.startswith(a) and len(b) > len(a) for a, b in zip(outs, outs[1:]))
+    assert outs[-1] == reference(app_models[LSTM], "DORINE.\n\n", 300, random_seed=5)
+    assert len(outs[-1]) == 300
+
+
+def test_generate_seed_reproduces_and_minus_one_is_random(actions):
+    def run(random_seed):
+        return list(actions.generate(PAPER, "VALÈRE.\n\n", 200, 1.0, 0, 1.0, random_seed))[-1]
+
+    assert run(11) == run(11)
+    assert len({run(-1), run(None), run(-1)}) > 1  # 200 characters at temperature 1 never repeat by chance
+    greedy = [list(actions.generate(PAPER, "VALÈRE.\n\n", 100, 0, 0, 1.0, s))[-1] for s in (-1, 1, 2)]
+    assert greedy[0] == greedy[1] == greedy[2]
+
+
+def test_generate_accepts_the_bounds_themselves(actions, app_models):
+    vocab_size = len(app_models[PAPER].vocab)
+    out = list(actions.generate(PAPER, "", 1, app.MAX_TEMPERATURE, vocab_size, 1, app.MAX_RANDOM_SEED))[-1]
+    assert len(out) == 1 and out in app_models[PAPER].vocab.chars
+    out = list(actions.generate(PAPER, "a" * app.MAX_SEED_CHARS, app.MAX_LENGTH, 0.5, 0, 1e-6, 0))[-1]
+    assert len(out) == app.MAX_LENGTH
+
+
+def test_generate_notes_and_drops_unknown_characters(actions, app_models):
+    seed = "HARPAGON.\n\nWow kiwi ☃ d’accord"  # W, w, k and the snowman are not in the tiny vocabulary
+    note = r"5 character\(s\) the model has never seen were left out: 'W', 'k', 'w', '☃'"
+    with pytest.warns(UserWarning, match=note):
+        out = list(actions.generate(LSTM, seed, 50, 0.8, 0, 1.0, 3))[-1]
+    clean = "HARPAGON.\n\no ii  d'accord"  # the typographic apostrophe becomes the plain one the vocabulary has
+    assert out == reference(app_models[LSTM], clean, 50, random_seed=3)
+
+
+BAD_GENERATE = [  # (argument, value, what the error must say)
+    ("model", "GPT-5", "unknown model 'GPT-5': choose one of 'Paper RNN (Mikolov 2010)'"),
+    ("model", None, "unknown model None"),
+    ("seed", "a" * (app.MAX_SEED_CHARS + 1), "seed is 2,001 characters long; at most 2,000 are allowed"),
+    ("seed", 42, "seed must be text; got int"),
+    ("length", 0, "length must be an integer from 1 to 2000; got 0"),
+    ("length", app.MAX_LENGTH + 1, "length must be an integer from 1 to 2000; got 2001"),
+    ("length", 10**12, "length must be an integer from 1 to 2000"),
+    ("length", 2.5, "length must be an integer from 1 to 2000; got 2.5"),
+    ("length", "100", "length must be an integer from 1 to 2000; got '100'"),
+    ("length", None, "length must be an integer from 1 to 2000; got None"),
+    ("length", True, "length must be an integer from 1 to 2000; got True"),
+    ("temperature", -0.1, "temperature must be a number from 0 to 2; got -0.1"),
+    ("temperature", 2.5, "temperature must be a number from 0 to 2"),
+    ("temperature", math.nan, "temperature must be a number from 0 to 2; got nan"),
+    ("temperature", math.inf, "temperature must be a number from 0 to 2; got inf"),
+    ("top_k", -1, "top_k must be an integer from 0 to"),
+    ("top_k", 1000, "top_k must be an integer from 0 to"),
+    ("top_k", 1.5, "top_k must be an integer from 0 to"),
+    ("top_p", 0, "top_p must be a number greater than 0 and at most 1; got 0"),
+    ("top_p", 1.01, "top_p must be a number greater than 0 and at most 1"),
+    ("top_p", -1, "top_p must be a number greater than 0 and at most 1"),
+    ("random_seed", -2, "random_seed (or -1 for a new random seed) must be an integer from 0 to 2147483647"),
+    ("random_seed", 2**31, "random_seed (or -1 for a new random seed) must be an integer from 0 to 2147483647"),
+    ("random_seed", 0.5, "random_seed (or -1 for a new random seed) must be an integer"),
+    ("random_seed", "seven", "random_seed (or -1 for a new random seed) must be an integer"),
+]
+GOOD = dict(model=LSTM, seed="DORINE.\n\n", length=20, temperature=0.8, top_k=0, top_p=1.0, random_seed=1)
+
+
+@pytest.mark.parametrize("arg, value, message", BAD_GENERATE, ids=[f"{a}={v!r:.20}" for a, v, _ in BAD_GENERATE])
+def test_generate_refuses_bad_input_saying_what_is_allowed(actions, app_models, arg, value, message):
+    with pytest.raises(gr.Error) as e:
+        next(actions.generate(**{**GOOD, arg: value}))
+    assert message in e.value.message
+    if arg == "top_k":
+        assert f"from 0 to {len(app_models[LSTM].vocab)}" in e.value.message
+
+
+def test_score_colours_each_character_by_its_loss(actions, app_models):
+    text = "VALÈRE.\n\nMonsieur, je vous dis que la chose est faite."  # ',' is not in the tiny vocabulary
+    clean = text.replace(",", "")
+    highlighted, note, next_label = actions.score(LSTM, text)
+    assert "".join(c for c, _ in highlighted) == clean.replace("\n", "↵\n")
+    assert highlighted[0][1] is None  # the first character is only read
+    bits = charrnn.char_losses(app_models[LSTM], clean) / math.log(2)
+    for (c, label), b in zip(highlighted[1:], bits.tolist()):
+        bound = next(bd for bd, lb in app.LOSS_CLASSES if lb == label)
+        lower = [bd for bd, _ in app.LOSS_CLASSES if bd < bound]
+        assert b <= bound and (not lower or b > max(lower))
+    bpc = charrnn.evaluate(app_models[LSTM], clean)["bpc"]
+    assert f"**{bpc:.2f} bits/char** over the {len(clean) - 1} characters" in note
+    assert "1 character(s) the model has never seen were left out: ','" in note
+    expected = charrnn.next_chars(app_models[LSTM], clean, 5)
+    assert list(next_label) == [app.SHOWN_AS.get(c, c) for c, _ in expected]
+    assert list(next_label.values()) == pytest.approx([p for _, p in expected])
+
+
+def test_score_compares_with_the_models_test_loss(actions, app_models):
+    _, note, _ = actions.score(LSTM, "DORINE.\n\nEh bien.")
+    assert f"Molière's own test text costs this model {app_models[LSTM].meta['final']['test']['bpc']:.2f}" in note
+    _, note, _ = actions.score(SLOW, "DORINE.\n\nEh bien.")  # a model with no record: no comparison
+    assert "test text" not in note
+
+
+@pytest.mark.parametrize("model, text, message", [
+    ("nope", "abc", "unknown model 'nope'"),
+    (LSTM, "a" * (app.MAX_SCORE_CHARS + 1), "text is 5,001 characters long; at most 5,000 are allowed"),
+    (LSTM, ["a", "b"], "text must be text; got list"),
+    (LSTM, "a", "text must hold at least two characters the model knows"),
+    (LSTM, "a☃☃☃", "text must hold at least two characters the model knows"),
+    (LSTM, "", "text must hold at least two characters the model knows"),
+])
+def test_score_refuses_bad_input(actions, model, text, message):
+    with pytest.raises(gr.Error, match=message.replace("(", r"\(")):
+        actions.score(model, text)
+
+
+def test_history_of_a_finished_model(actions, app_models):
+    meta = app_models[PAPER].meta
+    curve, table = actions.history(PAPER)
+    assert len(curve) == 2 * len(meta["history"]) == 6
+    test = curve[curve["split"] == "test"]
+    assert test["bits/char"].tolist() == pytest.approx([h["test_loss"] / math.log(2) for h in meta["history"]])
+    assert test["epoch"].tolist() == [1.0, 2.0, 3.0]
+    rows = dict(zip(table["quantity"], table["value"]))
+    final = meta["final"]
+    assert rows["status"] == "complete"
+    assert rows["test loss (nats/char)"] == f"{final['test']['nats']:.4f}"
+    assert rows["train bits/char"] == f"{final['train']['bpc']:.3f}"
+    assert rows["test perplexity"] == f"{math.exp(final['test']['nats']):.2f}"
+    assert rows["gap test − train (nats/char)"] == f"{final['test']['nats'] - final['train']['nats']:+.4f}"
+    assert rows["over-fitting"].split(":")[0] in ("none", "slight", "clear", "strong")
+    assert rows["losses from"] == "final evaluation of the stored weights"
+    assert rows["parameters"] == f"{app_models[PAPER].num_params():,}"
+    assert rows["training time"].endswith(" s on cpu")
+
+
+def test_history_of_a_model_still_training(actions, app_models):
+    last = app_models[UNFINISHED].meta["history"][-1]
+    _, table = actions.history(UNFINISHED)
+    rows = dict(zip(table["quantity"], table["value"]))
+    assert rows["status"] == "training: epoch 3 of 3"
+    assert rows["test loss (nats/char)"] == f"{last['test_loss']:.4f}"
+    assert rows["losses from"] == "evaluation at epoch 3; training not finished"
+
+
+def test_history_of_a_model_without_record(actions):
+    curve, table = actions.history(SLOW)
+    assert len(curve) == 0 and list(curve.columns) == ["epoch", "characters seen", "split", "bits/char"]
+    assert dict(zip(table["quantity"], table["value"]))["losses"] == "none recorded in this checkpoint"
+    assert actions.training_sample(SLOW, 1) == ("This checkpoint recorded no samples during training.", "")
+
+
+def test_history_refuses_unknown_model(actions):
+    with pytest.raises(gr.Error, match="unknown model 'LSTM ': choose one of"):
+        actions.history("LSTM ")
+
+
+def test_training_sample_at_each_evaluation(actions, app_models):
+    history = app_models[LSTM].meta["history"]
+    for i, h in enumerate(history, 1):
+        caption, sample = actions.training_sample(LSTM, i)
+        assert sample == SAMPLE_PROMPT + h["sample"]
+        assert caption.startswith(f"Epoch {h['epoch']:g}: {h['chars']:,} characters seen")
+    for bad in (0, len(history) + 1, 1.5, "2"):
+        with pytest.raises(gr.Error, match=f"index must be an integer from 1 to {len(history)}"):
+            actions.training_sample(LSTM, bad)
+
+
+def test_all_models_side_by_side(actions, app_models):
+    curves, table = actions.all_models()
+    assert sorted(set(curves["model · split"])) == sorted(f"{n} · {s}" for n in (PAPER, LSTM, UNFINISHED)
+                                                           for s in ("train", "test"))
+    assert list(table.columns) == ["quantity", *app_models]
+    rows = table.set_index("quantity")
+    assert rows.loc["status", PAPER] == "complete" and rows.loc["status", UNFINISHED].startswith("training")
+    assert rows.loc["test loss (nats/char)", SLOW] == ""  # a model with no losses leaves its cells empty
+
+
+# --- report: the computations behind the loss panel -------------------------------------------------
+
+@pytest.mark.parametrize("train, test, verdict", [
+    (1.5, 1.5, "none"), (1.5, 1.45, "none"), (1.5, 1.55, "slight"), (1.5, 1.7, "clear"), (1.5, 2.0, "strong")])
+def test_overfitting_in_words(train, test, verdict):
+    assert report.overfitting_in_words(train, test).startswith(verdict + ":")
+
+
+def test_summary_prefers_final_losses_over_history():
+    meta = {"num_params": 10, "status": "complete", "training": {"epochs": 2},
+            "history": [{"epoch": 2.0, "chars": 100, "train_loss": 9.0, "test_loss": 9.0, "time_s": 5.0}],
+            "final": {"train": {"nats": 1.0}, "test": {"nats": 1.2}, "train_time_s": 7.0}}
+    s = report.summary(meta)
+    assert (s["train_nats"], s["test_nats"], s["train_time_s"]) == (1.0, 1.2, 7.0)
+    assert s["test_bpc"] == pytest.approx(1.2 / math.log(2))
+    assert s["test_perplexity"] == pytest.approx(math.exp(1.2)) == pytest.approx(2 ** s["test_bpc"])
+    assert s["gap_nats"] == pytest.approx(0.2)
+
+
+# --- the command line ----------------------------------------------------------------------------------
+
+def test_load_models_skips_what_fails_and_says_why(monkeypatch, capsys, tiny_checkpoints, tmp_path):
+    monkeypatch.setattr(app, "SHIPPED", {"Tiny": tiny_checkpoints["paper"], "Gone": tmp_path / "gone"})
+    models = app.load_models([str(tmp_path)])  # a directory that is no checkpoint
+    assert list(models) == ["Tiny"] and models["Tiny"].meta["status"] == "complete"
+    err = capsys.readouterr().err
+    assert f"skipping model 'Gone' ({tmp_path / 'gone'}): CheckpointError: no checkpoint directory" in err
+    assert f"skipping model '{tmp_path}'" in err and "has no config.json" in err
+
+
+def test_main_exits_clearly_without_any_model(monkeypatch, tmp_path):
+    monkeypatch.setattr(app, "SHIPPED", {"Gone": tmp_path / "gone"})
+    monkeypatch.setenv("CHARRNN_MODELS", f"{tmp_path / 'a'}, {tmp_path / 'b'}")
+    with pytest.raises(SystemExit, match="no model could be loaded"):
+        app.main(["--model", str(tmp_path / "c")])
+
+
+# --- the served app, through gradio_client --------------------------------------------------------------
+
+def test_named_endpoints_and_their_parameters(client):
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    params = {name: [p["parameter_name"] for p in api[name]["parameters"]]
+              for name in ("/generate", "/score", "/history")}
+    assert params == {"/generate": ["model", "seed", "length", "temperature", "top_k", "top_p", "random_seed"],
+                      "/score": ["model", "text"], "/history": ["model"]}
+
+
+def test_generate_streams_through_the_client(client, app_models):
+    job = client.submit(model=LSTM, seed="HARPAGON.\n\n", length=2000, temperature=0.9, top_k=0, top_p=1.0,
+                        random_seed=7, api_name="/generate")
+    outs = list(job)
+    assert len(outs) >= 3 and len(outs[0]) == 1  # the first character, at least one batch in between, the end
+    assert all(b.startswith(a) and len(b) > len(a) for a, b in zip(outs, outs[1:]))
+    assert job.result() == outs[-1] == reference(app_models[LSTM], "HARPAGON.\n\n", 2000, 0.9, random_seed=7)
+
+
+def test_concurrent_requests_do_not_affect_each_other(client, app_models):
+    seeds = [1, 2, 3, 1, 2, 3]
+    jobs = [client.submit(LSTM, "ÉLISE.\n\n", 400, 1.0, 0, 1.0, s, api_name="/generate") for s in seeds]
+    results = [j.result(timeout=60) for j in jobs]
+    assert results == [reference(app_models[LSTM], "ÉLISE.\n\n", 400, 1.0, random_seed=s) for s in seeds]
+
+
+def test_score_and_history_through_the_client(client, app_models):
+    highlighted, note, label = client.predict(LSTM, "DORINE.\n\nEh bien.", api_name="/score")
+    assert "".join(t["token"] for t in highlighted) == "DORINE.↵\n↵\nEh bien."
+    assert "bits/char** over the 16 characters after the first" in note
+    assert len(label["confidences"]) == 5
+    curve, table = client.predict(PAPER, api_name="/history")
+    assert curve["columns"] == ["epoch", "characters seen", "split", "bits/char"] and len(curve["data"]) == 6
+    assert dict(table["data"])["status"] == "complete"
+
+
+def client_bad_requests(vocab_size):
+    good_gen = [LSTM, "DORINE.\n\n", 20, 0.8, 0, 1.0, 1]
+    for arg, value, message in BAD_GENERATE:
+        if isinstance(value, float) and not math.isfinite(value):
+            continue  # JSON has no NaN or infinity: the client cannot send them
+        args = list(good_gen)
+        args[list(GOOD).index(arg)] = value
+        yield "/generate", args, message
+    yield "/score", ["nope", "abc"], "unknown model 'nope'"
+    yield "/score", [LSTM, "a" * (app.MAX_SCORE_CHARS + 1)], "at most 5,000 are allowed"
+    yield "/score", [LSTM, "☃"], "at least two characters"
+    yield "/history", ["../../etc/passwd"], "unknown model '../../etc/passwd'"
+
+
+def test_every_bad_request_gets_its_error_and_the_app_answers_the_next(client, app_models):
+    expected = reference(app_models[PAPER], "VALÈRE.\n\n", 30, random_seed=4)
+    for endpoint, args, message in client_bad_requests(len(app_models[LSTM].vocab)):
+        with pytest.raises(AppError) as e:
+            client.predict(*args, api_name=endpoint)
+        assert message in str(e.value), (endpoint, args)
+        assert client.predict(PAPER, "VALÈRE.\n\n", 30, 0.8, 0, 1.0, 4, api_name="/generate") == expected
+
+
+def test_a_cancelled_generation_frees_its_worker(client, app_models):
+    job = client.submit(SLOW, "HARPAGON.\n\n", app.MAX_LENGTH, 1.0, 0, 1.0, 0, api_name="/generate")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        first = pool.submit(lambda: next(iter(job)))
+        assert len(first.result(timeout=60)) >= 1
+    job.cancel()
+    # With the queue's two workers, two more requests still run at once and answer correctly.
+    jobs = [client.submit(PAPER, "VALÈRE.\n\n", 30, 0.8, 0, 1.0, 4, api_name="/generate") for _ in range(2)]
+    assert {j.result(timeout=60) for j in jobs} == {reference(app_models[PAPER], "VALÈRE.\n\n", 30, random_seed=4)}
+
+
+def test_model_change_fits_the_top_k_slider_to_its_vocabulary(actions, app_models):
+    vocab_size = len(app_models[LSTM].vocab)
+    kept, reset = actions.top_k_slider(LSTM, 10), actions.top_k_slider(LSTM, vocab_size + 1)
+    assert (kept.maximum, kept.value) == (vocab_size, 10)
+    assert (reset.maximum, reset.value) == (vocab_size, 0)
