@@ -3,15 +3,21 @@ from __future__ import annotations
 
 import concurrent.futures
 import math
+import os
+import socket
+import subprocess
+import sys
+import time
 
 import gradio as gr
+import httpx
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 import app
 import charrnn
-from charrnn import report
+from charrnn import bench_app, report
 from charrnn.training import SAMPLE_PROMPT
 
 PAPER, LSTM, UNFINISHED, SLOW = "Paper RNN (Mikolov 2010)", "LSTM", "LSTM (unfinished)", "Slow LSTM (untrained)"
@@ -320,3 +326,39 @@ def test_model_change_fits_the_top_k_slider_to_its_vocabulary(actions, app_model
     kept, reset = actions.top_k_slider(LSTM, 10), actions.top_k_slider(LSTM, vocab_size + 1)
     assert (kept.maximum, kept.value) == (vocab_size, 10)
     assert (reset.maximum, reset.value) == (vocab_size, 0)
+
+
+def test_bench_measures_the_served_app(served_app):
+    with httpx.Client(base_url=served_app, timeout=60) as http:
+        first_ms, chars_s = bench_app.served(http, LSTM, reps=2, length=300)
+        with pytest.raises(RuntimeError, match="unknown model 'nope'"):
+            bench_app.served(http, "nope", reps=0, length=10)
+    assert 0 < first_ms < 10_000 and chars_s > 0
+    latencies = bench_app.concurrent(served_app, LSTM, clients=3, length=100)
+    assert len(latencies) == 3 and all(t is not None and t > 0 for t in latencies)
+
+
+def test_python_app_py_serves_on_the_port_from_the_environment(tiny_checkpoints):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "CHARRNN_MODELS": f"{tiny_checkpoints['lstm']},{tiny_checkpoints['paper'] / 'missing'}"}
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=app.HERE, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        client, deadline = None, time.monotonic() + 120
+        while client is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+            except (httpx.HTTPError, ValueError):
+                time.sleep(0.2)
+        assert client is not None, proc.stderr.read() if proc.poll() is not None else "no answer in 120 s"
+        name = str(tiny_checkpoints["lstm"])
+        _, note, _ = client.predict(name, "DORINE.\n\nEh bien.", api_name="/score")
+        assert "bits/char** over the 16 characters" in note
+    finally:
+        proc.terminate()
+        stderr = proc.communicate(timeout=30)[1]
+    assert f"skipping model '{tiny_checkpoints['paper'] / 'missing'}'" in stderr
+    assert "app.py: serving " in stderr and name in stderr

@@ -1,0 +1,189 @@
+"""The app's benchmark (not a test: it prints figures and asserts nothing). Run from the project directory:
+
+    python -m charrnn.bench app [--reps 5] [--clients 8] [--length 500]
+
+For each shipped model: time to the first character and characters/s of one generation, in this
+process with the app's torch settings, then the same through the served app. Also the wall time from
+`python app.py` to its first answered request, the app's resident memory, and `--clients` clients
+generating `--length` characters at once (latency from each one's request to its complete text).
+The served app is a real `python app.py` subprocess on a free port; its timings go over HTTP to its
+REST API (server-sent events), the concurrent clients are gradio_client.Client objects.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from .checkpoint import load
+from .sample import generate
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = "HARPAGON.\n\n"
+TARGETS = {"first_ms": 100, "chars_s": 2000, "start_s": 15, "rss_mb": 1024}
+
+
+def _app():
+    sys.path.insert(0, str(ROOT))  # app.py sits beside the package, not in it
+    import app
+
+    return app
+
+
+def in_process(model, reps: int, length: int) -> tuple[float, float]:
+    """Median ms to the first character over `reps` generations, and characters/s of one `length`-long one."""
+    firsts = []
+    for seed in range(reps):
+        t = time.perf_counter()
+        next(generate(model, SEED, length, temperature=0.8, seed=seed))
+        firsts.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    n = sum(1 for _ in generate(model, SEED, length, temperature=0.8, seed=0))
+    return 1000 * statistics.median(firsts), n / (time.perf_counter() - t)
+
+
+def _call(http: httpx.Client, endpoint: str, data: list):
+    """One REST call: yields (seconds since the request, event, data) for each server-sent event."""
+    t = time.perf_counter()
+    event_id = http.post(f"/gradio_api/call/{endpoint}", json={"data": data}).raise_for_status().json()["event_id"]
+    event = None
+    with http.stream("GET", f"/gradio_api/call/{endpoint}/{event_id}") as r:
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                yield time.perf_counter() - t, event, json.loads(line[6:])
+
+
+def served(http: httpx.Client, name: str, reps: int, length: int) -> tuple[float, float]:
+    """As in_process, through the app: first streamed character, and characters/s of the whole answer."""
+    firsts = []
+    for seed in range(reps):
+        for t, event, _ in _call(http, "generate", [name, SEED, length, 0.8, 0, 1.0, seed]):
+            if event == "generating":
+                firsts.append(t)
+                break
+    for t, event, data in _call(http, "generate", [name, SEED, length, 0.8, 0, 1.0, 0]):
+        if event == "complete":
+            return 1000 * statistics.median(firsts), len(data[0]) / t
+        if event == "error":
+            raise RuntimeError(f"the app refused the request: {data}")
+    raise RuntimeError("the app closed the stream without an answer")
+
+
+def concurrent(url: str, name: str, clients: int, length: int) -> list[float | None]:
+    """Seconds each of `clients` simultaneous gradio_client users waits for `length` characters (None: failed)."""
+    from gradio_client import Client
+
+    users = [Client(url, verbose=False) for _ in range(clients)]  # connected before the clock starts
+    latencies: list[float | None] = [None] * clients
+    start = threading.Barrier(clients)
+
+    def user(i: int) -> None:
+        start.wait()
+        t = time.perf_counter()
+        text = users[i].predict(name, SEED, length, 0.8, 0, 1.0, i, api_name="/generate")
+        if len(text) == length:
+            latencies[i] = time.perf_counter() - t
+
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(clients)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return latencies
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """Resident memory now and at its peak (VmRSS, VmHWM), in MiB."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def start_app(port: int, name: str, timeout: float = 120.0) -> tuple[subprocess.Popen, float]:
+    """`python app.py` on `port`; returns the process and the seconds until it answered a /score request
+    for model `name`."""
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
+    env.pop("CHARRNN_MODELS", None)  # the shipped models only
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+    while time.perf_counter() - t < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app.py exited with code {proc.returncode}:\n{proc.stderr.read()}")
+        try:
+            events = list(_call(http, "score", [name, SEED + "Ah!"]))
+        except httpx.TransportError:
+            time.sleep(0.05)
+            continue
+        if events[-1][1] == "complete":
+            return proc, time.perf_counter() - t
+        raise RuntimeError(f"app.py answered with an error: {events[-1][2]}")
+    proc.terminate()
+    raise RuntimeError(f"app.py did not answer within {timeout:.0f} s")
+
+
+def _mark(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m charrnn.bench app", description=__doc__.split("\n\n")[0])
+    p.add_argument("--reps", type=int, default=5, help="generations whose first-character time is the median")
+    p.add_argument("--length", type=int, default=500, help="characters each concurrent client asks for")
+    p.add_argument("--rate-length", type=int, default=2000, help="characters of the generation timed for chars/s")
+    p.add_argument("--clients", type=int, default=8, help="simultaneous clients")
+    args = p.parse_args(argv)
+    app = _app()
+    names = [n for n, path in app.SHIPPED.items() if path.exists()]
+    if not names:
+        sys.exit(f"no shipped checkpoint under {ROOT / 'checkpoints'}: train them first (see the README)")
+    print(f"python -m charrnn.bench app --reps {args.reps} --length {args.length} --rate-length {args.rate_length} "
+          f"--clients {args.clients}   ({os.cpu_count()} CPUs, torch {__import__('torch').__version__})\n")
+
+    app.configure_torch()
+    print("In this process, with the app's torch settings (charrnn.generate):")
+    for name in names:
+        first, rate = in_process(load(app.SHIPPED[name]), args.reps, args.rate_length)
+        print(f"  {name:<26} first character {first:6.1f} ms [{_mark(first <= TARGETS['first_ms'])}]   "
+              f"{rate:7,.0f} chars/s [{_mark(rate >= TARGETS['chars_s'])}]")
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc, start_s = start_app(port, names[0])
+    try:
+        print(f"\n`python app.py` to its first answered request: {start_s:.1f} s "
+              f"[{_mark(start_s <= TARGETS['start_s'])}]\n\nThrough the served app (REST API, server-sent events):")
+        http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
+        for name in names:
+            first, rate = served(http, name, args.reps, args.rate_length)
+            print(f"  {name:<26} first character {first:6.1f} ms [{_mark(first <= TARGETS['first_ms'])}]   "
+                  f"{rate:7,.0f} chars/s")
+        print(f"\n{args.clients} gradio_client clients at once, {args.length} characters each:")
+        for name in names:
+            lat = concurrent(f"http://127.0.0.1:{port}/", name, args.clients, args.length)
+            done = sorted(x for x in lat if x is not None)
+            p95 = done[min(len(done) - 1, round(0.95 * (len(done) - 1)))] if done else float("nan")
+            print(f"  {name:<26} {len(done)}/{args.clients} complete [{_mark(len(done) == args.clients)}]   "
+                  f"median {statistics.median(done) if done else float('nan'):.2f} s   p95 {p95:.2f} s")
+        rss, peak = memory_mb(proc.pid)
+        print(f"\napp resident memory: {rss:.0f} MiB now, {peak:.0f} MiB at peak "
+              f"[{_mark(peak <= TARGETS['rss_mb'])}]")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
