@@ -235,7 +235,7 @@ def build_app(models: dict[str, charrnn.CharRNN]) -> gr.Blocks:
                 with gr.Row():
                     loss_plot = gr.LinePlot(curve, color="split", title="This model", elem_id="loss-plot", **plot_kw)
                     summary = gr.Dataframe(table, label="Losses and over-fitting", interactive=False, wrap=True,
-                                           column_widths=["40%", "60%"], elem_id="summary")
+                                           column_widths=["40%", "60%"], max_height=800, elem_id="summary")
                 n = actions.num_evals(first)
                 caption, sample = actions.training_sample(first, max(n, 1))
                 epoch = gr.Slider(1, max(n, 2), max(n, 1), step=1, visible=n > 1, label="Evaluation during training",
@@ -245,7 +245,9 @@ def build_app(models: dict[str, charrnn.CharRNN]) -> gr.Blocks:
                 gr.Markdown("### All models")
                 all_curves, all_table = actions.all_models()
                 gr.LinePlot(all_curves, color="model · split", title="All models", elem_id="all-plot", **plot_kw)
-                gr.Dataframe(all_table, label="Side by side", interactive=False, wrap=True, elem_id="all-summary")
+                widths = ["22%"] + [f"{78 / len(models):.0f}%"] * len(models)
+                gr.Dataframe(all_table, label="Side by side", interactive=False, wrap=True, column_widths=widths,
+                             max_height=800, elem_id="all-summary")
             with gr.Tab("How Molière is your text?", id="score"):
                 text = gr.Textbox("SGANARELLE.\n\nMonsieur, je vous dis que cela n'est pas possible.", lines=5,
                                   max_length=MAX_SCORE_CHARS, label="Your text", elem_id="score-text")

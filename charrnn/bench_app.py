@@ -1,6 +1,6 @@
 """The app's benchmark (not a test: it prints figures and asserts nothing). Run from the project directory:
 
-    python -m charrnn.bench app [--reps 5] [--clients 8] [--length 500]
+    python -m charrnn.bench app [--reps 5] [--clients 8] [--length 500] [--screenshots DIR]
 
 For each shipped model: time to the first character and characters/s of one generation, in this
 process with the app's torch settings, then the same through the served app. Also the wall time from
@@ -8,6 +8,8 @@ process with the app's torch settings, then the same through the served app. Als
 generating `--length` characters at once (latency from each one's request to its complete text).
 The served app is a real `python app.py` subprocess on a free port; its timings go over HTTP to its
 REST API (server-sent events), the concurrent clients are gradio_client.Client objects.
+--screenshots also saves the app's three views with the shipped models, as the README shows them
+(needs playwright and Debian's chromium, as the browser test does).
 """
 from __future__ import annotations
 
@@ -133,6 +135,37 @@ def start_app(port: int, name: str, timeout: float = 120.0) -> tuple[subprocess.
     raise RuntimeError(f"app.py did not answer within {timeout:.0f} s")
 
 
+def screenshots(url: str, out: Path, model: str) -> list[Path]:
+    """Headless Chromium: `model` writing 600 characters, its loss panel, and its score of a line."""
+    from playwright.sync_api import sync_playwright
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"app-{view}.png" for view in ("write", "learned", "score")]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium",
+                                    args=["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(url)
+        page.locator("#model input").click()
+        page.get_by_role("option", name=model, exact=True).click()
+        page.locator("#length input[type=number]").fill("600")
+        page.locator("#length input[type=number]").press("Enter")
+        page.locator("#random-seed input").fill("1")
+        page.locator("#generate").click()
+        page.wait_for_function("() => document.querySelector('#output textarea').value.length === 600")
+        page.screenshot(path=paths[0], full_page=True)
+        page.get_by_role("tab", name="How it learned").click()
+        page.locator("#loss-plot svg").first.wait_for()
+        page.screenshot(path=paths[1], full_page=True)
+        page.get_by_role("tab", name="How Molière is your text?").click()
+        page.locator("#score-button").click()
+        page.locator("#score-note").get_by_text("bits/char").wait_for()
+        page.screenshot(path=paths[2], full_page=True)
+        browser.close()
+    return paths
+
+
 def _mark(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
@@ -143,6 +176,7 @@ def main(argv=None) -> None:
     p.add_argument("--length", type=int, default=500, help="characters each concurrent client asks for")
     p.add_argument("--rate-length", type=int, default=2000, help="characters of the generation timed for chars/s")
     p.add_argument("--clients", type=int, default=8, help="simultaneous clients")
+    p.add_argument("--screenshots", type=Path, metavar="DIR", help="also save screenshots of the app's views here")
     args = p.parse_args(argv)
     app = _app()
     names = [n for n, path in app.SHIPPED.items() if path.exists()]
@@ -180,6 +214,9 @@ def main(argv=None) -> None:
         rss, peak = memory_mb(proc.pid)
         print(f"\napp resident memory: {rss:.0f} MiB now, {peak:.0f} MiB at peak "
               f"[{_mark(peak <= TARGETS['rss_mb'])}]")
+        if args.screenshots:
+            shots = screenshots(f"http://127.0.0.1:{port}/", args.screenshots, names[-1])
+            print("\nscreenshots: " + ", ".join(str(s) for s in shots))
     finally:
         proc.terminate()
         proc.wait(timeout=30)

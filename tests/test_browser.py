@@ -61,7 +61,7 @@ def output_length(page) -> int:
 
 def test_write_streams_the_text_to_the_chosen_length(page, app_models):
     choose_model(page, "LSTM")
-    page.locator("#seed textarea").fill("VALÈRE.\n\n")
+    page.locator("#seed textarea").fill("VALÈRE.\n\n☃")  # a character the model does not know
     set_number(page, "#length", 1500)
     page.locator("#random-seed input").fill("7")
     page.evaluate(WATCH_OUTPUT)
@@ -72,6 +72,7 @@ def test_write_streams_the_text_to_the_chosen_length(page, app_models):
     assert lens == sorted(lens)
     expected = "".join(charrnn.generate(app_models["LSTM"], "VALÈRE.\n\n", 1500, 0.8, seed=7))
     assert page.locator("#output textarea").input_value() == expected
+    page.get_by_text("1 character(s) the model has never seen were left out: '☃'").wait_for()
     page.screenshot(path=SCREENSHOTS / "app-write.png", full_page=True)
 
 
