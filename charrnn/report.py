@@ -17,17 +17,22 @@ def perplexity(nats: float) -> float:
     return math.exp(nats)
 
 
-def overfitting_in_words(train_nats: float, test_nats: float) -> str:
-    """The gap between test and train loss, judged relative to the train loss."""
-    gap = test_nats - train_nats
-    rel = gap / max(train_nats, 1e-9)
+def overfitting_in_words(train_nats: float, test_nats: float, history: list[dict] = ()) -> str:
+    """The gap between test and train loss relative to the train loss, and, from the recorded history,
+    whether more training still lowered the test loss (a gap alone can also be the test plays differing)."""
+    rel = (test_nats - train_nats) / max(train_nats, 1e-9)
     if rel < 0.02:
-        return "none: it predicts text it never saw as well as its training text"
-    if rel < 0.08:
-        return f"slight: unseen text costs {rel:.0%} more than training text"
-    if rel < 0.20:
-        return f"clear: unseen text costs {rel:.0%} more; it has begun to memorise its training text"
-    return f"strong: unseen text costs {rel:.0%} more; it memorises its training text more than it learns the language"
+        words = "none: it predicts text it never saw as well as its training text"
+    else:
+        size = "slight" if rel < 0.08 else "clear" if rel < 0.20 else "strong"
+        words = f"{size}: unseen text costs {rel:.0%} more than training text"
+    if len(history) >= 2:
+        best = min(history, key=lambda h: h["test_loss"])
+        if history[-1]["test_loss"] > best["test_loss"] + 0.005:
+            words += f"; the test loss has risen since epoch {best['epoch']:g}: later training memorised"
+        else:
+            words += "; the test loss was still falling at the last evaluation"
+    return words
 
 
 def _duration(seconds: float) -> str:
@@ -60,7 +65,8 @@ def summary(meta: dict) -> dict:
     else:
         return out
     out.update(train_bpc=train / LN2, test_bpc=test / LN2, train_perplexity=perplexity(train),
-               test_perplexity=perplexity(test), gap_nats=test - train, overfitting=overfitting_in_words(train, test))
+               test_perplexity=perplexity(test), gap_nats=test - train,
+               overfitting=overfitting_in_words(train, test, history))
     return out
 
 

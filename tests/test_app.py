@@ -219,7 +219,21 @@ def test_all_models_side_by_side(actions, app_models):
 @pytest.mark.parametrize("train, test, verdict", [
     (1.5, 1.5, "none"), (1.5, 1.45, "none"), (1.5, 1.55, "slight"), (1.5, 1.7, "clear"), (1.5, 2.0, "strong")])
 def test_overfitting_in_words(train, test, verdict):
-    assert report.overfitting_in_words(train, test).startswith(verdict + ":")
+    assert report.overfitting_in_words(train, test) == {
+        "none": "none: it predicts text it never saw as well as its training text",
+        "slight": "slight: unseen text costs 3% more than training text",
+        "clear": "clear: unseen text costs 13% more than training text",
+        "strong": "strong: unseen text costs 33% more than training text"}[verdict]
+
+
+def test_overfitting_in_words_reads_the_test_loss_trend():
+    falling = [{"epoch": 1.0, "test_loss": 2.0}, {"epoch": 2.0, "test_loss": 1.8}]
+    rising = falling + [{"epoch": 3.0, "test_loss": 1.9}]
+    assert report.overfitting_in_words(1.5, 1.8, falling).endswith("; the test loss was still falling at the last "
+                                                                   "evaluation")
+    assert report.overfitting_in_words(1.4, 1.9, rising) == ("strong: unseen text costs 36% more than training text; "
+                                                             "the test loss has risen since epoch 2: later training "
+                                                             "memorised")
 
 
 def test_summary_prefers_final_losses_over_history():
