@@ -6,14 +6,9 @@ from __future__ import annotations
 
 import random
 import socket
-import sys
-from pathlib import Path
 
 import pytest
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # plain `pytest` as well as `python -m pytest` imports charrnn and app from the checkout
 
 import charrnn
 from charrnn.training import Run, TrainConfig, train
