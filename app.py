@@ -25,6 +25,7 @@ import torch
 import charrnn
 from charrnn import report
 from charrnn.evaluate import LN2
+from charrnn.sample import configure_cpu_for_sampling
 from charrnn.training import SAMPLE_PROMPT
 
 HERE = Path(__file__).resolve().parent
@@ -285,16 +286,6 @@ def load_models(extra: list[str]) -> dict[str, charrnn.CharRNN]:
     return models
 
 
-def configure_torch() -> None:
-    """CPU settings for serving one character at a time (measured with python -m charrnn.bench app)."""
-    # One intra-op thread per request: CONCURRENCY requests then use the machine's cores without
-    # oversubscribing them, and a one-character step is too small to gain from more threads.
-    torch.set_num_threads(1)
-    # oneDNN's RNN kernels cost ~5 ms per one-character call of a 2-layer nn.LSTM, 20x the plain
-    # kernels (~0.25 ms); they win only on long sequences, which here is scoring, and that by ~30 %.
-    torch.backends.mkldnn.enabled = False
-
-
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description="Serve the charrnn demo (127.0.0.1:7860; see GRADIO_SERVER_NAME/PORT).")
     p.add_argument("--model", action="append", default=[], metavar="PATH_OR_HUB_ID",
@@ -305,7 +296,8 @@ def main(argv=None) -> None:
     models = load_models(extra)
     if not models:
         sys.exit("app.py: no model could be loaded (see the messages above); train one with train.py or pass --model")
-    configure_torch()
+    # One torch thread per request: CONCURRENCY requests then share the cores without oversubscribing.
+    configure_cpu_for_sampling(threads=1)
     print(f"app.py: serving {', '.join(models)}", file=sys.stderr)
     build_app(models).launch(css=CSS)
 

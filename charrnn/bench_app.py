@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 from .checkpoint import load
-from .sample import generate
+from .sample import configure_cpu_for_sampling, generate
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = "HARPAGON.\n\n"
@@ -185,7 +185,7 @@ def main(argv=None) -> None:
     print(f"python -m charrnn.bench app --reps {args.reps} --length {args.length} --rate-length {args.rate_length} "
           f"--clients {args.clients}   ({os.cpu_count()} CPUs, torch {__import__('torch').__version__})\n")
 
-    app.configure_torch()
+    configure_cpu_for_sampling(threads=1)  # as app.main() does
     print("In this process, with the app's torch settings (charrnn.generate):")
     for name in names:
         first, rate = in_process(load(app.SHIPPED[name]), args.reps, args.rate_length)

@@ -67,6 +67,17 @@ def generate(model, prompt: str, length: int, temperature: float = 1.0, top_k: i
         logits, state = model(torch.tensor([[nxt]], device=device), state)
 
 
+def configure_cpu_for_sampling(threads: int = 1) -> None:
+    """Process-wide CPU settings for generating one character at a time (see python -m charrnn.bench app).
+
+    oneDNN's RNN kernels cost ~5 ms per one-character call of a 2-layer nn.LSTM, ~20x the plain
+    kernels; they win only on long sequences (scoring, by ~30 %). A one-character step is too small to
+    gain from more threads, and a server runs several requests side by side on its cores.
+    """
+    torch.set_num_threads(threads)
+    torch.backends.mkldnn.enabled = False
+
+
 def main(argv=None) -> None:
     from .checkpoint import load
 
@@ -79,6 +90,7 @@ def main(argv=None) -> None:
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1 = off)")
     p.add_argument("--seed", type=int, default=None, help="random seed for reproducible text")
     args = p.parse_args(argv)
+    configure_cpu_for_sampling()
     try:
         model = load(args.checkpoint)
         sys.stdout.write(args.prompt)
