@@ -115,7 +115,7 @@ class Actions:
                                   integer=True)
         clean, n_dropped = m.vocab.normalize(seed)
         if n_dropped:
-            gr.Warning(_dropped_note(report.unknown_chars(m.vocab, seed), n_dropped))
+            gr.Warning(_dropped_note(m.vocab.dropped_chars(seed), n_dropped))
         chars, last = [], 0.0
         for ch in charrnn.generate(m, clean, length, temperature, top_k, top_p, random_seed):
             chars.append(ch)

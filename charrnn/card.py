@@ -49,7 +49,7 @@ def card_metadata(config: dict, name: str = "charrnn") -> dict:
     return meta
 
 
-def _fmt_time(seconds: float) -> str:
+def fmt_duration(seconds: float) -> str:
     m, s = divmod(int(round(seconds)), 60)
     h, m = divmod(m, 60)
     return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s"
@@ -77,7 +77,7 @@ def model_card(config: dict, name: str) -> str:
             lines.append(f"| {split} | {r['nats']:.4f} | {r['bpc']:.4f} | {2 ** r['bpc']:.2f} |")
         lines.append("")
         if "train_time_s" in final:
-            lines += [f"Trained in {_fmt_time(final['train_time_s'])}.", ""]
+            lines += [f"Trained in {fmt_duration(final['train_time_s'])}.", ""]
     else:
         lines += [f"Training did not finish (status: {config.get('status', 'unknown')}): this checkpoint has no "
                   "final losses yet; the history below ends at its last evaluation.", ""]
@@ -90,7 +90,7 @@ def model_card(config: dict, name: str) -> str:
                   "|---|---|---|---|---|---|---|"]
         for h in history:
             lines.append(f"| {h['epoch']:.2f} | {h['chars']:,} | {h['train_loss']:.4f} | {h['train_loss'] / LN2:.4f} "
-                         f"| {h['test_loss']:.4f} | {h['test_loss'] / LN2:.4f} | {_fmt_time(h['time_s'])} |")
+                         f"| {h['test_loss']:.4f} | {h['test_loss'] / LN2:.4f} | {fmt_duration(h['time_s'])} |")
         lines.append("")
         if history[-1].get("sample"):
             lines += [f"A sample at epoch {history[-1]['epoch']:.2f}:", "", "```text", history[-1]["sample"], "```", ""]

@@ -135,18 +135,27 @@ class Vocab:
     def decode(self, ids) -> str:
         return "".join(self.chars[int(i)] for i in ids)
 
-    def normalize(self, text: str) -> tuple[str, int]:
-        """User text made encodable: NFC, typographic variants mapped, other unknown characters dropped.
-
-        Returns (clean text, number of characters dropped), so the caller can say what was lost.
-        """
+    def _mapped(self, text: str) -> str:
+        """NFC, then each typographic variant the vocabulary lacks replaced by a plain form it has."""
         text = unicodedata.normalize("NFC", text)
         vocab = set(self.chars)
         for variant, plain in TYPOGRAPHIC.items():
             if variant in text and variant not in vocab and all(c in vocab for c in plain):
                 text = text.replace(variant, plain)
-        kept = "".join(c for c in text if c in vocab)
+        return text
+
+    def normalize(self, text: str) -> tuple[str, int]:
+        """User text made encodable: NFC, typographic variants mapped, other unknown characters dropped.
+
+        Returns (clean text, number of characters dropped), so the caller can say what was lost.
+        """
+        text = self._mapped(text)
+        kept = "".join(c for c in text if c in set(self.chars))
         return kept, len(text) - len(kept)
+
+    def dropped_chars(self, text: str) -> list[str]:
+        """The distinct characters of `text` that normalize() drops, to name them to the user."""
+        return sorted(set(self._mapped(text)) - set(self.chars))
 
 
 class Batches:

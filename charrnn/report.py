@@ -6,9 +6,8 @@ A checkpoint still in training has a `history` but no `final` losses, and the re
 from __future__ import annotations
 
 import math
-import unicodedata
 
-from .data import TYPOGRAPHIC, Vocab
+from .card import fmt_duration
 from .evaluate import LN2, char_losses, next_chars
 
 
@@ -33,12 +32,6 @@ def overfitting_in_words(train_nats: float, test_nats: float, history: list[dict
         else:
             words += "; the test loss was still falling at the last evaluation"
     return words
-
-
-def _duration(seconds: float) -> str:
-    m, s = divmod(int(round(seconds)), 60)
-    h, m = divmod(m, 60)
-    return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s"
 
 
 def summary(meta: dict) -> dict:
@@ -96,7 +89,7 @@ def summary_rows(meta: dict) -> list[list[str]]:
         rows.append(["characters seen", f"{s['chars_seen']:,}"])
     if s.get("train_time_s") is not None:
         device = meta.get("training", {}).get("device")
-        rows.append(["training time", _duration(s["train_time_s"]) + (f" on {device}" if device else "")])
+        rows.append(["training time", fmt_duration(s["train_time_s"]) + (f" on {device}" if device else "")])
     return rows
 
 
@@ -110,20 +103,13 @@ def loss_curve(meta: dict) -> list[dict]:
     return points
 
 
-def unknown_chars(vocab: Vocab, text: str) -> list[str]:
-    """The distinct characters of `text` that Vocab.normalize drops (not in the vocabulary, no plain variant)."""
-    known = set(vocab.chars)
-    mapped = {v for v, plain in TYPOGRAPHIC.items() if len(v) == 1 and all(c in known for c in plain)}
-    return sorted(set(unicodedata.normalize("NFC", text)) - known - mapped)
-
-
 def score(model, text: str, k: int = 5) -> dict:
     """How well `model` predicts `text`: bits of each character after the first, their mean, the next characters.
 
     The text is normalised first (see Vocab.normalize); `dropped` lists the characters that were removed.
     """
     clean, n_dropped = model.vocab.normalize(text)
-    out = {"text": clean, "n_dropped": n_dropped, "dropped": unknown_chars(model.vocab, text) if n_dropped else [],
+    out = {"text": clean, "n_dropped": n_dropped, "dropped": model.vocab.dropped_chars(text) if n_dropped else [],
            "bits": [], "bpc": None, "next": next_chars(model, clean, k)}
     if len(clean) >= 2:
         bits = char_losses(model, clean) / LN2  # (len(clean) - 1,)

@@ -23,6 +23,7 @@ def test_normalize_maps_typography_and_counts_dropped():
     clean, dropped = v.normalize("c’est «bien»… e\u0301\u00a0🎭z")
     assert clean == "c'est \"bien\"... é "
     assert dropped == 2
+    assert v.dropped_chars("c’est «bien»… e\u0301\u00a0🎭z") == ["z", "🎭"]
 
 
 def test_normalize_keeps_variants_the_vocabulary_has():
