@@ -129,3 +129,30 @@ def test_train_help_explains_every_flag():
     for flag in parser_flags:
         assert flag in out
     assert out.count("(default:") + out.count("default:") >= 1
+
+
+def test_real_ctrl_c_stops_cleanly_with_a_resumable_checkpoint(tmp_path):
+    """SIGINT to a running train.py, as a terminal's Ctrl-C sends it: exit 0, checkpoint saved, resumable."""
+    import signal
+    import time
+
+    data = tmp_path / "tiny.txt"
+    data.write_text(TINY_TEXT * 4, encoding="utf-8")
+    out = tmp_path / "ck"
+    proc = subprocess.Popen([sys.executable, "train.py", "--preset", "paper", "--data", str(data), "--out", str(out),
+                             "--hidden-size", "16", "--batch-size", "2", "--seq-len", "8", "--epochs", "1000",
+                             "--eval-every", "20"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 60
+        while not (out / "config.json").exists() and time.time() < deadline:  # the first checkpoint
+            time.sleep(0.1)
+        assert (out / "config.json").exists()
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, output
+    assert "interrupted at step" in output
+    meta = charrnn.load(out).meta
+    assert meta["status"] == "interrupted"
+    assert load_training_state(out)["step"] >= 20
