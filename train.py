@@ -84,7 +84,7 @@ def main(argv=None) -> None:
         model = CharRNN(model_cfg).to(device)
         command = "python train.py " + shlex.join(sys.argv[1:] if argv is None else argv)
         info = {"command": command, "corpus": str(args.data), "corpus_sha256": sha256_of(path),
-                "device": str(device) + (f" ({torch.get_num_threads()} threads)" if device == "cpu" else "")}
+                "device": str(device) + (f" ({torch.get_num_threads()} CPU threads)" if device == "cpu" else "")}
         if meta is not None:  # a resumed run keeps the command that started it and lists each resume
             info["command"] = meta["training"]["command"]
             info["resumed_with"] = meta["training"].get("resumed_with", []) + [command]

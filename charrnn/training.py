@@ -150,6 +150,7 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, meta: dict | Non
     running, running_n, state, rng = 0.0, 0, carried, torch.get_rng_state()
     bar = tqdm(total=total_steps, initial=step, disable=not run.progress, unit="step", dynamic_ncols=True)
     wall0 = time.perf_counter() - elapsed  # elapsed counts wall time, evaluations included, across resumes
+    shown_at, shown_step = elapsed, step  # when the progress bar's loss and chars/s were last shown
     model.train()
     try:
         while step < total_steps:
@@ -157,7 +158,6 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, meta: dict | Non
             if i == 0:
                 state = None  # a new epoch starts every stream at its beginning
             x, y = (t.to(device) for t in batches[i])
-            t0 = time.perf_counter()
             rng = torch.get_rng_state()  # dropout draws from it; an interrupted step must not count
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total_steps, cfg)
@@ -173,12 +173,14 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, meta: dict | Non
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
             step, state = step + 1, detach_state(new_state)
-            dt = time.perf_counter() - t0
             elapsed = time.perf_counter() - wall0
             running += loss.item()
             running_n += 1
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}", chars_s=f"{x.numel() / dt:,.0f}")
+            if elapsed - shown_at >= 0.5:  # formatting the bar every step would slow one-character steps
+                chars_s = (step - shown_step) * x.numel() / (elapsed - shown_at)
+                bar.set_postfix(loss=f"{running / running_n:.3f}", chars_s=f"{chars_s:,.0f}")
+                shown_at, shown_step = elapsed, step
             if step % eval_every == 0 or step == total_steps:
                 log_eval()
                 rng = torch.get_rng_state()
