@@ -81,6 +81,7 @@ def main(argv=None) -> None:
         else:
             model_cfg = ModelConfig(vocab=Vocab.from_text(text).chars, **{**preset["model"], **_overrides(args, ModelConfig)})
             train_cfg = TrainConfig(**{**preset["train"], **_overrides(args, TrainConfig)})
+        torch.manual_seed(train_cfg.seed)  # the initial weights too: the same --seed, the same run
         model = CharRNN(model_cfg).to(device)
         command = "python train.py " + shlex.join(sys.argv[1:] if argv is None else argv)
         info = {"command": command, "corpus": str(args.data), "corpus_sha256": sha256_of(path),

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import charrnn
 import train as train_cli
@@ -109,6 +110,18 @@ def test_train_cli_end_to_end(tmp_path, capsys):
     assert [h["epoch"] for h in resumed["history"]] == [1.0, 2.0]
     assert resumed["training"]["command"].startswith("python train.py --preset lstm")  # what started it
     assert resumed["training"]["resumed_with"] == [f"python train.py --data {data} --out {out} --resume --epochs 2"]
+
+
+def test_the_same_seed_gives_the_same_run(tmp_path):
+    data = tmp_path / "tiny.txt"
+    data.write_text(TINY_TEXT, encoding="utf-8")
+    args = ["--preset", "lstm", "--data", str(data), "--hidden-size", "16", "--num-layers", "1", "--batch-size", "4",
+            "--seq-len", "16", "--epochs", "1", "--save-dtype", "float32"]
+    for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
+        train_cli.main(args + ["--out", str(tmp_path / name), "--seed", seed])
+    a, b, c = (load_file(tmp_path / n / "model.safetensors") for n in "abc")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # initial weights, data order and dropout all seeded
+    assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
 @pytest.mark.parametrize("content, message", [
