@@ -29,7 +29,9 @@ from charrnn.sample import configure_cpu_for_sampling
 from charrnn.training import SAMPLE_PROMPT
 
 HERE = Path(__file__).resolve().parent
-SHIPPED = {"Paper RNN (Mikolov 2010)": HERE / "checkpoints" / "paper-rnn", "LSTM": HERE / "checkpoints" / "lstm"}
+SHIPPED = {"Paper RNN (Mikolov 2010)": HERE / "checkpoints" / "paper-rnn", "LSTM": HERE / "checkpoints" / "lstm",
+           # The course notebook's recipe (hidden 128, 50,000 characters, one SGD step a character): the "before".
+           "Course notebook recipe": HERE / "checkpoints" / "seed"}
 
 # The limits of every request, enforced on the server and shown by the sliders.
 MAX_LENGTH = 2000  # characters per generation: ~1 s of CPU for the LSTM

@@ -8,7 +8,7 @@ import charrnn
 from charrnn.data import MOLIERE_SHA256, read_text, sha256_of, split
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = {"paper-rnn": 1.50, "lstm": 1.25}  # checkpoint -> target test loss, nats/char
+SHIPPED = {"paper-rnn": 1.50, "lstm": 1.25, "seed": None}  # checkpoint -> target test loss (nats/char), if any
 
 
 def _corpus() -> Path | None:
@@ -28,7 +28,8 @@ def test_shipped_checkpoint_is_complete_small_and_on_target(name):
     meta = model.meta
     assert meta["status"] == "complete" and meta["training"]["corpus_sha256"] == MOLIERE_SHA256
     assert meta["training"]["command"].startswith("python train.py")
-    assert meta["final"]["test"]["nats"] <= SHIPPED[name]
+    if SHIPPED[name] is not None:
+        assert meta["final"]["test"]["nats"] <= SHIPPED[name]
     assert len(meta["history"]) >= 2 and meta["history"][-1]["test_loss"] < meta["history"][0]["test_loss"]
 
 
@@ -40,3 +41,11 @@ def test_shipped_test_loss_reproduces(name):
     _, test_text = split(read_text(corpus))
     model = charrnn.load(ROOT / "checkpoints" / name)
     assert charrnn.evaluate(model, test_text)["nats"] == pytest.approx(model.meta["final"]["test"]["nats"], abs=0.01)
+
+
+def test_the_course_notebook_recipe_lands_near_the_notebook():
+    """The seed preset reproduces the notebook's recipe: its training loss after 10 epochs was 1.66 nats/char."""
+    meta = charrnn.load(ROOT / "checkpoints" / "seed").meta
+    assert meta["training"]["max_chars"] == 50_000 and meta["model"]["hidden_size"] == 128
+    assert len(meta["history"]) == 10
+    assert meta["history"][-1]["train_running_loss"] == pytest.approx(1.66, abs=0.1)
