@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from . import checkpoint
 from .data import Batches
-from .evaluate import evaluate
+from .evaluate import LN2, evaluate
 from .model import CharRNN, detach_state
 from .sample import generate
 
@@ -123,7 +123,9 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, meta: dict | Non
         opt.load_state_dict(resume["optimizer"])
         step, elapsed = int(resume["step"]), float(resume["elapsed"])
         torch.set_rng_state(resume["rng"])
-        carried = resume.get("carried")  # the hidden state the streams had reached
+        carried = resume.get("carried")  # the hidden state the streams had reached, saved on the CPU
+        if carried is not None:
+            carried = tuple(s.to(device) for s in carried) if isinstance(carried, tuple) else carried.to(device)
     else:
         torch.manual_seed(cfg.seed)
         carried = None
@@ -144,7 +146,7 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, meta: dict | Non
             "train_running_loss": running / max(1, running_n), "sample": _sample(stored, cfg.sample_length)})
         h = history[-1]
         tqdm.write(f"epoch {h['epoch']:.2f} | train {h['train_loss']:.4f} | test {h['test_loss']:.4f} nats/char "
-                   f"| {h['test_loss'] / math.log(2):.3f} bpc | {elapsed:.0f} s")
+                   f"| {h['test_loss'] / LN2:.3f} bpc | {elapsed:.0f} s")
 
     eval_every = cfg.eval_every or len(batches)
     running, running_n, state, rng = 0.0, 0, carried, torch.get_rng_state()
