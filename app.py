@@ -24,7 +24,7 @@ import torch
 
 import charrnn
 from charrnn import report
-from charrnn.evaluate import LN2
+from charrnn.scoring import LN2
 from charrnn.sample import configure_cpu_for_sampling
 from charrnn.training import SAMPLE_PROMPT
 

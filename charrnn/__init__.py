@@ -1,9 +1,20 @@
 """charrnn: the character-level RNN language model of Mikolov et al. (2010) and its successors."""
 from .checkpoint import CheckpointError, load, save
 from .data import DataError, Vocab
-from .evaluate import char_losses, evaluate, next_chars
 from .model import CharRNN, ModelConfig
-from .sample import generate
 
-__all__ = ["CharRNN", "CheckpointError", "DataError", "ModelConfig", "Vocab", "char_losses", "evaluate", "generate", "next_chars",
-           "load", "save"]
+# Generation and scoring load on first use, so `python -m charrnn.sample` and `python -m charrnn.scoring`
+# run their module once, as __main__, rather than after an import of the same module.
+_LAZY = {"generate": "sample", "evaluate": "scoring", "char_losses": "scoring", "next_chars": "scoring"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["CharRNN", "CheckpointError", "DataError", "ModelConfig", "Vocab", "char_losses", "evaluate", "generate",
+           "load", "next_chars", "save"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 from .card import fmt_duration
-from .evaluate import LN2, char_losses, next_chars
+from .scoring import LN2, char_losses, next_chars
 
 
 def perplexity(nats: float) -> float:

@@ -11,7 +11,7 @@ from typing import Iterator
 
 import torch
 
-START = "\n"  # an empty prompt starts as if after a line break, where the corpus starts its lines
+from .data import START
 
 
 def check_sampling(length: int, temperature: float, top_k: int, top_p: float) -> None:

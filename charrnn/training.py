@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from . import checkpoint
 from .data import Batches
-from .evaluate import LN2, evaluate
+from .scoring import LN2, evaluate
 from .model import CharRNN, detach_state
 from .sample import generate
 

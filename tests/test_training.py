@@ -105,6 +105,12 @@ def test_train_cli_end_to_end(tmp_path, capsys):
     assert model.meta["training"]["command"].startswith("python train.py --preset lstm")
     assert model.meta["dtype"] == "float16"  # the preset's storage type
     assert "done: train" in capsys.readouterr().out
+    # python -m charrnn.scoring re-evaluates the checkpoint on the test split: the recorded figure again.
+    from charrnn.scoring import main as scoring_main
+
+    scoring_main(["--checkpoint", str(out), "--data", str(data)])
+    recorded = model.meta["final"]["test"]["nats"]
+    assert f"test {recorded:.4f} nats/char" in capsys.readouterr().out
     train_cli.main(["--data", str(data), "--out", str(out), "--resume", "--epochs", "2"])
     resumed = charrnn.load(out).meta
     assert [h["epoch"] for h in resumed["history"]] == [1.0, 2.0]

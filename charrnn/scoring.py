@@ -7,7 +7,7 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 
-from .sample import START
+from .data import START
 
 LN2 = math.log(2)
 
@@ -87,3 +87,36 @@ def next_chars(model, text: str, k: int = 5) -> list[tuple[str, float]]:
     probs = torch.softmax(logits[0, -1].float(), dim=-1)
     top = torch.topk(probs, min(k, probs.numel()))
     return [(model.vocab.chars[int(i)], float(p)) for p, i in zip(top.values, top.indices)]
+
+
+def main(argv=None) -> None:
+    """python -m charrnn.scoring: a checkpoint's loss on the corpus's test split, as its config.json records it."""
+    import argparse
+    import sys
+
+    from .checkpoint import load
+    from .data import DEFAULT_DATA, DataError, read_text, resolve_corpus, split
+
+    p = argparse.ArgumentParser(description="Evaluate a checkpoint on the test split (last 10 %) of a corpus.")
+    p.add_argument("--checkpoint", default="checkpoints/lstm", help="checkpoint directory or Hub id USER/NAME")
+    p.add_argument("--data", default=DEFAULT_DATA, help="the corpus the model was trained on (path or URL)")
+    p.add_argument("--pieces", type=int, default=0, help="also show the loss of consecutive pieces of this many "
+                                                          "characters, to see where the test text is hard")
+    args = p.parse_args(argv)
+    try:
+        model = load(args.checkpoint)
+        _, test = split(read_text(resolve_corpus(args.data)))
+        r = evaluate(model, test)
+    except (ValueError, OSError) as e:  # DataError and CheckpointError are ValueErrors
+        sys.exit(f"error: {e}")
+    recorded = (getattr(model, "meta", {}).get("final") or {}).get("test", {}).get("nats")
+    print(f"{args.checkpoint}: test {r['nats']:.4f} nats/char, {r['bpc']:.4f} bits/char over {r['chars']:,} characters"
+          + (f" (recorded: {recorded:.4f})" if recorded is not None else ""))
+    for i in range(0, len(test), args.pieces or len(test) + 1):
+        piece = test[i : i + args.pieces]
+        if len(piece) > 1:
+            print(f"  characters {i:>7,}+: {evaluate(model, piece)['nats']:.3f} nats/char  {piece[:50]!r}")
+
+
+if __name__ == "__main__":
+    main()
