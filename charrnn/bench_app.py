@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from .checkpoint import load
+from .checkpoint import load, read_config
 from .sample import configure_cpu_for_sampling, generate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -215,7 +215,9 @@ def main(argv=None) -> None:
         print(f"\napp resident memory: {rss:.0f} MiB now, {peak:.0f} MiB at peak "
               f"[{_mark(peak <= TARGETS['rss_mb'])}]")
         if args.screenshots:
-            shots = screenshots(f"http://127.0.0.1:{port}/", args.screenshots, names[-1])
+            best = min(names, key=lambda n: (read_config(app.SHIPPED[n]).get("final") or {}).get("test", {})
+                       .get("nats", float("inf")))  # the README shows the model with the lowest test loss
+            shots = screenshots(f"http://127.0.0.1:{port}/", args.screenshots, best)
             print("\nscreenshots: " + ", ".join(str(s) for s in shots))
     finally:
         proc.terminate()
