@@ -5,9 +5,9 @@ two never disagree; `name` is the directory name locally and the repo id USER/NA
 """
 from __future__ import annotations
 
-import math
-
 import yaml
+
+from .scoring import LN2
 
 CELL_NAMES = {
     "paper": "simple (Elman) RNN with sigmoid state, Mikolov et al. (2010)",
@@ -17,7 +17,6 @@ CELL_NAMES = {
 }
 CELL_TAGS = {"paper": "mikolov-2010", "rnn": "elman-rnn", "gru": "gru", "lstm": "lstm"}  # "paper" says nothing as a tag
 LICENSE = "mit"
-LN2 = math.log(2)
 
 
 def card_metadata(config: dict, name: str = "charrnn") -> dict:
