@@ -49,6 +49,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     t.add_argument("--schedule", choices=["cosine", "constant"], help="learning-rate schedule")
     t.add_argument("--warmup-steps", type=int, help="linear warm-up steps of the cosine schedule")
     t.add_argument("--max-chars", type=int, help="use only the first N characters of the training split (0 = all)")
+    t.add_argument("--val-chars", type=int, help="hold out the last N training characters as validation, "
+                                                 "recorded at each evaluation (0 = none)")
     t.add_argument("--eval-every", type=int, help="steps between test evaluations and checkpoints (0 = per epoch)")
     t.add_argument("--sample-length", type=int, help="characters of the sample recorded at each evaluation")
     t.add_argument("--seed", type=int, help="random seed; the same seed and settings give the same run")

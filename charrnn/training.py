@@ -36,6 +36,8 @@ class TrainConfig:
     schedule: str = "cosine"  # "cosine": warm up, then decay to lr/10 by the last step; "constant"
     warmup_steps: int = 100
     max_chars: int = 0  # train on only the first N characters of the training split; 0 = all of it
+    val_chars: int = 0  # hold out the last N of those as validation: not trained on, its loss recorded, so
+    #                     settings can be compared without looking at the test split; 0 = none
     eval_every: int = 0  # steps between evaluations and checkpoints; 0 = once per epoch
     sample_length: int = 200  # characters of the sample recorded at each evaluation
     seed: int = 1337
@@ -107,6 +109,10 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, meta: dict | Non
     device = next(model.parameters()).device
     dtype = getattr(torch, cfg.save_dtype)
     train_text = run.train_text[: cfg.max_chars] if cfg.max_chars else run.train_text
+    if not 0 <= cfg.val_chars < len(train_text):
+        raise ValueError(f"val_chars must be from 0 to {len(train_text) - 1:,} (the training text's length - 1)")
+    val_text = train_text[len(train_text) - cfg.val_chars :] if cfg.val_chars else ""
+    train_text = train_text[: len(train_text) - cfg.val_chars]
     batches = Batches(torch.tensor(model.encode(train_text), dtype=torch.long), cfg.batch_size, cfg.seq_len)
     # The train loss in the history is measured like the test loss (eval mode, no dropout) on a fixed
     # slice of training text as long as the test split, so the two are comparable and the gap is honest.
@@ -143,7 +149,8 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, meta: dict | Non
             "epoch": round(step / len(batches), 4), "step": step, "chars": step * cfg.batch_size * cfg.seq_len,
             "time_s": round(elapsed, 2), "lr": lr_at(step - 1, total_steps, cfg),
             "train_loss": evaluate(stored, train_probe)["nats"], "test_loss": evaluate(stored, run.test_text)["nats"],
-            "train_running_loss": running / max(1, running_n), "sample": _sample(stored, cfg.sample_length)})
+            "train_running_loss": running / max(1, running_n), "sample": _sample(stored, cfg.sample_length),
+            **({"val_loss": evaluate(stored, val_text)["nats"]} if val_text else {})})
         h = history[-1]
         tqdm.write(f"epoch {h['epoch']:.2f} | train {h['train_loss']:.4f} | test {h['test_loss']:.4f} nats/char "
                    f"| {h['test_loss'] / LN2:.3f} bpc | {elapsed:.0f} s")
@@ -199,7 +206,8 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, meta: dict | Non
     bar.close()
     elapsed = time.perf_counter() - wall0
     stored = _stored(model, dtype)
-    record["final"] = {split: evaluate(stored, text) for split, text in (("train", train_text), ("test", run.test_text))}
+    splits = (("train", train_text), ("val", val_text), ("test", run.test_text))
+    record["final"] = {split: evaluate(stored, text) for split, text in splits if text}
     record["final"]["train_time_s"] = round(elapsed, 1)
     save("complete")
     return record

@@ -85,6 +85,18 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert charrnn.load(run.out).meta["status"] == "complete"
 
 
+def test_validation_slice_is_held_out_and_recorded(tmp_path):
+    model = tiny_model("paper")
+    run = _run(tmp_path, epochs=1, val_chars=300)
+    record = train(model, run)
+    assert record["training"]["train_chars"] == len(run.train_text) - 300
+    val_text = run.train_text[-300:]
+    assert record["history"][-1]["val_loss"] == pytest.approx(charrnn.evaluate(model, val_text)["nats"], abs=1e-6)
+    assert record["final"]["val"]["chars"] == 299
+    with pytest.raises(ValueError, match="val_chars"):
+        train(tiny_model("paper"), _run(tmp_path, val_chars=len(run.train_text)))
+
+
 def test_cosine_schedule_warms_up_then_decays_to_a_tenth():
     cfg = TrainConfig(lr=1.0, warmup_steps=10)
     assert lr_at(0, 100, cfg) == pytest.approx(0.1)
