@@ -150,8 +150,8 @@ class Vocab:
 
         Returns (clean text, number of characters dropped), so the caller can say what was lost.
         """
-        text = self._mapped(text)
-        kept = "".join(c for c in text if c in set(self.chars))
+        text, vocab = self._mapped(text), set(self.chars)
+        kept = "".join(c for c in text if c in vocab)
         return kept, len(text) - len(kept)
 
     def dropped_chars(self, text: str) -> list[str]:

@@ -137,10 +137,13 @@ class CharRNN(nn.Module):
         return asdict(self.config)
 
 
-def detach_state(state):
-    """Cut the graph between chunks of truncated BPTT, keeping the values."""
+def map_state(state, fn):
+    """Apply `fn` to each tensor of a recurrent state: one tensor, or the LSTM's (h, c); None stays None."""
     if state is None:
         return None
-    if isinstance(state, tuple):
-        return tuple(s.detach() for s in state)
-    return state.detach()
+    return tuple(fn(s) for s in state) if isinstance(state, tuple) else fn(state)
+
+
+def detach_state(state):
+    """Cut the graph between chunks of truncated BPTT, keeping the values."""
+    return map_state(state, torch.Tensor.detach)

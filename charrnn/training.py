@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from . import checkpoint
 from .data import Batches
 from .scoring import LN2, evaluate
-from .model import CharRNN, detach_state
+from .model import CharRNN, detach_state, map_state
 from .sample import generate
 
 SAMPLE_PROMPT = "HARPAGON.\n\n"  # a speaker line, as the corpus writes them; the same every epoch
@@ -129,9 +129,8 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, meta: dict | Non
         opt.load_state_dict(resume["optimizer"])
         step, elapsed = int(resume["step"]), float(resume["elapsed"])
         torch.set_rng_state(resume["rng"])
-        carried = resume.get("carried")  # the hidden state the streams had reached, saved on the CPU
-        if carried is not None:
-            carried = tuple(s.to(device) for s in carried) if isinstance(carried, tuple) else carried.to(device)
+        # The hidden state the streams had reached, saved on the CPU.
+        carried = map_state(resume.get("carried"), lambda s: s.to(device))
     else:
         torch.manual_seed(cfg.seed)
         carried = None
