@@ -17,6 +17,7 @@ CELL_NAMES = {
 }
 CELL_TAGS = {"paper": "mikolov-2010", "rnn": "elman-rnn", "gru": "gru", "lstm": "lstm"}  # "paper" says nothing as a tag
 LICENSE = "mit"
+SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
 
 
 def card_metadata(config: dict, name: str = "charrnn") -> dict:
@@ -71,25 +72,30 @@ def model_card(config: dict, name: str) -> str:
         lines += ["## Losses of the stored weights", "",
                   "Average cross-entropy per character; bits/char = nats/char ÷ ln 2, perplexity = 2^bits.", "",
                   "| split | nats/char | bits/char | perplexity |", "|---|---|---|---|"]
-        for split in ("train", "test"):
-            r = final[split]
-            lines.append(f"| {split} | {r['nats']:.4f} | {r['bpc']:.4f} | {2 ** r['bpc']:.2f} |")
+        for split in ("train", "val", "test"):
+            if split in final:
+                r = final[split]
+                lines.append(f"| {SPLIT_NAMES[split]} | {r['nats']:.4f} | {r['bpc']:.4f} | {2 ** r['bpc']:.2f} |")
         lines.append("")
+        if "val" in final:
+            lines += [f"The validation text is the last {training.get('val_chars', 0):,} characters of the training "
+                      "split, held out: the model never trained on it.", ""]
         if "train_time_s" in final:
             lines += [f"Trained in {fmt_duration(final['train_time_s'])}.", ""]
     else:
         lines += [f"Training did not finish (status: {config.get('status', 'unknown')}): this checkpoint has no "
                   "final losses yet; the history below ends at its last evaluation.", ""]
     if history:
+        splits = [s for s in ("train", "val", "test") if f"{s}_loss" in history[-1]]
         lines += ["## Training history", "",
                   "Losses measured at each evaluation; the train loss is on a slice of training text as long as "
-                  "the test split, in evaluation mode, so the two columns compare.", "",
-                  "| epoch | characters seen | train nats/char | train bits/char | test nats/char | test bits/char "
-                  "| time |",
-                  "|---|---|---|---|---|---|---|"]
+                  "the test split, in evaluation mode, so the columns compare.", "",
+                  "| epoch | characters seen | " + " | ".join(f"{SPLIT_NAMES[s]} nats/char | {SPLIT_NAMES[s]} bits/char"
+                                                             for s in splits) + " | time |",
+                  "|---|---|" + "---|---|" * len(splits) + "---|"]
         for h in history:
-            lines.append(f"| {h['epoch']:.2f} | {h['chars']:,} | {h['train_loss']:.4f} | {h['train_loss'] / LN2:.4f} "
-                         f"| {h['test_loss']:.4f} | {h['test_loss'] / LN2:.4f} | {fmt_duration(h['time_s'])} |")
+            losses = " | ".join(f"{h[f'{s}_loss']:.4f} | {h[f'{s}_loss'] / LN2:.4f}" for s in splits)
+            lines.append(f"| {h['epoch']:.2f} | {h['chars']:,} | {losses} | {fmt_duration(h['time_s'])} |")
         lines.append("")
         if history[-1].get("sample"):
             lines += [f"A sample at epoch {history[-1]['epoch']:.2f}:", "", "```text", history[-1]["sample"], "```", ""]

@@ -51,10 +51,14 @@ def summary(meta: dict) -> dict:
         train, test = final["train"]["nats"], final["test"]["nats"]
         out.update(train_nats=train, test_nats=test, train_time_s=final.get("train_time_s"),
                    source="final evaluation of the stored weights")
+        if "val" in final:
+            out["val_nats"] = final["val"]["nats"]
     elif history:
         train, test = last["train_loss"], last["test_loss"]
         out.update(train_nats=train, test_nats=test, train_time_s=last.get("time_s"),
                    source=f"evaluation at epoch {last['epoch']:g}; training not finished")
+        if "val_loss" in last:
+            out["val_nats"] = last["val_loss"]
     else:
         return out
     out.update(train_bpc=train / LN2, test_bpc=test / LN2, train_perplexity=perplexity(train),
@@ -75,6 +79,7 @@ def summary_rows(meta: dict) -> list[list[str]]:
     rows = [["status", status]]
     if "test_nats" in s:
         rows += [["train loss (nats/char)", f"{s['train_nats']:.4f}"],
+                 *([["validation loss (nats/char)", f"{s['val_nats']:.4f}"]] if "val_nats" in s else []),
                  ["test loss (nats/char)", f"{s['test_nats']:.4f}"],
                  ["train bits/char", f"{s['train_bpc']:.3f}"], ["test bits/char", f"{s['test_bpc']:.3f}"],
                  ["train perplexity", f"{s['train_perplexity']:.2f}"],
@@ -94,12 +99,16 @@ def summary_rows(meta: dict) -> list[list[str]]:
 
 
 def loss_curve(meta: dict) -> list[dict]:
-    """The recorded history as long-format points: one per evaluation and split, loss in bits/char."""
+    """The recorded history as long-format points: one per evaluation and split, loss in bits/char.
+
+    The splits are train and test, and val between them for a run that held a validation slice out.
+    """
     points = []
     for h in meta.get("history") or []:
-        for split in ("train", "test"):
-            points.append({"epoch": h["epoch"], "characters seen": h["chars"], "split": split,
-                           "bits/char": h[f"{split}_loss"] / LN2})
+        for split in ("train", "val", "test"):
+            if f"{split}_loss" in h:
+                points.append({"epoch": h["epoch"], "characters seen": h["chars"], "split": split,
+                               "bits/char": h[f"{split}_loss"] / LN2})
     return points
 
 

@@ -110,7 +110,8 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, meta: dict | Non
     dtype = getattr(torch, cfg.save_dtype)
     train_text = run.train_text[: cfg.max_chars] if cfg.max_chars else run.train_text
     if not 0 <= cfg.val_chars < len(train_text):
-        raise ValueError(f"val_chars must be from 0 to {len(train_text) - 1:,} (the training text's length - 1)")
+        raise ValueError(f"val_chars must be from 0 to {len(train_text) - 1:,} (the training text's length - 1): "
+                         "pass a smaller --val-chars, or 0 to hold no validation slice out")
     val_text = train_text[len(train_text) - cfg.val_chars :] if cfg.val_chars else ""
     train_text = train_text[: len(train_text) - cfg.val_chars]
     batches = Batches(torch.tensor(model.encode(train_text), dtype=torch.long), cfg.batch_size, cfg.seq_len)
@@ -151,7 +152,8 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, meta: dict | Non
             "train_running_loss": running / max(1, running_n), "sample": _sample(stored, cfg.sample_length),
             **({"val_loss": evaluate(stored, val_text)["nats"]} if val_text else {})})
         h = history[-1]
-        tqdm.write(f"epoch {h['epoch']:.2f} | train {h['train_loss']:.4f} | test {h['test_loss']:.4f} nats/char "
+        val = f" | val {h['val_loss']:.4f}" if val_text else ""
+        tqdm.write(f"epoch {h['epoch']:.2f} | train {h['train_loss']:.4f}{val} | test {h['test_loss']:.4f} nats/char "
                    f"| {h['test_loss'] / LN2:.3f} bpc | {elapsed:.0f} s")
 
     eval_every = cfg.eval_every or len(batches)

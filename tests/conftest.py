@@ -35,15 +35,17 @@ def tiny_text() -> str:
 
 @pytest.fixture(scope="session")
 def tiny_checkpoints(tiny_text, tmp_path_factory) -> dict:
-    """Checkpoint directories of a tiny paper RNN and LSTM trained 3 epochs (history and final losses),
-    and "unfinished": the LSTM's record as it is while training runs (status "training", no final)."""
+    """Checkpoint directories of a tiny paper RNN and LSTM trained 3 epochs (history and final losses; the
+    LSTM held a validation slice out, as the shipped gated models do), and "unfinished": the LSTM's record
+    as it is while training runs (status "training", no final)."""
     root = tmp_path_factory.mktemp("checkpoints")
     train_text, test_text = charrnn.data.split(tiny_text)
     vocab = charrnn.Vocab.from_text(tiny_text).chars
     paths = {}
-    for cell, extra in (("paper", {}), ("lstm", {"embed_size": 8})):
+    for cell, extra, val_chars in (("paper", {}, 0), ("lstm", {"embed_size": 8}, 500)):
         model = charrnn.CharRNN(charrnn.ModelConfig(vocab, cell, hidden_size=32, **extra))
-        cfg = TrainConfig(batch_size=4, seq_len=32, epochs=3, lr=1e-2, warmup_steps=5, sample_length=60, seed=0)
+        cfg = TrainConfig(batch_size=4, seq_len=32, epochs=3, lr=1e-2, warmup_steps=5, sample_length=60, seed=0,
+                          val_chars=val_chars)
         run = Run(train_text, test_text, cfg, root / cell, info={"command": f"tiny {cell}", "device": "cpu"},
                   progress=False)
         train(model, run)

@@ -172,6 +172,17 @@ def test_history_of_a_finished_model(actions, app_models):
     assert rows["training time"].endswith(" s on cpu")
 
 
+def test_history_shows_the_validation_loss_of_a_run_that_held_one_out(actions, app_models):
+    meta = app_models[LSTM].meta
+    curve, table = actions.history(LSTM)
+    assert curve["split"].tolist()[:3] == ["train", "val", "test"] and len(curve) == 3 * len(meta["history"])
+    val = curve[curve["split"] == "val"]
+    assert val["bits/char"].tolist() == pytest.approx([h["val_loss"] / math.log(2) for h in meta["history"]])
+    rows = dict(zip(table["quantity"], table["value"]))
+    assert rows["validation loss (nats/char)"] == f"{meta['final']['val']['nats']:.4f}"
+    assert "validation loss (nats/char)" not in dict(zip(*actions.history(PAPER)[1].T.values))
+
+
 def test_history_of_a_model_still_training(actions, app_models):
     last = app_models[UNFINISHED].meta["history"][-1]
     _, table = actions.history(UNFINISHED)
@@ -206,8 +217,9 @@ def test_training_sample_at_each_evaluation(actions, app_models):
 
 def test_all_models_side_by_side(actions, app_models):
     curves, table = actions.all_models()
-    assert sorted(set(curves["model · split"])) == sorted(f"{n} · {s}" for n in (PAPER, LSTM, UNFINISHED)
-                                                           for s in ("train", "test"))
+    assert sorted(set(curves["model · split"])) == sorted([f"{PAPER} · train", f"{PAPER} · test"] +
+                                                          [f"{n} · {s}" for n in (LSTM, UNFINISHED)
+                                                           for s in ("train", "val", "test")])
     assert list(table.columns) == ["quantity", *app_models]
     rows = table.set_index("quantity")
     assert rows.loc["status", PAPER] == "complete" and rows.loc["status", UNFINISHED].startswith("training")

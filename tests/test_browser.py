@@ -93,13 +93,13 @@ def test_loss_panel_shows_plot_table_and_samples(page, app_models):
     page.get_by_role("tab", name="How it learned").click()
     plot = page.locator("#loss-plot")
     plot.locator("svg").first.wait_for()
-    assert plot.locator("svg path[aria-roledescription='line mark']").count() == 2  # train and test
+    assert plot.locator("svg path[aria-roledescription='line mark']").count() == 3  # train, validation, test
     final = app_models["LSTM"].meta["final"]
     summary = page.locator("#summary")
     summary.get_by_text(f"{final['test']['bpc']:.3f}", exact=True).wait_for()
     assert summary.get_by_text("over-fitting", exact=True).count() == 1
     lines = page.locator("#all-plot svg path[aria-roledescription='line mark']")
-    assert lines.count() == 2 * 3  # train and test of the 3 models with a history
+    assert lines.count() == 2 + 3 + 3  # paper: train, test; the LSTM and its unfinished copy: also validation
     history = app_models["LSTM"].meta["history"]
     sample = page.locator("#sample textarea")
     assert sample.input_value() == SAMPLE_PROMPT + history[-1]["sample"]

@@ -93,6 +93,10 @@ def test_validation_slice_is_held_out_and_recorded(tmp_path):
     val_text = run.train_text[-300:]
     assert record["history"][-1]["val_loss"] == pytest.approx(charrnn.evaluate(model, val_text)["nats"], abs=1e-6)
     assert record["final"]["val"]["chars"] == 299
+    card = (run.out / "README.md").read_text(encoding="utf-8")  # the model card shows it beside train and test
+    assert f"| validation | {record['final']['val']['nats']:.4f} |" in card
+    assert "| train nats/char | train bits/char | validation nats/char | validation bits/char | test nats/char" in card
+    assert f"| {record['history'][-1]['val_loss']:.4f} | {record['history'][-1]['val_loss'] / math.log(2):.4f} |" in card
     with pytest.raises(ValueError, match="val_chars"):
         train(tiny_model("paper"), _run(tmp_path, val_chars=len(run.train_text)))
 
@@ -110,8 +114,9 @@ def test_train_cli_end_to_end(tmp_path, capsys):
     data.write_text(TINY_TEXT, encoding="utf-8")
     out = tmp_path / "ck"
     train_cli.main(["--preset", "lstm", "--data", str(data), "--out", str(out), "--hidden-size", "16",
-                    "--num-layers", "1", "--batch-size", "4", "--seq-len", "16", "--epochs", "1"])
+                    "--num-layers", "1", "--batch-size", "4", "--seq-len", "16", "--epochs", "1", "--val-chars", "200"])
     model = charrnn.load(out)
+    assert model.meta["training"]["val_chars"] == 200 and "val" in model.meta["final"]
     assert model.config.cell == "lstm" and model.config.hidden_size == 16 and model.config.embed_size == 64
     assert model.config.vocab == "".join(sorted(set(TINY_TEXT)))
     assert model.meta["training"]["command"].startswith("python train.py --preset lstm")
@@ -130,11 +135,19 @@ def test_train_cli_end_to_end(tmp_path, capsys):
     assert resumed["training"]["resumed_with"] == [f"python train.py --data {data} --out {out} --resume --epochs 2"]
 
 
+def test_a_preset_validation_slice_too_long_for_the_corpus_says_which_flag_to_change(tmp_path):
+    data = tmp_path / "tiny.txt"
+    data.write_text(TINY_TEXT, encoding="utf-8")  # 2,304 training characters; the gru preset holds 50,000 out
+    with pytest.raises(SystemExit, match="pass a smaller --val-chars, or 0"):
+        train_cli.main(["--preset", "gru", "--data", str(data), "--out", str(tmp_path / "ck"), "--hidden-size", "8"])
+    assert not (tmp_path / "ck").exists()
+
+
 def test_the_same_seed_gives_the_same_run(tmp_path):
     data = tmp_path / "tiny.txt"
     data.write_text(TINY_TEXT, encoding="utf-8")
     args = ["--preset", "lstm", "--data", str(data), "--hidden-size", "16", "--num-layers", "1", "--batch-size", "4",
-            "--seq-len", "16", "--epochs", "1", "--save-dtype", "float32"]
+            "--seq-len", "16", "--epochs", "1", "--save-dtype", "float32", "--val-chars", "0"]
     for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
         train_cli.main(args + ["--out", str(tmp_path / name), "--seed", seed])
     a, b, c = (load_file(tmp_path / n / "model.safetensors") for n in "abc")
