@@ -16,21 +16,27 @@ def perplexity(nats: float) -> float:
     return math.exp(nats)
 
 
-def overfitting_in_words(train_nats: float, test_nats: float, history: list[dict] = ()) -> str:
-    """The gap between test and train loss relative to the train loss, and, from the recorded history,
-    whether more training still lowered the test loss (a gap alone can also be the test plays differing)."""
-    rel = (test_nats - train_nats) / max(train_nats, 1e-9)
+def overfitting_in_words(train_nats: float, held_nats: float, history: list[dict] = (), split: str = "test") -> str:
+    """The gap between held-out and train loss relative to the train loss, and, from the recorded history,
+    whether more training still lowered the held-out loss.
+
+    split: which held-out text, "val" or "test". The validation slice is the better judge where a run
+    held one out: it is text of the same plays, while the test split's plays differ, so a gap there is
+    partly the plays and not memorisation.
+    """
+    name = {"val": "validation", "test": "test"}[split]
+    rel = (held_nats - train_nats) / max(train_nats, 1e-9)
     if rel < 0.02:
-        words = "none: it predicts text it never saw as well as its training text"
+        words = f"none: it predicts the {name} text, never seen, as well as its training text"
     else:
         size = "slight" if rel < 0.08 else "clear" if rel < 0.20 else "strong"
-        words = f"{size}: unseen text costs {rel:.0%} more than training text"
+        words = f"{size}: the {name} text, never seen, costs {rel:.0%} more than training text"
     if len(history) >= 2:
-        best = min(history, key=lambda h: h["test_loss"])
-        if history[-1]["test_loss"] > best["test_loss"] + 0.005:
-            words += f"; the test loss has risen since epoch {best['epoch']:g}: later training memorised"
+        best = min(history, key=lambda h: h[f"{split}_loss"])
+        if history[-1][f"{split}_loss"] > best[f"{split}_loss"] + 0.005:
+            words += f"; the {name} loss has risen since epoch {best['epoch']:g}: later training memorised"
         else:
-            words += "; the test loss was still falling at the last evaluation"
+            words += f"; the {name} loss was still falling at the last evaluation"
     return words
 
 
@@ -61,9 +67,10 @@ def summary(meta: dict) -> dict:
             out["val_nats"] = last["val_loss"]
     else:
         return out
+    held = "val" if "val_nats" in out else "test"
     out.update(train_bpc=train / LN2, test_bpc=test / LN2, train_perplexity=perplexity(train),
                test_perplexity=perplexity(test), gap_nats=test - train,
-               overfitting=overfitting_in_words(train, test, history))
+               overfitting=overfitting_in_words(train, out.get("val_nats", test), history, held))
     return out
 
 
@@ -79,7 +86,7 @@ def summary_rows(meta: dict) -> list[list[str]]:
     rows = [["status", status]]
     if "test_nats" in s:
         rows += [["train loss (nats/char)", f"{s['train_nats']:.4f}"],
-                 *([["validation loss (nats/char)", f"{s['val_nats']:.4f}"]] if "val_nats" in s else []),
+                 ["validation loss (nats/char)", f"{s['val_nats']:.4f}" if "val_nats" in s else "none held out"],
                  ["test loss (nats/char)", f"{s['test_nats']:.4f}"],
                  ["train bits/char", f"{s['train_bpc']:.3f}"], ["test bits/char", f"{s['test_bpc']:.3f}"],
                  ["train perplexity", f"{s['train_perplexity']:.2f}"],

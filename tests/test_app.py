@@ -180,7 +180,8 @@ def test_history_shows_the_validation_loss_of_a_run_that_held_one_out(actions, a
     assert val["bits/char"].tolist() == pytest.approx([h["val_loss"] / math.log(2) for h in meta["history"]])
     rows = dict(zip(table["quantity"], table["value"]))
     assert rows["validation loss (nats/char)"] == f"{meta['final']['val']['nats']:.4f}"
-    assert "validation loss (nats/char)" not in dict(zip(*actions.history(PAPER)[1].T.values))
+    paper_rows = dict(zip(*actions.history(PAPER)[1].T.values))
+    assert paper_rows["validation loss (nats/char)"] == "none held out"
 
 
 def test_history_of_a_model_still_training(actions, app_models):
@@ -232,10 +233,10 @@ def test_all_models_side_by_side(actions, app_models):
     (1.5, 1.5, "none"), (1.5, 1.45, "none"), (1.5, 1.55, "slight"), (1.5, 1.7, "clear"), (1.5, 2.0, "strong")])
 def test_overfitting_in_words(train, test, verdict):
     assert report.overfitting_in_words(train, test) == {
-        "none": "none: it predicts text it never saw as well as its training text",
-        "slight": "slight: unseen text costs 3% more than training text",
-        "clear": "clear: unseen text costs 13% more than training text",
-        "strong": "strong: unseen text costs 33% more than training text"}[verdict]
+        "none": "none: it predicts the test text, never seen, as well as its training text",
+        "slight": "slight: the test text, never seen, costs 3% more than training text",
+        "clear": "clear: the test text, never seen, costs 13% more than training text",
+        "strong": "strong: the test text, never seen, costs 33% more than training text"}[verdict]
 
 
 def test_overfitting_in_words_reads_the_test_loss_trend():
@@ -243,9 +244,25 @@ def test_overfitting_in_words_reads_the_test_loss_trend():
     rising = falling + [{"epoch": 3.0, "test_loss": 1.9}]
     assert report.overfitting_in_words(1.5, 1.8, falling).endswith("; the test loss was still falling at the last "
                                                                    "evaluation")
-    assert report.overfitting_in_words(1.4, 1.9, rising) == ("strong: unseen text costs 36% more than training text; "
-                                                             "the test loss has risen since epoch 2: later training "
-                                                             "memorised")
+    assert report.overfitting_in_words(1.4, 1.9, rising) == ("strong: the test text, never seen, costs 36% more than "
+                                                             "training text; the test loss has risen since epoch 2: "
+                                                             "later training memorised")
+
+
+def test_overfitting_is_judged_on_the_validation_slice_where_a_run_held_one_out():
+    """The test plays differ from the training plays; the validation slice is the same plays, so it judges."""
+    history = [{"epoch": 1.0, "chars": 10, "train_loss": 1.2, "val_loss": 1.15, "test_loss": 1.5, "time_s": 1.0},
+               {"epoch": 2.0, "chars": 20, "train_loss": 1.0, "val_loss": 1.1, "test_loss": 1.4, "time_s": 2.0}]
+    meta = {"status": "complete", "history": history,
+            "final": {"train": {"nats": 1.0}, "val": {"nats": 1.1}, "test": {"nats": 1.4}, "train_time_s": 2.0}}
+    assert report.summary(meta)["overfitting"] == ("clear: the validation text, never seen, costs 10% more than "
+                                                   "training text; the validation loss was still falling at the "
+                                                   "last evaluation")
+    rising = [*history, {**history[-1], "epoch": 3.0, "val_loss": 1.2, "test_loss": 1.3}]
+    assert report.overfitting_in_words(1.0, 1.2, rising, "val").endswith(
+        "the validation loss has risen since epoch 2: later training memorised")
+    without = {**meta, "final": {k: v for k, v in meta["final"].items() if k != "val"}}
+    assert report.summary(without)["overfitting"].startswith("strong: the test text, never seen, costs 40% more")
 
 
 def test_summary_prefers_final_losses_over_history():

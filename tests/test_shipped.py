@@ -9,11 +9,12 @@ from charrnn.data import MOLIERE_SHA256, read_text, sha256_of, split
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ["paper-rnn", "gru", "lstm", "seed"]
-# The best model (the GRU, ahead of the LSTM) misses its 1.25 target: the check stays, marked as a known
-# failure that turns red the day a shipped checkpoint meets it, so the mark is then removed.
+# The best model (the GRU, ahead of the LSTM on the validation slice) misses its 1.25 target: the check
+# stays, marked as a known failure that turns red the day a shipped checkpoint meets it, so the mark is
+# then removed.
 TARGETS = [("paper-rnn", 1.50),
            pytest.param("gru", 1.25, marks=pytest.mark.xfail(strict=True, raises=AssertionError,
-                                                        reason="the GRU reaches 1.2865, not 1.25"))]
+                                                        reason="the GRU reaches 1.2926, not 1.25"))]
 
 def _corpus() -> Path | None:
     for p in (os.environ.get("CHARRNN_CORPUS"), ROOT.parent / "shared/data/moliere.txt", ROOT / "data/moliere.txt"):
@@ -45,9 +46,19 @@ def test_shipped_checkpoint_meets_its_target(name, target):
 def test_shipped_test_loss_reproduces(name):
     corpus = _corpus()
     assert sha256_of(corpus) == MOLIERE_SHA256
-    _, test_text = split(read_text(corpus))
+    train_text, test_text = split(read_text(corpus))
     model = charrnn.load(ROOT / "checkpoints" / name)
-    assert charrnn.evaluate(model, test_text)["nats"] == pytest.approx(model.meta["final"]["test"]["nats"], abs=0.01)
+    final = model.meta["final"]
+    assert charrnn.evaluate(model, test_text)["nats"] == pytest.approx(final["test"]["nats"], abs=0.01)
+    if "val" in final:  # the held-out end of the training split
+        val_text = train_text[len(train_text) - model.meta["training"]["val_chars"]:]
+        assert charrnn.evaluate(model, val_text)["nats"] == pytest.approx(final["val"]["nats"], abs=0.01)
+
+
+def test_the_best_model_is_the_gated_one_with_the_lowest_validation_loss():
+    val = {name: charrnn.checkpoint.read_config(ROOT / "checkpoints" / name)["final"]["val"]["nats"]
+           for name in ("gru", "lstm")}
+    assert min(val, key=val.get) == TARGETS[1].values[0]
 
 
 def test_the_course_notebook_recipe_lands_near_the_notebook():
