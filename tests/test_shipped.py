@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 import charrnn
+from charrnn.card import model_card
 from charrnn.data import MOLIERE_SHA256, read_text, sha256_of, split
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +35,9 @@ def test_shipped_checkpoint_is_complete_and_small(name):
     assert meta["status"] == "complete" and meta["training"]["corpus_sha256"] == MOLIERE_SHA256
     assert meta["training"]["command"].startswith("python train.py")
     assert len(meta["history"]) >= 2 and meta["history"][-1]["test_loss"] < meta["history"][0]["test_loss"]
+    # The card is generated from config.json: the shipped one says what the current card code says.
+    card = model_card(charrnn.checkpoint.read_config(path), name)
+    assert (path / "README.md").read_text(encoding="utf-8") == card
 
 
 @pytest.mark.parametrize("name, target", TARGETS)
