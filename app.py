@@ -154,7 +154,7 @@ class Actions:
     def history(self, model):
         """The recorded train and test loss of the model by epoch (bits/char), and its summary table."""
         meta = getattr(self._model(model), "meta", {})
-        curve = pd.DataFrame(report.loss_curve(meta), columns=["epoch", "characters seen", "split", "bits/char"])
+        curve = pd.DataFrame(report.loss_curve(meta), columns=report.CURVE_COLUMNS)
         return curve, pd.DataFrame(report.summary_rows(meta), columns=["quantity", "value"])
 
     def training_sample(self, model, index):
@@ -191,7 +191,7 @@ class Actions:
         quantities = list(dict.fromkeys(q for col in columns.values() for q in col))
         table = pd.DataFrame([[q, *(col.get(q, "") for col in columns.values())] for q in quantities],
                              columns=["quantity", *columns])
-        return pd.DataFrame(curves, columns=["epoch", "characters seen", "split", "bits/char", "model · split"]), table
+        return pd.DataFrame(curves, columns=[*report.CURVE_COLUMNS, "model · split"]), table
 
 
 INTRO = """# charrnn · write like Molière

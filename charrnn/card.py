@@ -17,7 +17,7 @@ CELL_NAMES = {
 }
 CELL_TAGS = {"paper": "mikolov-2010", "rnn": "elman-rnn", "gru": "gru", "lstm": "lstm"}  # "paper" says nothing as a tag
 LICENSE = "mit"
-SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
+SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}  # in the order tables and plots show them
 
 
 def card_metadata(config: dict, name: str = "charrnn") -> dict:
@@ -72,7 +72,7 @@ def model_card(config: dict, name: str) -> str:
         lines += ["## Losses of the stored weights", "",
                   "Average cross-entropy per character; bits/char = nats/char ÷ ln 2, perplexity = 2^bits.", "",
                   "| split | nats/char | bits/char | perplexity |", "|---|---|---|---|"]
-        for split in ("train", "val", "test"):
+        for split in SPLIT_NAMES:
             if split in final:
                 r = final[split]
                 lines.append(f"| {SPLIT_NAMES[split]} | {r['nats']:.4f} | {r['bpc']:.4f} | {2 ** r['bpc']:.2f} |")
@@ -86,7 +86,7 @@ def model_card(config: dict, name: str) -> str:
         lines += [f"Training did not finish (status: {config.get('status', 'unknown')}): this checkpoint has no "
                   "final losses yet; the history below ends at its last evaluation.", ""]
     if history:
-        splits = [s for s in ("train", "val", "test") if f"{s}_loss" in history[-1]]
+        splits = [s for s in SPLIT_NAMES if f"{s}_loss" in history[-1]]
         lines += ["## Training history", "",
                   "Losses measured at each evaluation; the train loss is on a slice of training text as long as "
                   "the test split, in evaluation mode, so the columns compare.", "",

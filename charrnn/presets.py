@@ -4,6 +4,15 @@ Every value here can be overridden by a train.py flag; the shipped checkpoints w
 """
 from __future__ import annotations
 
+
+def _gated(cell: str, name: str) -> dict:
+    """The recipe the LSTM and the GRU share, so that the two compare on the cell alone."""
+    return {"about": f"2-layer {name}, embedding 64, hidden 512, dropout 0.5, weight decay 0.1",
+            "model": dict(cell=cell, hidden_size=512, num_layers=2, embed_size=64, dropout=0.5),
+            "train": dict(batch_size=64, seq_len=128, epochs=20, lr=2e-3, weight_decay=0.1, val_chars=50_000,
+                          save_dtype="float16")}
+
+
 PRESETS: dict[str, dict] = {
     # Mikolov et al. 2010's model at a size that fits the 1.5 M-character corpus on a CPU.
     "paper": {"about": "the paper's sigmoid Elman RNN, one-hot input, hidden 768",
@@ -14,14 +23,8 @@ PRESETS: dict[str, dict] = {
     # test 1.35 nats/char, its recorded test loss rising after epoch 10. Hence dropout 0.5 and weight
     # decay 0.1, and a 50,000-character validation slice held out of the training text, so that the two
     # cells can be compared without looking at the test split.
-    "lstm": {"about": "2-layer LSTM, embedding 64, hidden 512, dropout 0.5, weight decay 0.1",
-             "model": dict(cell="lstm", hidden_size=512, num_layers=2, embed_size=64, dropout=0.5),
-             "train": dict(batch_size=64, seq_len=128, epochs=20, lr=2e-3, weight_decay=0.1,
-                           val_chars=50_000, save_dtype="float16")},
-    "gru": {"about": "2-layer GRU, embedding 64, hidden 512, dropout 0.5, weight decay 0.1",
-            "model": dict(cell="gru", hidden_size=512, num_layers=2, embed_size=64, dropout=0.5),
-            "train": dict(batch_size=64, seq_len=128, epochs=20, lr=2e-3, weight_decay=0.1,
-                          val_chars=50_000, save_dtype="float16")},
+    "lstm": _gated("lstm", "LSTM"),
+    "gru": _gated("gru", "GRU"),
     # The course notebook's recipe, for a before/after: one SGD step per character on 50,000 characters.
     "seed": {"about": "the course notebook: paper RNN, hidden 128, first 50,000 characters, per-character SGD",
              "model": dict(cell="paper", hidden_size=128),

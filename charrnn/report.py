@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from .card import fmt_duration
+from .card import SPLIT_NAMES, fmt_duration
 from .scoring import LN2, char_losses, next_chars
 
 
@@ -24,7 +24,7 @@ def overfitting_in_words(train_nats: float, held_nats: float, history: list[dict
     held one out: it is text of the same plays, while the test split's plays differ, so a gap there is
     partly the plays and not memorisation.
     """
-    name = {"val": "validation", "test": "test"}[split]
+    name = SPLIT_NAMES[split]
     rel = (held_nats - train_nats) / max(train_nats, 1e-9)
     if rel < 0.02:
         words = f"none: it predicts the {name} text, never seen, as well as its training text"
@@ -105,6 +105,9 @@ def summary_rows(meta: dict) -> list[list[str]]:
     return rows
 
 
+CURVE_COLUMNS = ["epoch", "characters seen", "split", "bits/char"]  # the keys of each loss_curve point
+
+
 def loss_curve(meta: dict) -> list[dict]:
     """The recorded history as long-format points: one per evaluation and split, loss in bits/char.
 
@@ -112,10 +115,9 @@ def loss_curve(meta: dict) -> list[dict]:
     """
     points = []
     for h in meta.get("history") or []:
-        for split in ("train", "val", "test"):
+        for split in SPLIT_NAMES:
             if f"{split}_loss" in h:
-                points.append({"epoch": h["epoch"], "characters seen": h["chars"], "split": split,
-                               "bits/char": h[f"{split}_loss"] / LN2})
+                points.append(dict(zip(CURVE_COLUMNS, (h["epoch"], h["chars"], split, h[f"{split}_loss"] / LN2))))
     return points
 
 
