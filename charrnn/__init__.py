@@ -5,7 +5,8 @@ from .model import CharRNN, ModelConfig
 
 # Generation and scoring load on first use, so `python -m charrnn.sample` and `python -m charrnn.scoring`
 # run their module once, as __main__, rather than after an import of the same module.
-_LAZY = {"generate": "sample", "evaluate": "scoring", "char_losses": "scoring", "next_chars": "scoring"}
+_LAZY = {"generate": "sample", "evaluate": "scoring", "char_losses": "scoring", "next_chars": "scoring",
+         "evaluate_dynamic": "dynamic"}
 
 
 def __getattr__(name: str):
@@ -16,5 +17,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["CharRNN", "CheckpointError", "DataError", "ModelConfig", "Vocab", "char_losses", "evaluate", "generate",
-           "load", "next_chars", "save"]
+__all__ = ["CharRNN", "CheckpointError", "DataError", "ModelConfig", "Vocab", "char_losses", "evaluate",
+           "evaluate_dynamic", "generate", "load", "next_chars", "save"]

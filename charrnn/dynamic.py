@@ -1,0 +1,143 @@
+"""The paper's dynamic model: a trained network that keeps learning while it reads the test text.
+
+Mikolov et al. (2010), section 3.1: "it is reasonable to continue training during testing"; the
+dynamic model gets one update per test character, in one pass, and the paper reports it beside the
+static one. Here the text is read in segments of `seq_len` characters: each segment is scored first,
+then the model takes one SGD step on that segment's loss and carries its state on. So every character
+is predicted by a model that has trained only on the text before it, as in an adaptive compressor.
+
+The learning rate is the one free choice, and it is made on the validation slice, never on the test
+split. The result is a second test figure: `evaluate` (static) stays the loss of the stored weights.
+
+    python -m charrnn.dynamic --checkpoint checkpoints/gru --data ../shared/data/moliere.txt [--record]
+"""
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .model import detach_state
+from .scoring import LN2
+
+SEQ_LEN = 50  # characters per update: short enough to adapt within a scene, long enough for a useful gradient
+LEARNING_RATES = (0.005, 0.01, 0.02, 0.04, 0.08)  # the grid tune() searches, factors of 2
+TUNE_CHARS = 50_000  # tuning text for checkpoints without a validation slice: the end of the training split
+
+
+def evaluate_dynamic(model, text: str, lr: float, seq_len: int = SEQ_LEN) -> dict:
+    """Average loss of `text` (nats and bits per character) under the dynamic model.
+
+    One stream, one pass, from the zero state. `model` itself is not changed: a copy adapts. With
+    lr = 0 this is the static loss of reading the text in one pass.
+    """
+    if lr < 0 or not math.isfinite(lr):
+        raise ValueError(f"the learning rate must be a finite number >= 0, not {lr}")
+    if seq_len < 1:
+        raise ValueError(f"seq_len must be at least 1, not {seq_len}")
+    device = next(model.parameters()).device
+    m = copy.deepcopy(model).float().eval()  # eval: no dropout; the copy is what learns
+    ids = torch.tensor([model.encode(text)], dtype=torch.long, device=device)  # (1, N)
+    n = ids.shape[1] - 1
+    if n < 1:
+        raise ValueError("evaluate_dynamic needs a text of at least two characters")
+    opt = torch.optim.SGD(m.parameters(), lr=lr)
+    total, state = 0.0, None
+    # cuDNN's RNN refuses a backward pass in eval mode; its non-fused path computes the same thing.
+    with torch.backends.cudnn.flags(enabled=False):
+        for t in range(0, n, seq_len):
+            x, y = ids[:, t : min(t + seq_len, n)], ids[:, t + 1 : min(t + seq_len, n) + 1]
+            logits, state = m(x, state)
+            loss = F.cross_entropy(logits[0], y[0], reduction="sum")
+            total += loss.item()  # scored before the step below learns from it
+            if lr:
+                opt.zero_grad(set_to_none=True)
+                (loss / y.shape[1]).backward()
+                opt.step()
+            state = detach_state(state)
+    nats = total / n
+    return {"nats": nats, "bpc": nats / LN2, "chars": n}
+
+
+def tune(model, text: str, rates=LEARNING_RATES, seq_len: int = SEQ_LEN, log=None) -> tuple[float, dict[float, float]]:
+    """The learning rate of `rates` with the lowest dynamic loss on `text`, and every rate's loss (0 included)."""
+    losses = {}
+    for lr in (0.0, *rates):
+        losses[lr] = evaluate_dynamic(model, text, lr, seq_len)["nats"]
+        if log:
+            log(f"  lr {lr:<6g} {losses[lr]:.4f} nats/char")
+    return min(losses, key=losses.get), losses
+
+
+def tuning_text(train_text: str, val_chars: int) -> tuple[str, str]:
+    """The text to choose the learning rate on, and what it is, from the training split and the run's slice.
+
+    The validation slice where the run held one out. Otherwise the end of the training split: text the
+    model trained on, so it favours small rates, but still not the test split.
+    """
+    if val_chars:
+        return train_text[-val_chars:], f"the validation slice ({val_chars:,} characters, never trained on)"
+    return train_text[-TUNE_CHARS:], (f"the last {TUNE_CHARS:,} characters of the training split (this run held no "
+                                      "validation slice out; the model trained on this text)")
+
+
+def main(argv=None) -> None:
+    import argparse
+    import sys
+
+    from .checkpoint import STATE, load, load_training_state, save
+    from .data import DEFAULT_DATA, read_text, resolve_corpus, split
+
+    p = argparse.ArgumentParser(description="Test loss of a checkpoint as the paper's dynamic model (Mikolov et al. "
+                                            "2010, section 3.1): the model keeps training, once, on each test "
+                                            "segment after scoring it.")
+    p.add_argument("--checkpoint", default="checkpoints/gru", help="checkpoint directory or Hub id USER/NAME")
+    p.add_argument("--data", default=DEFAULT_DATA, help="the corpus the model was trained on (path or URL)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate of the updates; default: tuned on the validation slice over "
+                        + ", ".join(map(str, LEARNING_RATES)))
+    p.add_argument("--seq-len", type=int, default=SEQ_LEN, help="characters scored between two updates")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: PyTorch's)")
+    p.add_argument("--record", action="store_true",
+                   help="write the result into the checkpoint's config.json (final.dynamic) and model card")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        model = load(args.checkpoint)
+        train_text, test_text = split(read_text(resolve_corpus(args.data)))
+        meta = getattr(model, "meta", {})
+        if args.record and not Path(args.checkpoint).is_dir():
+            raise ValueError(f"--record writes into a local checkpoint directory; {args.checkpoint} is none "
+                             "(download it first, or leave --record out)")
+        if args.record and not meta.get("final"):
+            raise ValueError(f"{args.checkpoint} has no final losses (training did not finish): nothing to record "
+                             "beside; finish or resume the run first")
+        tune_on, tune_words = tuning_text(train_text, meta.get("training", {}).get("val_chars", 0))
+        if args.lr is None:
+            print(f"choosing the learning rate on {tune_words}:", flush=True)
+            lr, grid = tune(model, tune_on, seq_len=args.seq_len, log=lambda s: print(s, flush=True))
+        else:
+            lr, grid = args.lr, {args.lr: evaluate_dynamic(model, tune_on, args.lr, args.seq_len)["nats"]}
+        test = evaluate_dynamic(model, test_text, lr, args.seq_len)
+    except (ValueError, OSError) as e:  # DataError and CheckpointError are ValueErrors
+        sys.exit(f"error: {e}")
+    static = (meta.get("final") or {}).get("test", {}).get("nats")
+    print(f"{args.checkpoint}: dynamic test {test['nats']:.4f} nats/char, {test['bpc']:.4f} bits/char "
+          f"(lr {lr:g}, {args.seq_len} characters per update)"
+          + (f"; static {static:.4f}" if static is not None else ""))
+    if args.record:
+        record = {"lr": lr, "seq_len": args.seq_len, "tuned_on": tune_words,
+                  "tuning": {f"{r:g}": round(v, 6) for r, v in grid.items()}, "test": test}
+        kept = {k: v for k, v in meta.items() if k not in ("charrnn_format", "model", "dtype", "num_params")}
+        kept["final"] = {**kept["final"], "dynamic": record}
+        state = load_training_state(args.checkpoint) if (Path(args.checkpoint) / STATE).exists() else None
+        save(model, args.checkpoint, kept, training_state=state, dtype=getattr(torch, meta.get("dtype", "float32")))
+        print(f"recorded in {args.checkpoint}/config.json and its model card")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""The paper's dynamic model: evaluation that keeps training on the text it scores, one pass, causal."""
+import json
+import math
+import random
+
+import pytest
+import torch
+
+import charrnn
+from charrnn.report import summary_rows
+from charrnn.dynamic import evaluate_dynamic, main, tune
+from charrnn.scoring import char_losses
+from tests.helpers import TINY_TEXT, tiny_model
+
+
+def test_learning_rate_zero_is_the_static_one_pass_loss():
+    model = tiny_model("gru", embed_size=8)
+    static = char_losses(model, TINY_TEXT).mean().item()
+    assert evaluate_dynamic(model, TINY_TEXT, lr=0.0, seq_len=37)["nats"] == pytest.approx(static, abs=1e-5)
+
+
+def test_it_adapts_to_a_repetitive_text_and_leaves_the_model_unchanged():
+    model = tiny_model("gru", embed_size=8)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    static = evaluate_dynamic(model, TINY_TEXT, lr=0.0)["nats"]
+    dynamic = evaluate_dynamic(model, TINY_TEXT, lr=0.5)["nats"]
+    assert dynamic < static - 0.5  # the untrained model learns the repeated dialogue while reading it
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # a copy adapted
+
+
+def test_each_character_is_scored_before_the_model_learns_from_it():
+    # Uniformly random characters cannot be predicted from the ones before them: a causal reader cannot
+    # beat log(V) by more than the sample's chance fluctuation. A reader that stepped on a segment before
+    # scoring it would memorise it at this learning rate (one character per segment) and score far below.
+    model = tiny_model("paper", hidden_size=32)
+    V = len(model.vocab.chars)
+    rng = random.Random(0)
+    text = "".join(rng.choice(model.vocab.chars) for _ in range(3000))
+    assert evaluate_dynamic(model, text, lr=1.0, seq_len=1)["nats"] > math.log(V) - 0.05
+
+
+def test_tune_picks_the_rate_with_the_lowest_loss_and_reports_every_rate():
+    model = tiny_model("lstm", embed_size=8)
+    best, losses = tune(model, TINY_TEXT[:400], rates=(0.01, 0.3))
+    assert set(losses) == {0.0, 0.01, 0.3} and losses[best] == min(losses.values())
+
+
+@pytest.mark.parametrize("lr, seq_len, message", [(-0.1, 50, "learning rate"), (float("nan"), 50, "learning rate"),
+                                                  (0.1, 0, "seq_len")])
+def test_bad_arguments_say_what_is_wrong(lr, seq_len, message):
+    with pytest.raises(ValueError, match=message):
+        evaluate_dynamic(tiny_model(), TINY_TEXT, lr, seq_len)
+
+
+def test_cli_records_a_reproducible_result_in_the_checkpoint(tiny_checkpoints, tiny_text, tmp_path, capsys):
+    import shutil
+
+    ckpt = shutil.copytree(tiny_checkpoints["lstm"], tmp_path / "lstm")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(tiny_text, encoding="utf-8")
+    static_before = json.loads((ckpt / "config.json").read_text())["final"]
+    main(["--checkpoint", str(ckpt), "--data", str(corpus), "--record"])  # lr tuned on the validation slice
+    assert "choosing the learning rate on the validation slice (500 characters" in capsys.readouterr().out
+
+    config = json.loads((ckpt / "config.json").read_text())
+    d = config["final"]["dynamic"]
+    assert d["lr"] in (0.005, 0.01, 0.02, 0.04, 0.08) and d["seq_len"] == 50 and "validation slice" in d["tuned_on"]
+    assert {k: v for k, v in config["final"].items() if k != "dynamic"} == static_before  # static figures kept
+    model = charrnn.load(ckpt)  # still loads, and the record reproduces
+    _, test = charrnn.data.split(tiny_text)
+    assert evaluate_dynamic(model, test, d["lr"], d["seq_len"])["nats"] == pytest.approx(d["test"]["nats"], abs=1e-4)
+    card = (ckpt / "README.md").read_text()
+    assert f"**{d['test']['nats']:.4f}** nats/char" in card and "dynamic evaluation" in card
+    assert ["test loss, dynamic evaluation (nats/char)", f"{d['test']['nats']:.4f}"] in summary_rows(model.meta)
+
+
+def test_cli_refuses_to_record_into_an_unfinished_checkpoint(tiny_checkpoints, tiny_text, tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(tiny_text, encoding="utf-8")
+    with pytest.raises(SystemExit, match="no final losses"):
+        main(["--checkpoint", str(tiny_checkpoints["unfinished"]), "--data", str(corpus), "--lr", "0.01", "--record"])
