@@ -82,10 +82,10 @@ def model_card(config: dict, name: str) -> str:
         if "dynamic" in final:
             d = final["dynamic"]
             lines += [f"Read as the paper's *dynamic model* (Mikolov et al. 2010, section 3.1), which keeps learning "
-                      f"from the test text as it reads it (one SGD step at learning rate {d['lr']:g} after scoring "
-                      f"each {d['seq_len']} characters; the rate was chosen on {d['tuned_on']}), the test loss is "
-                      f"**{d['test']['nats']:.4f}** nats/char ({d['test']['bpc']:.4f} bits/char). The table's figures "
-                      "are the static ones: the stored weights, unchanged.", ""]
+                      f"from the test text as it reads it, the test loss is **{d['test']['nats']:.4f}** nats/char "
+                      f"({d['test']['bpc']:.4f} bits/char): one SGD step at learning rate {d['lr']:g} after scoring "
+                      f"each {d['seq_len']} characters, the rate chosen on {d['tuned_on']}. The table's figures are "
+                      "the static ones, of the stored weights as they are.", ""]
         if "val" in final:
             lines += [f"The validation text is the last {training.get('val_chars', 0):,} characters of the training "
                       "split, held out: the model never trained on it.", ""]
