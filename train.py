@@ -99,7 +99,8 @@ def main(argv=None) -> None:
         sys.exit(f"error: {e}")
     if "final" in record:
         f = record["final"]
-        print(f"done: train {f['train']['nats']:.4f} / test {f['test']['nats']:.4f} nats/char "
+        val = f" / validation {f['val']['nats']:.4f}" if "val" in f else ""
+        print(f"done: train {f['train']['nats']:.4f}{val} / test {f['test']['nats']:.4f} nats/char "
               f"({f['test']['bpc']:.3f} bits/char) in {f['train_time_s']:.0f} s -> {out}")
         if args.push_to_hub:
             from charrnn.hub import HubError, push

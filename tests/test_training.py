@@ -121,7 +121,7 @@ def test_train_cli_end_to_end(tmp_path, capsys):
     assert model.config.vocab == "".join(sorted(set(TINY_TEXT)))
     assert model.meta["training"]["command"].startswith("python train.py --preset lstm")
     assert model.meta["dtype"] == "float16"  # the preset's storage type
-    assert "done: train" in capsys.readouterr().out
+    assert f"/ validation {model.meta['final']['val']['nats']:.4f} /" in capsys.readouterr().out  # the "done:" line
     # python -m charrnn.scoring re-evaluates the checkpoint on the test split: the recorded figure again.
     from charrnn.scoring import main as scoring_main
 
