@@ -215,8 +215,9 @@ def main(argv=None) -> None:
         print(f"\napp resident memory: {rss:.0f} MiB now, {peak:.0f} MiB at peak "
               f"[{_mark(peak <= TARGETS['rss_mb'])}]")
         if args.screenshots:
-            best = min(names, key=lambda n: (read_config(app.SHIPPED[n]).get("final") or {}).get("test", {})
-                       .get("nats", float("inf")))  # the README shows the model with the lowest test loss
+            # The README shows the best model: the lowest validation loss (never chosen on the test split).
+            best = min(names, key=lambda n: (read_config(app.SHIPPED[n]).get("final") or {}).get("val", {})
+                       .get("nats", float("inf")))
             shots = screenshots(f"http://127.0.0.1:{port}/", args.screenshots, best)
             print("\nscreenshots: " + ", ".join(str(s) for s in shots))
     finally:
