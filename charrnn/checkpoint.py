@@ -66,6 +66,11 @@ def save(model: CharRNN, path: str | os.PathLike, meta: dict, training_state: di
     return path
 
 
+def record_of(config: dict) -> dict:
+    """The part of a config.json that `save` takes as `meta`: all but what save adds from the model itself."""
+    return {k: v for k, v in config.items() if k not in ("charrnn_format", "model", "dtype", "num_params")}
+
+
 def _checkpoint_dir(path: Path) -> Path:
     if (path / CONFIG).exists():
         return path

@@ -88,7 +88,7 @@ def main(argv=None) -> None:
     import argparse
     import sys
 
-    from .checkpoint import STATE, load, load_training_state, save
+    from .checkpoint import STATE, load, load_training_state, record_of, save
     from .data import DEFAULT_DATA, read_text, resolve_corpus, split
 
     p = argparse.ArgumentParser(description="Test loss of a checkpoint as the paper's dynamic model (Mikolov et al. "
@@ -122,6 +122,7 @@ def main(argv=None) -> None:
             lr, grid = tune(model, tune_on, seq_len=args.seq_len, log=lambda s: print(s, flush=True))
         else:
             lr, grid = args.lr, {args.lr: evaluate_dynamic(model, tune_on, args.lr, args.seq_len)["nats"]}
+            print(f"lr {lr:g} on {tune_words}: {grid[lr]:.4f} nats/char", flush=True)
         test = evaluate_dynamic(model, test_text, lr, args.seq_len)
     except (ValueError, OSError) as e:  # DataError and CheckpointError are ValueErrors
         sys.exit(f"error: {e}")
@@ -132,7 +133,7 @@ def main(argv=None) -> None:
     if args.record:
         record = {"lr": lr, "seq_len": args.seq_len, "tuned_on": tune_words,
                   "tuning": {f"{r:g}": round(v, 6) for r, v in grid.items()}, "test": test}
-        kept = {k: v for k, v in meta.items() if k not in ("charrnn_format", "model", "dtype", "num_params")}
+        kept = record_of(meta)
         kept["final"] = {**kept["final"], "dynamic": record}
         state = load_training_state(args.checkpoint) if (Path(args.checkpoint) / STATE).exists() else None
         save(model, args.checkpoint, kept, training_state=state, dtype=getattr(torch, meta.get("dtype", "float32")))

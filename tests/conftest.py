@@ -51,7 +51,7 @@ def tiny_checkpoints(tiny_text, tmp_path_factory) -> dict:
         train(model, run)
         paths[cell] = root / cell
     model = charrnn.load(paths["lstm"])
-    meta = {k: v for k, v in model.meta.items() if k not in ("final", "charrnn_format", "model", "dtype", "num_params")}
+    meta = {k: v for k, v in charrnn.checkpoint.record_of(model.meta).items() if k != "final"}
     paths["unfinished"] = charrnn.save(model, root / "unfinished", {**meta, "status": "training"})
     return paths
 
