@@ -30,7 +30,7 @@ from charrnn.training import SAMPLE_PROMPT
 
 HERE = Path(__file__).resolve().parent
 SHIPPED = {"Paper RNN (Mikolov 2010)": HERE / "checkpoints" / "paper-rnn", "GRU": HERE / "checkpoints" / "gru",
-           "LSTM": HERE / "checkpoints" / "lstm",
+           "GRU, hidden 704": HERE / "checkpoints" / "gru-large", "LSTM": HERE / "checkpoints" / "lstm",
            # The course notebook's recipe (hidden 128, 50,000 characters, one SGD step a character): the "before".
            "Course notebook recipe": HERE / "checkpoints" / "seed"}
 
@@ -196,8 +196,9 @@ class Actions:
 
 INTRO = """# charrnn · write like Molière
 Character-level language models trained on Molière's dialogues: the simple recurrent network of
-Mikolov et al. (2010), exactly as the paper defines it, a GRU and an LSTM. They read and write one character
-at a time and know no words: every word, name and line break below is learned from 1.5 M characters.
+Mikolov et al. (2010), exactly as the paper defines it, GRUs of two sizes and an LSTM. They read and write
+one character at a time and know no words: every word, name and line break below is learned from 1.5 M
+characters.
 How good they are is measured, not claimed: see *How it learned*."""
 
 
