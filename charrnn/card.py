@@ -81,7 +81,7 @@ def model_card(config: dict, name: str) -> str:
         lines.append("")
         if "dynamic" in final:
             d = final["dynamic"]
-            lines += [f"Read as the paper's *dynamic model* (Mikolov et al. 2010, section 3.1), which keeps learning "
+            lines += [f"Read as the paper's *dynamic model* (Mikolov et al. 2010), which keeps learning "
                       f"from the test text as it reads it, the test loss is **{d['test']['nats']:.4f}** nats/char "
                       f"({d['test']['bpc']:.4f} bits/char): one SGD step at learning rate {d['lr']:g} after scoring "
                       f"each {d['seq_len']} characters, the rate chosen on {d['tuned_on']}. The table's figures are "

@@ -1,8 +1,8 @@
 """The paper's dynamic model: a trained network that keeps learning while it reads the test text.
 
-Mikolov et al. (2010), section 3.1: "it is reasonable to continue training during testing"; the
-dynamic model gets one update per test character, in one pass, and the paper reports it beside the
-static one. Here the text is read in segments of `seq_len` characters: each segment is scored first,
+Mikolov et al. (2010) keep training their network while it processes the test data, once, with
+standard back-propagation at a fixed learning rate, and report this "dynamic" model beside the static
+one. Here the text is read in segments of `seq_len` characters: each segment is scored first,
 then the model takes one SGD step on that segment's loss and carries its state on. So every character
 is predicted by a model that has trained only on the text before it, as in an adaptive compressor.
 
@@ -92,7 +92,7 @@ def main(argv=None) -> None:
     from .data import DEFAULT_DATA, read_text, resolve_corpus, split
 
     p = argparse.ArgumentParser(description="Test loss of a checkpoint as the paper's dynamic model (Mikolov et al. "
-                                            "2010, section 3.1): the model keeps training, once, on each test "
+                                            "2010): the model keeps training, once, on each test "
                                             "segment after scoring it.")
     p.add_argument("--checkpoint", default="checkpoints/gru", help="checkpoint directory or Hub id USER/NAME")
     p.add_argument("--data", default=DEFAULT_DATA, help="the corpus the model was trained on (path or URL)")
