@@ -98,6 +98,19 @@ def split(text: str, train_fraction: float = TRAIN_FRACTION) -> tuple[str, str]:
     return text[:n], text[n:]
 
 
+def hold_out(train_text: str, val_chars: int = 0, max_chars: int = 0) -> tuple[str, str]:
+    """What a run trains on and its validation slice, from the training split.
+
+    The run reads the first `max_chars` characters of the split (all if 0) and holds the last `val_chars`
+    of those out (none if 0). Training, the dynamic evaluation and the tests all take the slice from here.
+    """
+    text = train_text[:max_chars] if max_chars else train_text
+    if not 0 <= val_chars < len(text):
+        raise ValueError(f"val_chars must be from 0 to {len(text) - 1:,} (the training text's length - 1): "
+                         "pass a smaller --val-chars, or 0 to hold no validation slice out")
+    return text[: len(text) - val_chars], text[len(text) - val_chars :]
+
+
 # Typographic variants a visitor's keyboard or word processor produces, mapped to plain forms.
 # Each is used only when the vocabulary lacks the variant and has the replacement.
 TYPOGRAPHIC = {

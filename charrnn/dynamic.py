@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .data import hold_out
 from .model import detach_state
 from .scoring import LN2
 
@@ -72,16 +73,22 @@ def tune(model, text: str, rates=LEARNING_RATES, seq_len: int = SEQ_LEN, log=Non
     return min(losses, key=losses.get), losses
 
 
-def tuning_text(train_text: str, val_chars: int) -> tuple[str, str]:
-    """The text to choose the learning rate on, and what it is, from the training split and the run's slice.
+def tuning_text(train_text: str, training: dict) -> tuple[str, str]:
+    """The text to choose the learning rate on, and what it is, from the training split and the run's settings
+    (config.json's `training`: its validation slice and how much of the split it read).
 
-    The validation slice where the run held one out. Otherwise the end of the training split: text the
-    model trained on, so it favours small rates, but still not the test split.
+    The validation slice where the run held one out. Otherwise the end of the training split: not the
+    test split either way, but text the model trained on (which favours small rates) unless the run read
+    only the start of the split.
     """
-    if val_chars:
-        return train_text[-val_chars:], f"the validation slice ({val_chars:,} characters, never trained on)"
+    trained_on, val = hold_out(train_text, training.get("val_chars", 0), training.get("max_chars", 0))
+    if val:
+        return val, f"the validation slice ({len(val):,} characters, never trained on)"
+    seen = len(trained_on) > len(train_text) - TUNE_CHARS
     return train_text[-TUNE_CHARS:], (f"the last {TUNE_CHARS:,} characters of the training split (this run held no "
-                                      "validation slice out; the model trained on this text)")
+                                      "validation slice out; " + ("the model trained on this text)" if seen else
+                                      f"it trained on the split's first {len(trained_on):,} characters only, "
+                                      "never on this text)"))
 
 
 def main(argv=None) -> None:
@@ -116,7 +123,7 @@ def main(argv=None) -> None:
         if args.record and not meta.get("final"):
             raise ValueError(f"{args.checkpoint} has no final losses (training did not finish): nothing to record "
                              "beside; finish or resume the run first")
-        tune_on, tune_words = tuning_text(train_text, meta.get("training", {}).get("val_chars", 0))
+        tune_on, tune_words = tuning_text(train_text, meta.get("training", {}))
         if args.lr is None:
             print(f"choosing the learning rate on {tune_words}:", flush=True)
             lr, grid = tune(model, tune_on, seq_len=args.seq_len, log=lambda s: print(s, flush=True))

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import checkpoint
-from .data import Batches
+from .data import Batches, hold_out
 from .scoring import LN2, evaluate
 from .model import CharRNN, detach_state, map_state
 from .sample import generate
@@ -108,12 +108,7 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, meta: dict | Non
     cfg = run.config
     device = next(model.parameters()).device
     dtype = getattr(torch, cfg.save_dtype)
-    train_text = run.train_text[: cfg.max_chars] if cfg.max_chars else run.train_text
-    if not 0 <= cfg.val_chars < len(train_text):
-        raise ValueError(f"val_chars must be from 0 to {len(train_text) - 1:,} (the training text's length - 1): "
-                         "pass a smaller --val-chars, or 0 to hold no validation slice out")
-    val_text = train_text[len(train_text) - cfg.val_chars :] if cfg.val_chars else ""
-    train_text = train_text[: len(train_text) - cfg.val_chars]
+    train_text, val_text = hold_out(run.train_text, cfg.val_chars, cfg.max_chars)
     batches = Batches(torch.tensor(model.encode(train_text), dtype=torch.long), cfg.batch_size, cfg.seq_len)
     # The train loss in the history is measured like the test loss (eval mode, no dropout) on a fixed
     # slice of training text as long as the test split, so the two are comparable and the gap is honest.

@@ -8,7 +8,7 @@ import torch
 
 import charrnn
 from charrnn.report import summary_rows
-from charrnn.dynamic import evaluate_dynamic, main, tune
+from charrnn.dynamic import evaluate_dynamic, main, tune, tuning_text
 from charrnn.scoring import char_losses
 from tests.helpers import TINY_TEXT, tiny_model
 
@@ -43,6 +43,16 @@ def test_tune_picks_the_rate_with_the_lowest_loss_and_reports_every_rate():
     model = tiny_model("lstm", embed_size=8)
     best, losses = tune(model, TINY_TEXT[:400], rates=(0.01, 0.3))
     assert set(losses) == {0.0, 0.01, 0.3} and losses[best] == min(losses.values())
+
+
+def test_the_rate_is_tuned_on_the_run_s_own_validation_slice_or_else_the_end_of_the_training_split():
+    train_text = "".join(chr(0x41 + i % 26) for i in range(120_000))
+    text, words = tuning_text(train_text, {"val_chars": 1_000, "max_chars": 60_000})
+    assert text == train_text[59_000:60_000] and words.startswith("the validation slice (1,000 characters")
+    text, words = tuning_text(train_text, {"val_chars": 0, "max_chars": 0})
+    assert text == train_text[-50_000:] and words.endswith("the model trained on this text)")
+    text, words = tuning_text(train_text, {"max_chars": 50_000})  # the seed recipe: the split's start only
+    assert text == train_text[-50_000:] and words.endswith("first 50,000 characters only, never on this text)")
 
 
 @pytest.mark.parametrize("lr, seq_len, message", [(-0.1, 50, "learning rate"), (float("nan"), 50, "learning rate"),
