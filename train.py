@@ -28,6 +28,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="corpus: a UTF-8 text file or an http(s) URL; the default is downloaded if missing")
     p.add_argument("--out", default=None, help="checkpoint directory (default: checkpoints/PRESET)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out, history included")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the checkpoint already in --out (without it, train.py refuses to)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, or auto (cuda when available)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: PyTorch's)")
     p.add_argument("--push-to-hub", metavar="USER/NAME", default=None,
@@ -62,6 +64,29 @@ def _overrides(args, cls) -> dict:
     return {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None}
 
 
+def check_out(out: Path, overwrite: bool) -> None:
+    """Refuse an --out whose contents a new run would destroy.
+
+    Each save replaces the whole directory, so a fresh run into a checkpoint (a shipped one, or a
+    finished run typed again) would delete it at its first evaluation, and a run into any other
+    non-empty directory would delete that directory's files.
+    """
+    if out.is_file():
+        raise ValueError(f"--out {out} is a file: give a directory for the checkpoint")
+    try:
+        config = checkpoint.read_config(out)  # also finds one left aside by a save killed mid-swap
+    except checkpoint.CheckpointError:
+        if out.is_dir() and any(out.iterdir()):
+            raise ValueError(f"--out {out} holds files that are not a charrnn checkpoint, and training would "
+                             "replace them: choose a new or empty directory") from None
+        return
+    if not overwrite:
+        test = config.get("final", {}).get("test", {}).get("nats")
+        what = f"a trained model (test {test:.4f} nats/char)" if test is not None else "an unfinished run"
+        raise ValueError(f"{out} already holds {what}: pass --resume to continue it, --overwrite to replace "
+                         "it, or choose another --out")
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     out = Path(args.out or f"checkpoints/{args.preset}")
@@ -69,6 +94,8 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     try:
+        if not args.resume:
+            check_out(out, args.overwrite)  # before any download or training time is spent
         path = resolve_corpus(args.data)
         text = read_text(path)
         train_text, test_text = split(text)

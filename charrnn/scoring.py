@@ -78,6 +78,30 @@ def char_losses(model, text: str) -> torch.Tensor:
     return F.cross_entropy(logits[0].float(), ids[0, 1:], reduction="none").cpu()
 
 
+def costly_lines(model, text: str, top: int = 10) -> list[dict]:
+    """The distinct non-blank lines of `text` whose occurrences cost the most nats in all, costliest first.
+
+    A line's cost is the loss of its characters and of the line break after it, each predicted from all
+    the text before it (one pass, as char_losses). Each entry: the line, how many times it occurs, the
+    total and the costs of its first and last occurrence. The two costs side by side show whether the
+    model learns a line from its earlier occurrences in the text; a static model cannot learn, say, a new
+    speaker's name, and pays for it in full every time.
+    """
+    losses = char_losses(model, text).tolist()  # losses[i] is the loss of text[i + 1]
+    lines: dict[str, dict] = {}
+    start = 0
+    for line in text.split("\n"):
+        end = start + len(line)  # the line break after the line, or the end of the text
+        if line.strip() and start > 0:  # the text's first character is given, not predicted
+            cost = sum(losses[start - 1 : end])
+            entry = lines.setdefault(line, {"line": line, "count": 0, "nats": 0.0, "first": cost})
+            entry["count"] += 1
+            entry["nats"] += cost
+            entry["last"] = cost
+        start = end + 1
+    return sorted(lines.values(), key=lambda e: -e["nats"])[:top]
+
+
 @torch.inference_mode()
 def next_chars(model, text: str, k: int = 5) -> list[tuple[str, float]]:
     """The k most likely characters to follow `text` (read in one pass), with their probabilities."""
@@ -102,6 +126,8 @@ def main(argv=None) -> None:
     p.add_argument("--data", default=DEFAULT_DATA, help="the corpus the model was trained on (path or URL)")
     p.add_argument("--pieces", type=int, default=0, help="also show the loss of consecutive pieces of this many "
                                                           "characters, to see where the test text is hard")
+    p.add_argument("--lines", type=int, default=0, help="also show the N lines whose occurrences cost the most "
+                                                         "in all, with the cost of the first and the last")
     args = p.parse_args(argv)
     try:
         model = load(args.checkpoint)
@@ -116,6 +142,12 @@ def main(argv=None) -> None:
         piece = test[i : i + args.pieces]
         if len(piece) > 1:
             print(f"  characters {i:>7,}+: {evaluate(model, piece)['nats']:.3f} nats/char  {piece[:50]!r}")
+    if args.lines > 0:
+        total = r["nats"] * r["chars"]
+        print(f"  the {args.lines} costliest lines, in nats (read in one pass):")
+        for e in costly_lines(model, test, args.lines):
+            print(f"  {e['nats']:>9,.0f} = {e['count']:>4} x {e['nats'] / e['count']:5.1f} ({100 * e['nats'] / total:4.1f} % "
+                  f"of the test loss; first {e['first']:.1f}, last {e['last']:.1f})  {e['line'][:50]!r}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from charrnn import char_losses, evaluate, generate, next_chars
+from charrnn.scoring import costly_lines
 from charrnn.sample import next_char_probs
 
 from .helpers import TINY_TEXT, tiny_model
@@ -84,6 +85,22 @@ def test_evaluate_in_streams_matches_one_pass():
     assert one_pass.shape == (len(text) - 1,)
     r = evaluate(model, text, streams=8, burn_in=64)
     assert r["nats"] == pytest.approx(one_pass.mean().item(), abs=1e-4)
+
+
+def test_costly_lines_add_up_the_losses_of_each_line_and_its_line_break():
+    model = tiny_model("paper")
+    with torch.no_grad():
+        model.head.weight.zero_()  # every character costs log V
+    text = "\nARGAN.\nOui.\n\nARGAN.\nNon, non, non.\nARGAN.\n"
+    top = costly_lines(model, text)
+    log_v = math.log(model.config.vocab_size)
+    assert [(e["line"], e["count"]) for e in top] == [("ARGAN.", 3), ("Non, non, non.", 1), ("Oui.", 1)]
+    assert top[0]["nats"] == pytest.approx(3 * 7 * log_v) and top[0]["first"] == pytest.approx(top[0]["last"])
+    assert costly_lines(model, text, top=1) == top[:1]
+    # With a real model the lines share out every character's loss but the first one's, which is given.
+    model = tiny_model("lstm", embed_size=8)
+    text = "\n" + TINY_TEXT.replace("\n\n", "\n").strip() + "\n"  # no blank lines, whose breaks are left out
+    assert sum(e["nats"] for e in costly_lines(model, text, top=10**6)) == pytest.approx(char_losses(model, text).sum().item())
 
 
 def test_next_chars_are_sorted_probabilities():

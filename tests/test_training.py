@@ -135,6 +135,35 @@ def test_train_cli_end_to_end(tmp_path, capsys):
     assert resumed["training"]["resumed_with"] == [f"python train.py --data {data} --out {out} --resume --epochs 2"]
 
 
+def test_train_cli_never_replaces_a_checkpoint_or_other_files_unasked(tmp_path):
+    data = tmp_path / "tiny.txt"
+    data.write_text(TINY_TEXT, encoding="utf-8")
+    out = tmp_path / "ck"
+    args = ["--data", str(data), "--out", str(out), "--hidden-size", "8", "--batch-size", "4", "--seq-len", "16",
+            "--epochs", "1"]
+    train_cli.main(args)
+    before = (out / "model.safetensors").read_bytes()
+    with pytest.raises(SystemExit, match="already holds a trained model .* --resume .* --overwrite"):
+        train_cli.main(args + ["--seed", "7"])
+    assert (out / "model.safetensors").read_bytes() == before
+    train_cli.main(args + ["--seed", "7", "--overwrite"])
+    assert (out / "model.safetensors").read_bytes() != before
+    assert charrnn.load(out).meta["training"]["seed"] == 7
+
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "todo.txt").write_text("keep me", encoding="utf-8")
+    for extra in ([], ["--overwrite"]):  # --overwrite replaces checkpoints only
+        with pytest.raises(SystemExit, match="not a charrnn checkpoint"):
+            train_cli.main(args[:2] + ["--out", str(other)] + args[4:] + extra)
+    assert (other / "todo.txt").read_text(encoding="utf-8") == "keep me"
+    with pytest.raises(SystemExit, match="is a file"):
+        train_cli.main(args[:2] + ["--out", str(data)] + args[4:])
+    (tmp_path / "empty").mkdir()
+    train_cli.main(args[:2] + ["--out", str(tmp_path / "empty")] + args[4:])  # an empty directory is fine
+    assert charrnn.load(tmp_path / "empty").meta["status"] == "complete"
+
+
 def test_a_preset_validation_slice_too_long_for_the_corpus_says_which_flag_to_change(tmp_path):
     data = tmp_path / "tiny.txt"
     data.write_text(TINY_TEXT, encoding="utf-8")  # 2,304 training characters; the gru preset holds 50,000 out
