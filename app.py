@@ -253,6 +253,10 @@ def build_app(models: dict[str, charrnn.CharRNN]) -> gr.Blocks:
                 widths = ["22%"] + [f"{78 / len(models):.0f}%"] * len(models)
                 gr.Dataframe(all_table, label="Side by side", interactive=False, wrap=True, column_widths=widths,
                              max_height=800, elem_id="all-summary")
+                gr.Markdown("*Test loss, dynamic evaluation*: the test text read by the paper's dynamic model, "
+                            "which keeps learning from every 50 characters once it has scored them, so that it picks "
+                            "up the new plays' names and words as it reads. The other losses are those of the stored "
+                            "weights as they are.", elem_id="dynamic-note")
             with gr.Tab("How Molière is your text?", id="score"):
                 text = gr.Textbox("SGANARELLE.\n\nMonsieur, je vous dis que cela n'est pas possible.", lines=5,
                                   max_length=MAX_SCORE_CHARS, label="Your text", elem_id="score-text")

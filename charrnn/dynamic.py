@@ -22,18 +22,18 @@ import torch.nn.functional as F
 
 from .data import hold_out
 from .model import detach_state
-from .scoring import LN2
+from .scoring import LN2, print_costly_lines
 
 SEQ_LEN = 50  # characters per update: short enough to adapt within a scene, long enough for a useful gradient
 LEARNING_RATES = (0.005, 0.01, 0.02, 0.04, 0.08)  # the grid tune() searches, factors of 2
 TUNE_CHARS = 50_000  # tuning text for checkpoints without a validation slice: the end of the training split
 
 
-def evaluate_dynamic(model, text: str, lr: float, seq_len: int = SEQ_LEN) -> dict:
-    """Average loss of `text` (nats and bits per character) under the dynamic model.
+def dynamic_char_losses(model, text: str, lr: float, seq_len: int = SEQ_LEN) -> torch.Tensor:
+    """Loss in nats of each character of `text` after the first under the dynamic model: shape (len(text) - 1,).
 
     One stream, one pass, from the zero state. `model` itself is not changed: a copy adapts. With
-    lr = 0 this is the static loss of reading the text in one pass.
+    lr = 0 these are the static losses of reading the text in one pass (as scoring.char_losses).
     """
     if lr < 0 or not math.isfinite(lr):
         raise ValueError(f"the learning rate must be a finite number >= 0, not {lr}")
@@ -44,23 +44,32 @@ def evaluate_dynamic(model, text: str, lr: float, seq_len: int = SEQ_LEN) -> dic
     ids = torch.tensor([model.encode(text)], dtype=torch.long, device=device)  # (1, N)
     n = ids.shape[1] - 1
     if n < 1:
-        raise ValueError("evaluate_dynamic needs a text of at least two characters")
+        raise ValueError("the dynamic model needs a text of at least two characters")
     opt = torch.optim.SGD(m.parameters(), lr=lr)
-    total, state = 0.0, None
+    losses, state = [], None
     # cuDNN's RNN refuses a backward pass in eval mode; its non-fused path computes the same thing.
     with torch.backends.cudnn.flags(enabled=False):
         for t in range(0, n, seq_len):
             x, y = ids[:, t : min(t + seq_len, n)], ids[:, t + 1 : min(t + seq_len, n) + 1]
             logits, state = m(x, state)
-            loss = F.cross_entropy(logits[0], y[0], reduction="sum")
-            total += loss.item()  # scored before the step below learns from it
+            loss = F.cross_entropy(logits[0], y[0], reduction="none")
+            losses.append(loss.detach().cpu())  # scored before the step below learns from it
             if lr:
                 opt.zero_grad(set_to_none=True)
-                (loss / y.shape[1]).backward()
+                loss.mean().backward()
                 opt.step()
             state = detach_state(state)
-    nats = total / n
-    return {"nats": nats, "bpc": nats / LN2, "chars": n}
+    return torch.cat(losses)
+
+
+def evaluate_dynamic(model, text: str, lr: float, seq_len: int = SEQ_LEN) -> dict:
+    """Average loss of `text` (nats and bits per character) under the dynamic model (see dynamic_char_losses)."""
+    return _average(dynamic_char_losses(model, text, lr, seq_len))
+
+
+def _average(losses: torch.Tensor) -> dict:
+    nats = losses.double().sum().item() / len(losses)
+    return {"nats": nats, "bpc": nats / LN2, "chars": len(losses)}
 
 
 def tune(model, text: str, rates=LEARNING_RATES, seq_len: int = SEQ_LEN, log=None) -> tuple[float, dict[float, float]]:
@@ -108,6 +117,8 @@ def main(argv=None) -> None:
                         + ", ".join(map(str, LEARNING_RATES)))
     p.add_argument("--seq-len", type=int, default=SEQ_LEN, help="characters scored between two updates")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: PyTorch's)")
+    p.add_argument("--lines", type=int, default=0, help="also show the N test lines whose occurrences cost the most "
+                                                         "in all, with the cost of the first and the last")
     p.add_argument("--record", action="store_true",
                    help="write the result into the checkpoint's config.json (final.dynamic) and model card")
     args = p.parse_args(argv)
@@ -130,13 +141,15 @@ def main(argv=None) -> None:
         else:
             lr, grid = args.lr, {args.lr: evaluate_dynamic(model, tune_on, args.lr, args.seq_len)["nats"]}
             print(f"lr {lr:g} on {tune_words}: {grid[lr]:.4f} nats/char", flush=True)
-        test = evaluate_dynamic(model, test_text, lr, args.seq_len)
+        test_losses = dynamic_char_losses(model, test_text, lr, args.seq_len)
+        test = _average(test_losses)
     except (ValueError, OSError) as e:  # DataError and CheckpointError are ValueErrors
         sys.exit(f"error: {e}")
     static = (meta.get("final") or {}).get("test", {}).get("nats")
     print(f"{args.checkpoint}: dynamic test {test['nats']:.4f} nats/char, {test['bpc']:.4f} bits/char "
           f"(lr {lr:g}, {args.seq_len} characters per update)"
           + (f"; static {static:.4f}" if static is not None else ""))
+    print_costly_lines(test_text, test_losses, args.lines)
     if args.record:
         record = {"lr": lr, "seq_len": args.seq_len, "tuned_on": tune_words,
                   "tuning": {f"{r:g}": round(v, 6) for r, v in grid.items()}, "test": test}

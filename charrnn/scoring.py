@@ -78,16 +78,18 @@ def char_losses(model, text: str) -> torch.Tensor:
     return F.cross_entropy(logits[0].float(), ids[0, 1:], reduction="none").cpu()
 
 
-def costly_lines(model, text: str, top: int = 10) -> list[dict]:
+def costly_lines(text: str, losses, top: int = 10) -> list[dict]:
     """The distinct non-blank lines of `text` whose occurrences cost the most nats in all, costliest first.
 
-    A line's cost is the loss of its characters and of the line break after it, each predicted from all
-    the text before it (one pass, as char_losses). Each entry: the line, how many times it occurs, the
-    total and the costs of its first and last occurrence. The two costs side by side show whether the
-    model learns a line from its earlier occurrences in the text; a static model cannot learn, say, a new
-    speaker's name, and pays for it in full every time.
+    losses[i] is the loss of text[i + 1] (as char_losses gives them, or dynamic_char_losses). A line's
+    cost is the loss of its characters and of the line break after it. Each entry: the line, how many
+    times it occurs, the total and the costs of its first and last occurrence. The two costs side by
+    side show whether the model learns a line from its earlier occurrences: a static model cannot learn,
+    say, a new speaker's name, and pays for it in full every time.
     """
-    losses = char_losses(model, text).tolist()  # losses[i] is the loss of text[i + 1]
+    if len(losses) != len(text) - 1:
+        raise ValueError(f"{len(losses)} losses for a text of {len(text)} characters: one per character after the first")
+    losses = torch.as_tensor(losses, dtype=torch.float64).tolist()
     lines: dict[str, dict] = {}
     start = 0
     for line in text.split("\n"):
@@ -100,6 +102,17 @@ def costly_lines(model, text: str, top: int = 10) -> list[dict]:
             entry["last"] = cost
         start = end + 1
     return sorted(lines.values(), key=lambda e: -e["nats"])[:top]
+
+
+def print_costly_lines(text: str, losses, top: int) -> None:
+    """Print costly_lines for the CLIs, each line's share of the text's total loss beside it."""
+    if top <= 0:
+        return
+    total = torch.as_tensor(losses, dtype=torch.float64).sum().item()
+    print(f"  the {top} costliest lines, in nats (each with its line break):")
+    for e in costly_lines(text, losses, top):
+        print(f"  {e['nats']:>9,.0f} = {e['count']:>4} x {e['nats'] / e['count']:5.1f} ({100 * e['nats'] / total:4.1f} % "
+              f"of the loss; first {e['first']:.1f}, last {e['last']:.1f})  {e['line'][:50]!r}")
 
 
 @torch.inference_mode()
@@ -142,12 +155,8 @@ def main(argv=None) -> None:
         piece = test[i : i + args.pieces]
         if len(piece) > 1:
             print(f"  characters {i:>7,}+: {evaluate(model, piece)['nats']:.3f} nats/char  {piece[:50]!r}")
-    if args.lines > 0:
-        total = r["nats"] * r["chars"]
-        print(f"  the {args.lines} costliest lines, in nats (read in one pass):")
-        for e in costly_lines(model, test, args.lines):
-            print(f"  {e['nats']:>9,.0f} = {e['count']:>4} x {e['nats'] / e['count']:5.1f} ({100 * e['nats'] / total:4.1f} % "
-                  f"of the test loss; first {e['first']:.1f}, last {e['last']:.1f})  {e['line'][:50]!r}")
+    if args.lines > 0:  # read in one pass for this, as the dynamic model reads it
+        print_costly_lines(test, char_losses(model, test), args.lines)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ import torch
 
 import charrnn
 from charrnn.report import summary_rows
-from charrnn.dynamic import evaluate_dynamic, main, tune, tuning_text
-from charrnn.scoring import char_losses
+from charrnn.dynamic import dynamic_char_losses, evaluate_dynamic, main, tune, tuning_text
+from charrnn.scoring import char_losses, costly_lines
 from tests.helpers import TINY_TEXT, tiny_model
 
 
@@ -17,6 +17,8 @@ def test_learning_rate_zero_is_the_static_one_pass_loss():
     model = tiny_model("gru", embed_size=8)
     static = char_losses(model, TINY_TEXT).mean().item()
     assert evaluate_dynamic(model, TINY_TEXT, lr=0.0, seq_len=37)["nats"] == pytest.approx(static, abs=1e-5)
+    each = dynamic_char_losses(model, TINY_TEXT, lr=0.0, seq_len=37)
+    assert torch.allclose(each, char_losses(model, TINY_TEXT), atol=1e-5)  # character by character
 
 
 def test_it_adapts_to_a_repetitive_text_and_leaves_the_model_unchanged():
@@ -69,8 +71,9 @@ def test_cli_records_a_reproducible_result_in_the_checkpoint(tiny_checkpoints, t
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(tiny_text, encoding="utf-8")
     static_before = json.loads((ckpt / "config.json").read_text())["final"]
-    main(["--checkpoint", str(ckpt), "--data", str(corpus), "--record"])  # lr tuned on the validation slice
-    assert "choosing the learning rate on the validation slice (500 characters" in capsys.readouterr().out
+    main(["--checkpoint", str(ckpt), "--data", str(corpus), "--record", "--lines", "2"])  # lr tuned on the validation slice
+    printed = capsys.readouterr().out
+    assert "choosing the learning rate on the validation slice (500 characters" in printed
 
     config = json.loads((ckpt / "config.json").read_text())
     d = config["final"]["dynamic"]
@@ -79,6 +82,9 @@ def test_cli_records_a_reproducible_result_in_the_checkpoint(tiny_checkpoints, t
     model = charrnn.load(ckpt)  # still loads, and the record reproduces
     _, test = charrnn.data.split(tiny_text)
     assert evaluate_dynamic(model, test, d["lr"], d["seq_len"])["nats"] == pytest.approx(d["test"]["nats"], abs=1e-4)
+    top = costly_lines(test, dynamic_char_losses(model, test, d["lr"], d["seq_len"]), 2)
+    assert "the 2 costliest lines" in printed and all(f"{e['count']:>4} x" in printed and repr(e["line"][:50]) in printed
+                                                      for e in top)
     card = (ckpt / "README.md").read_text()
     assert f"**{d['test']['nats']:.4f}** nats/char" in card and "dynamic evaluation" in card
     assert ["test loss, dynamic evaluation (nats/char)", f"{d['test']['nats']:.4f}"] in summary_rows(model.meta)

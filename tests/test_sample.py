@@ -92,15 +92,18 @@ def test_costly_lines_add_up_the_losses_of_each_line_and_its_line_break():
     with torch.no_grad():
         model.head.weight.zero_()  # every character costs log V
     text = "\nARGAN.\nOui.\n\nARGAN.\nNon, non, non.\nARGAN.\n"
-    top = costly_lines(model, text)
+    top = costly_lines(text, char_losses(model, text))
     log_v = math.log(model.config.vocab_size)
     assert [(e["line"], e["count"]) for e in top] == [("ARGAN.", 3), ("Non, non, non.", 1), ("Oui.", 1)]
     assert top[0]["nats"] == pytest.approx(3 * 7 * log_v) and top[0]["first"] == pytest.approx(top[0]["last"])
-    assert costly_lines(model, text, top=1) == top[:1]
+    assert costly_lines(text, char_losses(model, text), top=1) == top[:1]
+    with pytest.raises(ValueError, match="one per character after the first"):
+        costly_lines(text, char_losses(model, text)[1:])
     # With a real model the lines share out every character's loss but the first one's, which is given.
     model = tiny_model("lstm", embed_size=8)
     text = "\n" + TINY_TEXT.replace("\n\n", "\n").strip() + "\n"  # no blank lines, whose breaks are left out
-    assert sum(e["nats"] for e in costly_lines(model, text, top=10**6)) == pytest.approx(char_losses(model, text).sum().item())
+    losses = char_losses(model, text)
+    assert sum(e["nats"] for e in costly_lines(text, losses, top=10**6)) == pytest.approx(losses.sum().item())
 
 
 def test_next_chars_are_sorted_probabilities():

@@ -123,11 +123,15 @@ def test_train_cli_end_to_end(tmp_path, capsys):
     assert model.meta["dtype"] == "float16"  # the preset's storage type
     assert f"/ validation {model.meta['final']['val']['nats']:.4f} /" in capsys.readouterr().out  # the "done:" line
     # python -m charrnn.scoring re-evaluates the checkpoint on the test split: the recorded figure again.
-    from charrnn.scoring import main as scoring_main
+    from charrnn.scoring import char_losses, costly_lines, main as scoring_main
 
-    scoring_main(["--checkpoint", str(out), "--data", str(data)])
+    scoring_main(["--checkpoint", str(out), "--data", str(data), "--lines", "2"])
     recorded = model.meta["final"]["test"]["nats"]
-    assert f"test {recorded:.4f} nats/char" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"test {recorded:.4f} nats/char" in printed
+    test_text = charrnn.data.split(TINY_TEXT)[1]
+    top = costly_lines(test_text, char_losses(model, test_text), 2)
+    assert "the 2 costliest lines" in printed and all(repr(e["line"][:50]) in printed for e in top)
     train_cli.main(["--data", str(data), "--out", str(out), "--resume", "--epochs", "2"])
     resumed = charrnn.load(out).meta
     assert [h["epoch"] for h in resumed["history"]] == [1.0, 2.0]
