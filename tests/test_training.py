@@ -153,6 +153,10 @@ def test_train_cli_never_replaces_a_checkpoint_or_other_files_unasked(tmp_path):
     train_cli.main(args + ["--seed", "7", "--overwrite"])
     assert (out / "model.safetensors").read_bytes() != before
     assert charrnn.load(out).meta["training"]["seed"] == 7
+    out.rename(tmp_path / ".ck.old")  # as a save killed between its two renames leaves it: still the checkpoint
+    with pytest.raises(SystemExit, match="already holds a trained model"):
+        train_cli.main(args)
+    assert charrnn.load(out).meta["training"]["seed"] == 7
 
     other = tmp_path / "notes"
     other.mkdir()
