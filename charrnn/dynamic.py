@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from .data import hold_out
 from .model import detach_state
-from .scoring import LN2, print_costly_lines
+from .scoring import LINES_HELP, LN2, print_costly_lines
 
 SEQ_LEN = 50  # characters per update: short enough to adapt within a scene, long enough for a useful gradient
 LEARNING_RATES = (0.005, 0.01, 0.02, 0.04, 0.08)  # the grid tune() searches, factors of 2
@@ -117,8 +117,7 @@ def main(argv=None) -> None:
                         + ", ".join(map(str, LEARNING_RATES)))
     p.add_argument("--seq-len", type=int, default=SEQ_LEN, help="characters scored between two updates")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: PyTorch's)")
-    p.add_argument("--lines", type=int, default=0, help="also show the N test lines whose occurrences cost the most "
-                                                         "in all, with the cost of the first and the last")
+    p.add_argument("--lines", type=int, default=0, help=LINES_HELP)
     p.add_argument("--record", action="store_true",
                    help="write the result into the checkpoint's config.json (final.dynamic) and model card")
     args = p.parse_args(argv)

@@ -104,6 +104,9 @@ def costly_lines(text: str, losses, top: int = 10) -> list[dict]:
     return sorted(lines.values(), key=lambda e: -e["nats"])[:top]
 
 
+LINES_HELP = "also show the N lines whose occurrences cost the most in all, with the cost of the first and the last"
+
+
 def print_costly_lines(text: str, losses, top: int) -> None:
     """Print costly_lines for the CLIs, each line's share of the text's total loss beside it."""
     if top <= 0:
@@ -139,8 +142,7 @@ def main(argv=None) -> None:
     p.add_argument("--data", default=DEFAULT_DATA, help="the corpus the model was trained on (path or URL)")
     p.add_argument("--pieces", type=int, default=0, help="also show the loss of consecutive pieces of this many "
                                                           "characters, to see where the test text is hard")
-    p.add_argument("--lines", type=int, default=0, help="also show the N lines whose occurrences cost the most "
-                                                         "in all, with the cost of the first and the last")
+    p.add_argument("--lines", type=int, default=0, help=LINES_HELP)
     args = p.parse_args(argv)
     try:
         model = load(args.checkpoint)
@@ -155,7 +157,7 @@ def main(argv=None) -> None:
         piece = test[i : i + args.pieces]
         if len(piece) > 1:
             print(f"  characters {i:>7,}+: {evaluate(model, piece)['nats']:.3f} nats/char  {piece[:50]!r}")
-    if args.lines > 0:  # read in one pass for this, as the dynamic model reads it
+    if args.lines > 0:  # per-character losses from one pass (evaluate reads in parallel streams)
         print_costly_lines(test, char_losses(model, test), args.lines)
 
 
