@@ -81,7 +81,7 @@ def check_out(out: Path, overwrite: bool) -> None:
                              "replace them: choose a new or empty directory") from None
         return
     if not overwrite:
-        test = config.get("final", {}).get("test", {}).get("nats")
+        test = checkpoint.recorded_nats(config)
         what = f"a trained model (test {test:.4f} nats/char)" if test is not None else "an unfinished run"
         raise ValueError(f"{out} already holds {what}: pass --resume to continue it, --overwrite to replace "
                          "it, or choose another --out")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from .checkpoint import load, read_config
+from .checkpoint import load, read_config, recorded_nats
 from .sample import configure_cpu_for_sampling, generate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,8 +216,7 @@ def main(argv=None) -> None:
               f"[{_mark(peak <= TARGETS['rss_mb'])}]")
         if args.screenshots:
             # The README shows the best model: the lowest validation loss (never chosen on the test split).
-            best = min(names, key=lambda n: (read_config(app.SHIPPED[n]).get("final") or {}).get("val", {})
-                       .get("nats", float("inf")))
+            best = min(names, key=lambda n: recorded_nats(read_config(app.SHIPPED[n]), "val") or float("inf"))
             shots = screenshots(f"http://127.0.0.1:{port}/", args.screenshots, best)
             print("\nscreenshots: " + ", ".join(str(s) for s in shots))
     finally:

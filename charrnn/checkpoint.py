@@ -71,6 +71,12 @@ def record_of(config: dict) -> dict:
     return {k: v for k, v in config.items() if k not in ("charrnn_format", "model", "dtype", "num_params")}
 
 
+def recorded_nats(config: dict, split: str = "test") -> float | None:
+    """The final loss (nats/char) a config.json records for `split`; None if the run did not finish or held
+    no such split out."""
+    return ((config.get("final") or {}).get(split) or {}).get("nats")
+
+
 def _checkpoint_dir(path: Path) -> Path:
     if (path / CONFIG).exists():
         return path

@@ -104,7 +104,7 @@ def main(argv=None) -> None:
     import argparse
     import sys
 
-    from .checkpoint import STATE, load, load_training_state, record_of, save
+    from .checkpoint import STATE, load, load_training_state, record_of, recorded_nats, save
     from .data import DEFAULT_DATA, read_text, resolve_corpus, split
 
     p = argparse.ArgumentParser(description="Test loss of a checkpoint as the paper's dynamic model (Mikolov et al. "
@@ -144,7 +144,7 @@ def main(argv=None) -> None:
         test = _average(test_losses)
     except (ValueError, OSError) as e:  # DataError and CheckpointError are ValueErrors
         sys.exit(f"error: {e}")
-    static = (meta.get("final") or {}).get("test", {}).get("nats")
+    static = recorded_nats(meta)
     print(f"{args.checkpoint}: dynamic test {test['nats']:.4f} nats/char, {test['bpc']:.4f} bits/char "
           f"(lr {lr:g}, {args.seq_len} characters per update)"
           + (f"; static {static:.4f}" if static is not None else ""))

@@ -134,7 +134,7 @@ def main(argv=None) -> None:
     import argparse
     import sys
 
-    from .checkpoint import load
+    from .checkpoint import load, recorded_nats
     from .data import DEFAULT_DATA, DataError, read_text, resolve_corpus, split
 
     p = argparse.ArgumentParser(description="Evaluate a checkpoint on the test split (last 10 %) of a corpus.")
@@ -150,7 +150,7 @@ def main(argv=None) -> None:
         r = evaluate(model, test)
     except (ValueError, OSError) as e:  # DataError and CheckpointError are ValueErrors
         sys.exit(f"error: {e}")
-    recorded = (getattr(model, "meta", {}).get("final") or {}).get("test", {}).get("nats")
+    recorded = recorded_nats(getattr(model, "meta", {}))
     print(f"{args.checkpoint}: test {r['nats']:.4f} nats/char, {r['bpc']:.4f} bits/char over {r['chars']:,} characters"
           + (f" (recorded: {recorded:.4f})" if recorded is not None else ""))
     for i in range(0, len(test), args.pieces or len(test) + 1):
