@@ -44,8 +44,8 @@ def card_metadata(config: dict, name: str = "charrnn") -> dict:
                             "split": "test"},
                 "metrics": [{"type": "bits-per-character", "value": round(final["test"]["bpc"], 4), "name": "test bpc"},
                             {"type": "loss", "value": round(final["test"]["nats"], 4), "name": "test nats/char"}]
-                + ([{"type": "loss", "value": round(final["dynamic"]["test"]["nats"], 4),
-                     "name": "test nats/char, dynamic evaluation"}] if "dynamic" in final else []),
+                + [{"type": "loss", "value": round(final[key]["test"]["nats"], 4), "name": f"test nats/char, {words}"}
+                   for key, words in (("dynamic", "dynamic evaluation"), ("cache", "continuous cache")) if key in final],
             }],
         }]
     return meta
@@ -86,6 +86,12 @@ def model_card(config: dict, name: str) -> str:
                       f"({d['test']['bpc']:.4f} bits/char): one SGD step at learning rate {d['lr']:g} after scoring "
                       f"each {d['seq_len']} characters, the rate chosen on {d['tuned_on']}. The table's figures are "
                       "the static ones, of the stored weights as they are.", ""]
+        if "cache" in final:
+            c = final["cache"]
+            lines += [f"With a *continuous cache* (Grave et al. 2017), which changes no weight but mixes into each "
+                      f"prediction what followed the model's most similar states of the last {c['window']:,} "
+                      f"characters, the test loss is **{c['test']['nats']:.4f}** nats/char ({c['test']['bpc']:.4f} "
+                      f"bits/char): theta {c['theta']:g}, lambda {c['lam']:g}, both chosen on {c['tuned_on']}.", ""]
         if "val" in final:
             lines += [f"The validation text is the last {training.get('val_chars', 0):,} characters of the training "
                       "split, held out: the model never trained on it.", ""]

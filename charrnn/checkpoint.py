@@ -77,6 +77,25 @@ def recorded_nats(config: dict, split: str = "test") -> float | None:
     return ((config.get("final") or {}).get(split) or {}).get("nats")
 
 
+def check_recordable(path: str | os.PathLike, config: dict) -> None:
+    """Raise ValueError unless a test-time figure (dynamic, cache) can be recorded beside `path`'s losses."""
+    if not Path(path).is_dir():
+        raise ValueError(f"--record writes into a local checkpoint directory; {path} is none "
+                         "(download it first, or leave --record out)")
+    if not config.get("final"):
+        raise ValueError(f"{path} has no final losses (training did not finish): nothing to record "
+                         "beside; finish or resume the run first")
+
+
+def record_final(model: CharRNN, path: str | os.PathLike, key: str, record: dict) -> None:
+    """Save `model` again with `record` as its config.json's final[key] (its card shows it), keeping the rest."""
+    meta = model.meta
+    kept = record_of(meta)
+    kept["final"] = {**kept["final"], key: record}
+    state = load_training_state(path) if (Path(path) / STATE).exists() else None
+    save(model, path, kept, training_state=state, dtype=getattr(torch, meta.get("dtype", "float32")))
+
+
 def _checkpoint_dir(path: Path) -> Path:
     if (path / CONFIG).exists():
         return path

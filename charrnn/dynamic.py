@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import math
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -104,7 +103,7 @@ def main(argv=None) -> None:
     import argparse
     import sys
 
-    from .checkpoint import STATE, load, load_training_state, record_of, recorded_nats, save
+    from .checkpoint import check_recordable, load, record_final, recorded_nats
     from .data import DEFAULT_DATA, read_text, resolve_corpus, split
 
     p = argparse.ArgumentParser(description="Test loss of a checkpoint as the paper's dynamic model (Mikolov et al. "
@@ -127,12 +126,8 @@ def main(argv=None) -> None:
         model = load(args.checkpoint)
         train_text, test_text = split(read_text(resolve_corpus(args.data)))
         meta = getattr(model, "meta", {})
-        if args.record and not Path(args.checkpoint).is_dir():
-            raise ValueError(f"--record writes into a local checkpoint directory; {args.checkpoint} is none "
-                             "(download it first, or leave --record out)")
-        if args.record and not meta.get("final"):
-            raise ValueError(f"{args.checkpoint} has no final losses (training did not finish): nothing to record "
-                             "beside; finish or resume the run first")
+        if args.record:
+            check_recordable(args.checkpoint, meta)
         tune_on, tune_words = tuning_text(train_text, meta.get("training", {}))
         if args.lr is None:
             print(f"choosing the learning rate on {tune_words}:", flush=True)
@@ -152,10 +147,7 @@ def main(argv=None) -> None:
     if args.record:
         record = {"lr": lr, "seq_len": args.seq_len, "tuned_on": tune_words,
                   "tuning": {f"{r:g}": round(v, 6) for r, v in grid.items()}, "test": test}
-        kept = record_of(meta)
-        kept["final"] = {**kept["final"], "dynamic": record}
-        state = load_training_state(args.checkpoint) if (Path(args.checkpoint) / STATE).exists() else None
-        save(model, args.checkpoint, kept, training_state=state, dtype=getattr(torch, meta.get("dtype", "float32")))
+        record_final(model, args.checkpoint, "dynamic", record)
         print(f"recorded in {args.checkpoint}/config.json and its model card")
 
 

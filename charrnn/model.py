@@ -111,13 +111,17 @@ class CharRNN(nn.Module):
 
     def forward(self, idx: torch.Tensor, state=None):
         """idx (B, T) -> logits (B, T, V), new state."""
+        out, state = self.features(idx, state)
+        out = F.dropout(out, self.config.dropout, self.training)
+        return self.head(out), state
+
+    def features(self, idx: torch.Tensor, state=None):
+        """idx (B, T) -> the top layer's output (B, T, H) that the head reads, new state."""
         if self.embed is not None:
             x = self.embed(idx)  # (B, T, E)
         else:
             x = F.one_hot(idx, self.config.vocab_size).to(self.head.weight.dtype)  # (B, T, V)
-        out, state = self.rnn(x, state)  # (B, T, H)
-        out = F.dropout(out, self.config.dropout, self.training)
-        return self.head(out), state
+        return self.rnn(x, state)
 
     # The model knows its vocabulary, so callers never handle a separate stoi/itos.
     def encode(self, text: str) -> list[int]:

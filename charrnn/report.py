@@ -59,8 +59,9 @@ def summary(meta: dict) -> dict:
                    source="final evaluation of the stored weights")
         if "val" in final:
             out["val_nats"] = final["val"]["nats"]
-        if "dynamic" in final:
-            out["dynamic_test_nats"] = final["dynamic"]["test"]["nats"]
+        for key in ("dynamic", "cache"):
+            if key in final:
+                out[f"{key}_test_nats"] = final[key]["test"]["nats"]
     elif history:
         train, test = last["train_loss"], last["test_loss"]
         out.update(train_nats=train, test_nats=test, train_time_s=last.get("time_s"),
@@ -90,8 +91,9 @@ def summary_rows(meta: dict) -> list[list[str]]:
         rows += [["train loss (nats/char)", f"{s['train_nats']:.4f}"],
                  ["validation loss (nats/char)", f"{s['val_nats']:.4f}" if "val_nats" in s else "none held out"],
                  ["test loss (nats/char)", f"{s['test_nats']:.4f}"],
-                 *([["test loss, dynamic evaluation (nats/char)", f"{s['dynamic_test_nats']:.4f}"]]
-                   if "dynamic_test_nats" in s else []),
+                 *[[f"test loss, {words} (nats/char)", f"{s[f'{key}_test_nats']:.4f}"]
+                   for key, words in (("dynamic", "dynamic evaluation"), ("cache", "continuous cache"))
+                   if f"{key}_test_nats" in s],
                  ["train bits/char", f"{s['train_bpc']:.3f}"], ["test bits/char", f"{s['test_bpc']:.3f}"],
                  ["train perplexity", f"{s['train_perplexity']:.2f}"],
                  ["test perplexity", f"{s['test_perplexity']:.2f}"],

@@ -1,0 +1,212 @@
+"""A continuous cache (Grave, Joulin & Usunier, ICLR 2017): a trained model that remembers, without
+learning, which character followed each of its recent states.
+
+A static network pays in full for a new speaker's name every time it comes (`python -m charrnn.scoring
+--lines`): nothing in its weights says that a name it has just read is likely to come again. The cache
+adds that. At each step t the model has its distribution p_model(c) of the next character and the top
+layer's output h(t). The cache holds the outputs h(i) of the last `window` steps, each with the character
+x(i+1) that followed it, and predicts
+
+    p_cache(c) = sum over i with x(i+1) = c of softmax_i(theta h(t) . h(i))
+    p(c)       = (1 - lam) p_model(c) + lam p_cache(c)
+
+so after "\\nSBRI" the state is close to the one after the last "\\nSBRI", and the "G" that followed it
+gets weight. No weight changes and nothing is trained at test time: every character is predicted by
+the same fixed function of the text before it, which is what distinguishes this from the paper's dynamic
+model (charrnn.dynamic). theta and lam are chosen on the validation slice, never on the test split.
+
+    python -m charrnn.cache --checkpoint checkpoints/gru-large --data ../shared/data/moliere.txt [--record]
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .data import START
+
+WINDOW = 20_000  # characters remembered: several scenes; the cost of a step grows with it
+# The grid tune() searches, factors of 2, wide because the scale of h . h differs by cell (GRU, LSTM, sigmoid).
+THETAS = tuple(0.0125 * 2**k for k in range(11))  # 0.0125 to 12.8
+LAMBDAS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
+QUERY_CHUNK = 1024  # steps scored against the cache at once: bounds memory at QUERY_CHUNK x window floats
+
+
+def check_cache(theta: float, lam: float, window: int) -> None:
+    if not (theta >= 0 and math.isfinite(theta)):
+        raise ValueError(f"theta must be a finite number >= 0, not {theta}")
+    if not 0 <= lam < 1:
+        raise ValueError(f"lam must be in [0, 1), not {lam} (0 = the model alone)")
+    if window < 1:
+        raise ValueError(f"window must be at least 1 character, not {window}")
+
+
+class CachedModel(nn.Module):
+    """`model` with a continuous cache; honours the models' contract, cached(idx, state) -> (logits, state).
+
+    The logits are the mixture's log-probabilities, so generate, evaluate (streams=1, see below) and
+    char_losses use it as they use any model. Its state is the model's state, the cache's outputs
+    (B, n, H) with the characters that followed them (B, n), and the last output, whose follower is the
+    first character of the next call. evaluate's parallel streams would each start with an empty
+    cache: read a text in one stream (char_losses, or evaluate with streams=1) to score it exactly.
+    """
+
+    def __init__(self, model, theta: float, lam: float, window: int = WINDOW):
+        super().__init__()
+        check_cache(theta, lam, window)
+        self.model, self.theta, self.lam, self.window = model, theta, lam, window
+        self.vocab, self.config, self.meta = model.vocab, model.config, getattr(model, "meta", {})
+
+    def encode(self, text: str) -> list[int]:
+        return self.model.encode(text)
+
+    def decode(self, ids) -> str:
+        return self.model.decode(ids)
+
+    def forward(self, idx: torch.Tensor, state=None):
+        model_state, keys, followers, last = state if state is not None else (None, None, None, None)
+        h, model_state = self.model.features(idx, model_state)  # (B, T, H)
+        logp = F.log_softmax(self.model.head(F.dropout(h, self.config.dropout, self.training)).float(), -1)
+        # Every output before the last, with the character that followed it, in the order read.
+        keys = _cat(keys, last, h[:, :-1])  # (B, n, H): the first n0 come from earlier calls
+        followers = _cat(followers, idx[:, :1] if last is not None else None, idx[:, 1:])  # (B, n)
+        n0 = keys.shape[1] - (h.shape[1] - 1)
+        if self.lam > 0:
+            p_cache, seen_any = cache_distribution(h, keys, followers, n0, self.theta, self.window, logp.shape[-1])
+            logp = mix(logp, p_cache, seen_any, self.lam)
+        last = h[:, -1:]
+        return logp, (model_state, keys[:, -self.window :], followers[:, -self.window :], last)
+
+
+def _cat(*parts):
+    return torch.cat([p for p in parts if p is not None], 1)
+
+
+def cache_distribution(h, keys, followers, n0: int, theta: float, window: int, vocab_size: int):
+    """The cache's next-character distribution at each step of h (B, T, H): (B, T, V), and whether a step
+    had anything in the cache (T,).
+
+    keys (B, n, H) are the outputs read so far and followers (B, n) the character after each; key j is
+    seen by step t of h when n0 + t - window <= j < n0 + t, so the first n0 keys come before h.
+    """
+    B, T, _ = h.shape
+    p_cache = h.new_zeros(B, T, vocab_size, dtype=torch.float32)
+    seen_any = torch.zeros(T, dtype=torch.bool, device=h.device)
+    for a in range(0, T, QUERY_CHUNK):
+        b = min(a + QUERY_CHUNK, T)
+        lo, hi = max(0, n0 + a - window), n0 + b - 1  # the keys any step of [a, b) may see
+        if hi <= lo:
+            continue  # the first character of a text: nothing read yet
+        t = torch.arange(n0 + a, n0 + b, device=h.device)[:, None]
+        j = torch.arange(lo, hi, device=h.device)[None, :]
+        seen = (j < t) & (j >= t - window)  # (b - a, hi - lo)
+        scores = theta * (h[:, a:b].float() @ keys[:, lo:hi].float().transpose(1, 2))  # (B, b - a, hi - lo)
+        weights = torch.softmax(scores.masked_fill(~seen, float("-inf")), -1).nan_to_num(0.0)
+        p_cache[:, a:b] = weights @ F.one_hot(followers[:, lo:hi], vocab_size).float()
+        seen_any[a:b] = seen.any(-1)
+    return p_cache, seen_any
+
+
+def mix(logp, p_cache, seen_any, lam: float):
+    """log((1 - lam) p_model + lam p_cache) from the model's log-probabilities; the model alone where the
+    cache was empty."""
+    mixed = torch.logaddexp(logp + math.log1p(-lam), p_cache.log() + math.log(lam))
+    return torch.where(seen_any[None, :, None], mixed, logp)
+
+
+@torch.inference_mode()
+def tune(model, text: str, thetas=THETAS, lambdas=LAMBDAS, window: int = WINDOW, log=None):
+    """The (theta, lam) of the grid with the lowest loss on `text`, and every pair's loss ((0, 0): no cache).
+
+    The text is read once, in one pass; each theta then costs one pass of the cache over it, each lam a mix.
+    The losses are those CachedModel(model, theta, lam, window) gives reading `text` in one call.
+    """
+    model.eval()
+    ids = torch.tensor([model.encode(text)], dtype=torch.long, device=next(model.parameters()).device)
+    if ids.shape[1] < 2:
+        raise ValueError("tuning the cache needs a text of at least two characters")
+    h, _ = model.features(ids[:, :-1])
+    logp = F.log_softmax(model.head(h).float(), -1)
+    target = ids[:, 1:, None]
+
+    def nats(lp):
+        return -lp.gather(-1, target).double().mean().item()
+
+    losses = {(0.0, 0.0): nats(logp)}
+    if log:
+        log(f"  without the cache: {losses[0.0, 0.0]:.4f} nats/char")
+    for theta in thetas:
+        p_cache, seen_any = cache_distribution(h, h[:, :-1], ids[:, 1:-1], 0, theta, window, logp.shape[-1])
+        for lam in lambdas:
+            losses[theta, lam] = nats(mix(logp, p_cache, seen_any, lam))
+        if log:
+            log(f"  theta {theta:<8g}" + "  ".join(f"lam {lam:g}: {losses[theta, lam]:.4f}" for lam in lambdas))
+    return min(losses, key=losses.get), losses
+
+
+def main(argv=None) -> None:
+    import argparse
+    import sys
+
+    from .checkpoint import check_recordable, load, record_final, recorded_nats
+    from .data import DEFAULT_DATA, read_text, resolve_corpus, split
+    from .dynamic import tuning_text
+    from .scoring import LINES_HELP, LN2, char_losses, print_costly_lines
+
+    p = argparse.ArgumentParser(description="Test loss of a checkpoint with a continuous cache (Grave et al. 2017): "
+                                            "the fixed model, mixed with what followed its most similar recent "
+                                            "states.")
+    p.add_argument("--checkpoint", default="checkpoints/gru-large", help="checkpoint directory or Hub id USER/NAME")
+    p.add_argument("--data", default=DEFAULT_DATA, help="the corpus the model was trained on (path or URL)")
+    p.add_argument("--theta", type=float, default=None, help="sharpness of the cache's match of states; default: "
+                   "with --lam, tuned on the validation slice over " + ", ".join(map(str, THETAS)))
+    p.add_argument("--lam", type=float, default=None, help="weight of the cache in the mixture; default: tuned "
+                   "over " + ", ".join(map(str, LAMBDAS)))
+    p.add_argument("--window", type=int, default=WINDOW, help="characters the cache remembers")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: PyTorch's)")
+    p.add_argument("--lines", type=int, default=0, help=LINES_HELP)
+    p.add_argument("--record", action="store_true",
+                   help="write the result into the checkpoint's config.json (final.cache) and model card")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        if (args.theta is None) != (args.lam is None):
+            raise ValueError("give both --theta and --lam, or neither to tune both")
+        if args.theta is not None:
+            check_cache(args.theta, args.lam, args.window)
+        model = load(args.checkpoint)
+        train_text, test_text = split(read_text(resolve_corpus(args.data)))
+        meta = getattr(model, "meta", {})
+        if args.record:
+            check_recordable(args.checkpoint, meta)
+        tune_on, tune_words = tuning_text(train_text, meta.get("training", {}))
+        if args.theta is None:
+            print(f"choosing theta and lam on {tune_words}:", flush=True)
+            (theta, lam), grid = tune(model, tune_on, window=args.window, log=lambda s: print(s, flush=True))
+        else:
+            (theta, lam), grid = (args.theta, args.lam), tune(model, tune_on, (args.theta,), (args.lam,), args.window)[1]
+            print(f"theta {theta:g}, lam {lam:g} on {tune_words}: {grid[theta, lam]:.4f} nats/char", flush=True)
+        test_losses = char_losses(CachedModel(model, theta, lam, args.window), test_text)
+    except (ValueError, OSError) as e:  # DataError and CheckpointError are ValueErrors
+        sys.exit(f"error: {e}")
+    nats = test_losses.double().mean().item()
+    test = {"nats": nats, "bpc": nats / LN2, "chars": len(test_losses)}
+    static = recorded_nats(meta)
+    print(f"{args.checkpoint}: test with the cache {nats:.4f} nats/char, {test['bpc']:.4f} bits/char "
+          f"(theta {theta:g}, lam {lam:g}, window {args.window:,})"
+          + (f"; without {static:.4f}" if static is not None else ""))
+    if lam == 0:
+        print(f"  (the cache did not help on {tune_words}: this is the model alone, read in one pass)")
+    print_costly_lines(test_text, test_losses, args.lines)
+    if args.record:
+        record = {"theta": theta, "lam": lam, "window": args.window, "tuned_on": tune_words,
+                  "tuning": {f"{t:g},{l:g}": round(v, 6) for (t, l), v in grid.items()}, "test": test}
+        record_final(model, args.checkpoint, "cache", record)
+        print(f"recorded in {args.checkpoint}/config.json and its model card")
+
+
+if __name__ == "__main__":
+    main()
