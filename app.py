@@ -255,8 +255,10 @@ def build_app(models: dict[str, charrnn.CharRNN]) -> gr.Blocks:
                              max_height=800, elem_id="all-summary")
                 gr.Markdown("*Test loss, dynamic evaluation*: the test text read by the paper's dynamic model, "
                             "which keeps learning from every 50 characters once it has scored them, so that it picks "
-                            "up the new plays' names and words as it reads. The other losses are those of the stored "
-                            "weights as they are.", elem_id="dynamic-note")
+                            "up the new plays' names and words as it reads. *Test loss, continuous cache*: the stored "
+                            "weights, unchanged, with a memory of what followed the model's most similar states of the "
+                            "last 20,000 characters, so that a name once read is expected again. The other losses "
+                            "are those of the stored weights as they are.", elem_id="dynamic-note")
             with gr.Tab("How Molière is your text?", id="score"):
                 text = gr.Textbox("SGANARELLE.\n\nMonsieur, je vous dis que cela n'est pas possible.", lines=5,
                                   max_length=MAX_SCORE_CHARS, label="Your text", elem_id="score-text")

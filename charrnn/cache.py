@@ -93,19 +93,25 @@ def cache_distribution(h, keys, followers, n0: int, theta: float, window: int, v
     """
     B, T, _ = h.shape
     p_cache = h.new_zeros(B, T, vocab_size, dtype=torch.float32)
-    seen_any = torch.zeros(T, dtype=torch.bool, device=h.device)
     for a in range(0, T, QUERY_CHUNK):
         b = min(a + QUERY_CHUNK, T)
         lo, hi = max(0, n0 + a - window), n0 + b - 1  # the keys any step of [a, b) may see
         if hi <= lo:
             continue  # the first character of a text: nothing read yet
-        t = torch.arange(n0 + a, n0 + b, device=h.device)[:, None]
-        j = torch.arange(lo, hi, device=h.device)[None, :]
-        seen = (j < t) & (j >= t - window)  # (b - a, hi - lo)
-        scores = theta * (h[:, a:b].float() @ keys[:, lo:hi].float().transpose(1, 2))  # (B, b - a, hi - lo)
-        weights = torch.softmax(scores.masked_fill(~seen, float("-inf")), -1).nan_to_num(0.0)
+        t = torch.arange(n0 + a, n0 + b, device=h.device)[:, None]  # (b - a, 1)
+        scores = h[:, a:b].float() @ keys[:, lo:hi].float().transpose(1, 2)  # (B, b - a, hi - lo)
+        scores.mul_(theta)
+        # Only the first and the last b - a keys of [lo, hi) can lie outside a step's window: mask those
+        # two bands rather than the whole block, which costs as much as the product above.
+        for c0 in {0, max(0, hi - lo - (b - a))}:
+            c1 = min(c0 + b - a, hi - lo)
+            j = torch.arange(lo + c0, lo + c1, device=h.device)[None, :]
+            scores[:, :, c0:c1].masked_fill_((j >= t) | (j < t - window), float("-inf"))
+        weights = torch.softmax(scores, -1)
+        if n0 + a == 0:
+            weights[:, 0] = 0.0  # the text's first step has no key: its row was all -inf
         p_cache[:, a:b] = weights @ F.one_hot(followers[:, lo:hi], vocab_size).float()
-        seen_any[a:b] = seen.any(-1)
+    seen_any = torch.arange(n0, n0 + T, device=h.device) > 0  # every step but a text's first has a key
     return p_cache, seen_any
 
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import charrnn
+import charrnn.cache
 from charrnn.cache import CachedModel, main, tune
 from charrnn.report import summary_rows
 from charrnn.scoring import char_losses, costly_lines, evaluate
@@ -37,8 +38,11 @@ def literal_cache_losses(model, text: str, theta: float, lam: float, window: int
     return torch.stack(losses)
 
 
-@pytest.mark.parametrize("cell, kw", [("gru", {"embed_size": 8, "num_layers": 2}), ("paper", {}), ("lstm", {"embed_size": 8})])
-def test_the_cache_computes_its_equations_in_one_call_or_many(cell, kw):
+@pytest.mark.parametrize("cell, kw, query_chunk", [("gru", {"embed_size": 8, "num_layers": 2}, 1024),
+                                                   ("gru", {"embed_size": 8}, 16),  # windows span chunks
+                                                   ("paper", {}, 1024), ("lstm", {"embed_size": 8}, 1024)])
+def test_the_cache_computes_its_equations_in_one_call_or_many(cell, kw, query_chunk, monkeypatch):
+    monkeypatch.setattr(charrnn.cache, "QUERY_CHUNK", query_chunk)
     model = tiny_model(cell, **kw)
     text = TINY_TEXT[:400]
     expected = literal_cache_losses(model, text, theta=0.7, lam=0.3, window=45)
