@@ -20,7 +20,6 @@ from pathlib import Path
 
 import gradio as gr
 import pandas as pd
-import torch
 
 import charrnn
 from charrnn import report

@@ -25,8 +25,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .data import START
-
 WINDOW = 20_000  # characters remembered: several scenes; the cost of a step grows with it
 # The grid tune() searches, factors of 2, wide because the scale of h . h differs by cell (GRU, LSTM, sigmoid).
 THETAS = tuple(0.0125 * 2**k for k in range(11))  # 0.0125 to 12.8
@@ -153,42 +151,26 @@ def tune(model, text: str, thetas=THETAS, lambdas=LAMBDAS, window: int = WINDOW,
 
 
 def main(argv=None) -> None:
-    import argparse
     import sys
 
-    from .checkpoint import check_recordable, load, record_final, recorded_nats
-    from .data import DEFAULT_DATA, read_text, resolve_corpus, split
-    from .dynamic import tuning_text
-    from .scoring import LINES_HELP, LN2, char_losses, print_costly_lines
+    from .checkpoint import recorded_nats
+    from .scoring import LN2, char_losses
+    from .testtime import finish, inputs, parser
 
-    p = argparse.ArgumentParser(description="Test loss of a checkpoint with a continuous cache (Grave et al. 2017): "
-                                            "the fixed model, mixed with what followed its most similar recent "
-                                            "states.")
-    p.add_argument("--checkpoint", default="checkpoints/gru-large", help="checkpoint directory or Hub id USER/NAME")
-    p.add_argument("--data", default=DEFAULT_DATA, help="the corpus the model was trained on (path or URL)")
+    p = parser("Test loss of a checkpoint with a continuous cache (Grave et al. 2017): the fixed model, mixed "
+               "with what followed its most similar recent states.", "checkpoints/gru-large", "cache")
     p.add_argument("--theta", type=float, default=None, help="sharpness of the cache's match of states; default: "
-                   "with --lam, tuned on the validation slice over " + ", ".join(map(str, THETAS)))
+                   "with --lam, tuned on the validation slice over " + ", ".join(f"{t:g}" for t in THETAS))
     p.add_argument("--lam", type=float, default=None, help="weight of the cache in the mixture; default: tuned "
                    "over " + ", ".join(map(str, LAMBDAS)))
     p.add_argument("--window", type=int, default=WINDOW, help="characters the cache remembers")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: PyTorch's)")
-    p.add_argument("--lines", type=int, default=0, help=LINES_HELP)
-    p.add_argument("--record", action="store_true",
-                   help="write the result into the checkpoint's config.json (final.cache) and model card")
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     try:
         if (args.theta is None) != (args.lam is None):
             raise ValueError("give both --theta and --lam, or neither to tune both")
         if args.theta is not None:
             check_cache(args.theta, args.lam, args.window)
-        model = load(args.checkpoint)
-        train_text, test_text = split(read_text(resolve_corpus(args.data)))
-        meta = getattr(model, "meta", {})
-        if args.record:
-            check_recordable(args.checkpoint, meta)
-        tune_on, tune_words = tuning_text(train_text, meta.get("training", {}))
+        model, test_text, tune_on, tune_words = inputs(args)
         if args.theta is None:
             print(f"choosing theta and lam on {tune_words}:", flush=True)
             (theta, lam), grid = tune(model, tune_on, window=args.window, log=lambda s: print(s, flush=True))
@@ -200,18 +182,15 @@ def main(argv=None) -> None:
         sys.exit(f"error: {e}")
     nats = test_losses.double().mean().item()
     test = {"nats": nats, "bpc": nats / LN2, "chars": len(test_losses)}
-    static = recorded_nats(meta)
+    static = recorded_nats(model.meta)
     print(f"{args.checkpoint}: test with the cache {nats:.4f} nats/char, {test['bpc']:.4f} bits/char "
           f"(theta {theta:g}, lam {lam:g}, window {args.window:,})"
           + (f"; without {static:.4f}" if static is not None else ""))
     if lam == 0:
         print(f"  (the cache did not help on {tune_words}: this is the model alone, read in one pass)")
-    print_costly_lines(test_text, test_losses, args.lines)
-    if args.record:
-        record = {"theta": theta, "lam": lam, "window": args.window, "tuned_on": tune_words,
-                  "tuning": {f"{t:g},{l:g}": round(v, 6) for (t, l), v in grid.items()}, "test": test}
-        record_final(model, args.checkpoint, "cache", record)
-        print(f"recorded in {args.checkpoint}/config.json and its model card")
+    finish(args, model, "cache", test_text, test_losses,
+           {"theta": theta, "lam": lam, "window": args.window, "tuned_on": tune_words,
+            "tuning": {f"{t:g},{l:g}": round(v, 6) for (t, l), v in grid.items()}, "test": test})
 
 
 if __name__ == "__main__":

@@ -19,13 +19,11 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .data import hold_out
 from .model import detach_state
-from .scoring import LINES_HELP, LN2, print_costly_lines
+from .scoring import LN2
 
 SEQ_LEN = 50  # characters per update: short enough to adapt within a scene, long enough for a useful gradient
 LEARNING_RATES = (0.005, 0.01, 0.02, 0.04, 0.08)  # the grid tune() searches, factors of 2
-TUNE_CHARS = 50_000  # tuning text for checkpoints without a validation slice: the end of the training split
 
 
 def dynamic_char_losses(model, text: str, lr: float, seq_len: int = SEQ_LEN) -> torch.Tensor:
@@ -81,54 +79,21 @@ def tune(model, text: str, rates=LEARNING_RATES, seq_len: int = SEQ_LEN, log=Non
     return min(losses, key=losses.get), losses
 
 
-def tuning_text(train_text: str, training: dict) -> tuple[str, str]:
-    """The text to choose the learning rate on, and what it is, from the training split and the run's settings
-    (config.json's `training`: its validation slice and how much of the split it read).
-
-    The validation slice where the run held one out. Otherwise the end of the training split: not the
-    test split either way, but text the model trained on (which favours small rates) unless the run read
-    only the start of the split.
-    """
-    trained_on, val = hold_out(train_text, training.get("val_chars", 0), training.get("max_chars", 0))
-    if val:
-        return val, f"the validation slice ({len(val):,} characters, never trained on)"
-    seen = len(trained_on) > len(train_text) - TUNE_CHARS
-    return train_text[-TUNE_CHARS:], (f"the last {TUNE_CHARS:,} characters of the training split (this run held no "
-                                      "validation slice out; " + ("the model trained on this text)" if seen else
-                                      f"it trained on the split's first {len(trained_on):,} characters only, "
-                                      "never on this text)"))
-
-
 def main(argv=None) -> None:
-    import argparse
     import sys
 
-    from .checkpoint import check_recordable, load, record_final, recorded_nats
-    from .data import DEFAULT_DATA, read_text, resolve_corpus, split
+    from .checkpoint import recorded_nats
+    from .testtime import finish, inputs, parser
 
-    p = argparse.ArgumentParser(description="Test loss of a checkpoint as the paper's dynamic model (Mikolov et al. "
-                                            "2010): the model keeps training, once, on each test "
-                                            "segment after scoring it.")
-    p.add_argument("--checkpoint", default="checkpoints/gru", help="checkpoint directory or Hub id USER/NAME")
-    p.add_argument("--data", default=DEFAULT_DATA, help="the corpus the model was trained on (path or URL)")
+    p = parser("Test loss of a checkpoint as the paper's dynamic model (Mikolov et al. 2010): the model keeps "
+               "training, once, on each test segment after scoring it.", "checkpoints/gru", "dynamic")
     p.add_argument("--lr", type=float, default=None,
                    help="learning rate of the updates; default: tuned on the validation slice over "
                         + ", ".join(map(str, LEARNING_RATES)))
     p.add_argument("--seq-len", type=int, default=SEQ_LEN, help="characters scored between two updates")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: PyTorch's)")
-    p.add_argument("--lines", type=int, default=0, help=LINES_HELP)
-    p.add_argument("--record", action="store_true",
-                   help="write the result into the checkpoint's config.json (final.dynamic) and model card")
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     try:
-        model = load(args.checkpoint)
-        train_text, test_text = split(read_text(resolve_corpus(args.data)))
-        meta = getattr(model, "meta", {})
-        if args.record:
-            check_recordable(args.checkpoint, meta)
-        tune_on, tune_words = tuning_text(train_text, meta.get("training", {}))
+        model, test_text, tune_on, tune_words = inputs(args)
         if args.lr is None:
             print(f"choosing the learning rate on {tune_words}:", flush=True)
             lr, grid = tune(model, tune_on, seq_len=args.seq_len, log=lambda s: print(s, flush=True))
@@ -136,19 +101,16 @@ def main(argv=None) -> None:
             lr, grid = args.lr, {args.lr: evaluate_dynamic(model, tune_on, args.lr, args.seq_len)["nats"]}
             print(f"lr {lr:g} on {tune_words}: {grid[lr]:.4f} nats/char", flush=True)
         test_losses = dynamic_char_losses(model, test_text, lr, args.seq_len)
-        test = _average(test_losses)
     except (ValueError, OSError) as e:  # DataError and CheckpointError are ValueErrors
         sys.exit(f"error: {e}")
-    static = recorded_nats(meta)
+    test = _average(test_losses)
+    static = recorded_nats(model.meta)
     print(f"{args.checkpoint}: dynamic test {test['nats']:.4f} nats/char, {test['bpc']:.4f} bits/char "
           f"(lr {lr:g}, {args.seq_len} characters per update)"
           + (f"; static {static:.4f}" if static is not None else ""))
-    print_costly_lines(test_text, test_losses, args.lines)
-    if args.record:
-        record = {"lr": lr, "seq_len": args.seq_len, "tuned_on": tune_words,
-                  "tuning": {f"{r:g}": round(v, 6) for r, v in grid.items()}, "test": test}
-        record_final(model, args.checkpoint, "dynamic", record)
-        print(f"recorded in {args.checkpoint}/config.json and its model card")
+    finish(args, model, "dynamic", test_text, test_losses,
+           {"lr": lr, "seq_len": args.seq_len, "tuned_on": tune_words,
+            "tuning": {f"{r:g}": round(v, 6) for r, v in grid.items()}, "test": test})
 
 
 if __name__ == "__main__":

@@ -135,7 +135,7 @@ def main(argv=None) -> None:
     import sys
 
     from .checkpoint import load, recorded_nats
-    from .data import DEFAULT_DATA, DataError, read_text, resolve_corpus, split
+    from .data import DEFAULT_DATA, read_text, resolve_corpus, split
 
     p = argparse.ArgumentParser(description="Evaluate a checkpoint on the test split (last 10 %) of a corpus.")
     p.add_argument("--checkpoint", default="checkpoints/lstm", help="checkpoint directory or Hub id USER/NAME")

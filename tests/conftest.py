@@ -5,6 +5,7 @@ No corpus text: the dialogue is drawn at random from a few invented lines' words
 from __future__ import annotations
 
 import random
+import shutil
 import socket
 
 import pytest
@@ -54,6 +55,20 @@ def tiny_checkpoints(tiny_text, tmp_path_factory) -> dict:
     meta = {k: v for k, v in charrnn.checkpoint.record_of(model.meta).items() if k != "final"}
     paths["unfinished"] = charrnn.save(model, root / "unfinished", {**meta, "status": "training"})
     return paths
+
+
+@pytest.fixture
+def corpus_file(tiny_text, tmp_path):
+    """The tiny text as a corpus file, for the command lines that read one."""
+    path = tmp_path / "corpus.txt"
+    path.write_text(tiny_text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def lstm_copy(tiny_checkpoints, tmp_path):
+    """A copy of the tiny LSTM checkpoint, for a test to record into."""
+    return shutil.copytree(tiny_checkpoints["lstm"], tmp_path / "lstm")
 
 
 @pytest.fixture(scope="session")

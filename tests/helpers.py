@@ -16,3 +16,12 @@ def tiny_model(cell: str = "paper", text: str = TINY_TEXT, seed: int = 0, **kw) 
     cfg = dict(hidden_size=16, num_layers=1, embed_size=0, dropout=0.0)
     cfg.update(kw)
     return CharRNN(ModelConfig(vocab=Vocab.from_text(text).chars, cell=cell, **cfg))
+
+
+def assert_shown(checkpoint, words: str, nats: float) -> None:
+    """A test-time figure recorded into `checkpoint` shows in its model card and in the app's summary table."""
+    import charrnn
+    from charrnn.report import summary_rows
+
+    assert f"**{nats:.4f}** nats/char" in (checkpoint / "README.md").read_text()
+    assert [f"test loss, {words} (nats/char)", f"{nats:.4f}"] in summary_rows(charrnn.load(checkpoint).meta)

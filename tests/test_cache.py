@@ -2,7 +2,6 @@
 import json
 import math
 import random
-import shutil
 
 import pytest
 import torch
@@ -10,9 +9,8 @@ import torch
 import charrnn
 import charrnn.cache
 from charrnn.cache import CachedModel, main, tune
-from charrnn.report import summary_rows
 from charrnn.scoring import char_losses, costly_lines, evaluate
-from tests.helpers import TINY_TEXT, tiny_model
+from tests.helpers import TINY_TEXT, assert_shown, tiny_model
 
 
 def literal_cache_losses(model, text: str, theta: float, lam: float, window: int) -> torch.Tensor:
@@ -99,10 +97,8 @@ def test_bad_settings_say_what_is_wrong(theta, lam, window, message):
         CachedModel(tiny_model(), theta, lam, window)
 
 
-def test_cli_records_a_reproducible_result_in_the_checkpoint(tiny_checkpoints, tiny_text, tmp_path, capsys):
-    ckpt = shutil.copytree(tiny_checkpoints["lstm"], tmp_path / "lstm")
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text(tiny_text, encoding="utf-8")
+def test_cli_records_a_reproducible_result_in_the_checkpoint(lstm_copy, corpus_file, tiny_text, capsys):
+    ckpt, corpus = lstm_copy, corpus_file
     before = json.loads((ckpt / "config.json").read_text())["final"]
     main(["--checkpoint", str(ckpt), "--data", str(corpus), "--record", "--lines", "2", "--window", "300"])
     printed = capsys.readouterr().out
@@ -119,16 +115,12 @@ def test_cli_records_a_reproducible_result_in_the_checkpoint(tiny_checkpoints, t
     assert losses.mean().item() == pytest.approx(c["test"]["nats"], abs=1e-4)
     assert "the 2 costliest lines" in printed
     assert all(repr(e["line"][:50]) in printed for e in costly_lines(test, losses, 2))
-    card = (ckpt / "README.md").read_text()
-    assert f"**{c['test']['nats']:.4f}** nats/char" in card and "continuous cache" in card
-    assert ["test loss, continuous cache (nats/char)", f"{c['test']['nats']:.4f}"] in summary_rows(model.meta)
+    assert_shown(ckpt, "continuous cache", c["test"]["nats"])
 
 
-def test_cli_says_what_is_wrong(tiny_checkpoints, tiny_text, tmp_path):
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text(tiny_text, encoding="utf-8")
+def test_cli_says_what_is_wrong(tiny_checkpoints, corpus_file):
     with pytest.raises(SystemExit, match="give both --theta and --lam"):
-        main(["--checkpoint", str(tiny_checkpoints["lstm"]), "--data", str(corpus), "--theta", "0.1"])
+        main(["--checkpoint", str(tiny_checkpoints["lstm"]), "--data", str(corpus_file), "--theta", "0.1"])
     with pytest.raises(SystemExit, match="no final losses"):
-        main(["--checkpoint", str(tiny_checkpoints["unfinished"]), "--data", str(corpus), "--theta", "0.1",
+        main(["--checkpoint", str(tiny_checkpoints["unfinished"]), "--data", str(corpus_file), "--theta", "0.1",
               "--lam", "0.2", "--record"])

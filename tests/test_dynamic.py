@@ -7,10 +7,10 @@ import pytest
 import torch
 
 import charrnn
-from charrnn.report import summary_rows
-from charrnn.dynamic import dynamic_char_losses, evaluate_dynamic, main, tune, tuning_text
+from charrnn.dynamic import dynamic_char_losses, evaluate_dynamic, main, tune
+from charrnn.testtime import tuning_text
 from charrnn.scoring import char_losses, costly_lines
-from tests.helpers import TINY_TEXT, tiny_model
+from tests.helpers import TINY_TEXT, assert_shown, tiny_model
 
 
 def test_learning_rate_zero_is_the_static_one_pass_loss():
@@ -64,12 +64,8 @@ def test_bad_arguments_say_what_is_wrong(lr, seq_len, message):
         evaluate_dynamic(tiny_model(), TINY_TEXT, lr, seq_len)
 
 
-def test_cli_records_a_reproducible_result_in_the_checkpoint(tiny_checkpoints, tiny_text, tmp_path, capsys):
-    import shutil
-
-    ckpt = shutil.copytree(tiny_checkpoints["lstm"], tmp_path / "lstm")
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text(tiny_text, encoding="utf-8")
+def test_cli_records_a_reproducible_result_in_the_checkpoint(lstm_copy, corpus_file, tiny_text, capsys):
+    ckpt, corpus = lstm_copy, corpus_file
     static_before = json.loads((ckpt / "config.json").read_text())["final"]
     main(["--checkpoint", str(ckpt), "--data", str(corpus), "--record", "--lines", "2"])  # lr tuned on the validation slice
     printed = capsys.readouterr().out
@@ -85,13 +81,9 @@ def test_cli_records_a_reproducible_result_in_the_checkpoint(tiny_checkpoints, t
     top = costly_lines(test, dynamic_char_losses(model, test, d["lr"], d["seq_len"]), 2)
     assert "the 2 costliest lines" in printed and all(f"{e['count']:>4} x" in printed and repr(e["line"][:50]) in printed
                                                       for e in top)
-    card = (ckpt / "README.md").read_text()
-    assert f"**{d['test']['nats']:.4f}** nats/char" in card and "dynamic evaluation" in card
-    assert ["test loss, dynamic evaluation (nats/char)", f"{d['test']['nats']:.4f}"] in summary_rows(model.meta)
+    assert_shown(ckpt, "dynamic evaluation", d["test"]["nats"])
 
 
-def test_cli_refuses_to_record_into_an_unfinished_checkpoint(tiny_checkpoints, tiny_text, tmp_path):
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text(tiny_text, encoding="utf-8")
+def test_cli_refuses_to_record_into_an_unfinished_checkpoint(tiny_checkpoints, corpus_file):
     with pytest.raises(SystemExit, match="no final losses"):
-        main(["--checkpoint", str(tiny_checkpoints["unfinished"]), "--data", str(corpus), "--lr", "0.01", "--record"])
+        main(["--checkpoint", str(tiny_checkpoints["unfinished"]), "--data", str(corpus_file), "--lr", "0.01", "--record"])
