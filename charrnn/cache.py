@@ -57,6 +57,15 @@ class CachedModel(nn.Module):
         self.model, self.theta, self.lam, self.window = model, theta, lam, window
         self.vocab, self.config, self.meta = model.vocab, model.config, getattr(model, "meta", {})
 
+    @classmethod
+    def from_record(cls, model) -> "CachedModel":
+        """`model` with the cache settings its checkpoint recorded (python -m charrnn.cache --record)."""
+        record = (getattr(model, "meta", {}).get("final") or {}).get("cache")
+        if not record:
+            raise ValueError("this checkpoint records no cache settings: run python -m charrnn.cache --checkpoint "
+                             "DIR --record, or give CachedModel(model, theta, lam) yourself")
+        return cls(model, record["theta"], record["lam"], record["window"])
+
     def encode(self, text: str) -> list[int]:
         return self.model.encode(text)
 

@@ -111,11 +111,16 @@ def test_cli_records_a_reproducible_result_in_the_checkpoint(lstm_copy, corpus_f
     assert {k: v for k, v in config["final"].items() if k != "cache"} == before  # the other figures kept
     model = charrnn.load(ckpt)  # still loads, and the record reproduces
     _, test = charrnn.data.split(tiny_text)
-    losses = char_losses(CachedModel(model, c["theta"], c["lam"], c["window"]), test)
+    losses = char_losses(CachedModel.from_record(model), test)
     assert losses.mean().item() == pytest.approx(c["test"]["nats"], abs=1e-4)
     assert "the 2 costliest lines" in printed
     assert all(repr(e["line"][:50]) in printed for e in costly_lines(test, losses, 2))
     assert_shown(ckpt, "continuous cache", c["test"]["nats"])
+
+
+def test_a_checkpoint_without_a_cache_record_says_how_to_make_one(tiny_checkpoints):
+    with pytest.raises(ValueError, match="python -m charrnn.cache"):
+        CachedModel.from_record(charrnn.load(tiny_checkpoints["lstm"]))
 
 
 def test_cli_says_what_is_wrong(tiny_checkpoints, corpus_file):

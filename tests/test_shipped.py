@@ -102,7 +102,7 @@ def test_the_best_model_s_cache_losses_reproduce(split_name):
     train_text, test_text = split(read_text(_corpus()))
     text = test_text if split_name == "test" else hold_out(train_text, training["val_chars"], training["max_chars"])[1]
     recorded = c["test"]["nats"] if split_name == "test" else c["tuning"][f"{c['theta']:g},{c['lam']:g}"]
-    losses = charrnn.char_losses(CachedModel(model, c["theta"], c["lam"], c["window"]), text)
+    losses = charrnn.char_losses(CachedModel.from_record(model), text)
     assert losses.double().mean().item() == pytest.approx(recorded, abs=1e-3)
 
 
