@@ -23,6 +23,7 @@ import pandas as pd
 
 import charrnn
 from charrnn import report
+from charrnn.cache import CachedModel
 from charrnn.scoring import LN2
 from charrnn.sample import configure_cpu_for_sampling
 from charrnn.training import SAMPLE_PROMPT
@@ -126,10 +127,18 @@ class Actions:
                 last = now
                 yield "".join(chars)
 
-    def score(self, model, text):
-        """Each character coloured by its loss, the average bits/char, and the likely next characters."""
+    def score(self, model, text, cache=False):
+        """Each character coloured by its loss, the average bits/char, and the likely next characters; with
+        `cache`, as the model reads with its recorded continuous cache (a name once read is expected again)."""
         m = self._model(model)
         text = _text("text", text, MAX_SCORE_CHARS)
+        if cache not in (True, False, None):
+            raise gr.Error(f"cache must be true or false, not {cache!r:.60}")
+        if cache:
+            try:
+                m = CachedModel.from_record(m)
+            except ValueError:
+                raise gr.Error(f"{model} records no cache settings: score it without the cache") from None
         r = report.score(m, text)
         if r["bpc"] is None:
             raise gr.Error("text must hold at least two characters the model knows: the first is only read, "
@@ -141,10 +150,11 @@ class Actions:
         note = (f"**{r['bpc']:.2f} bits/char** over the {len(r['bits']):,} characters after the first "
                 f"(perplexity {2 ** r['bpc']:.1f}).")
         s = report.summary(getattr(m, "meta", {}))
-        if "test_bpc" in s:
-            word = "less" if r["bpc"] < s["test_bpc"] else "more"
-            note += (f" Molière's own test text costs this model {s['test_bpc']:.2f} bits/char: "
-                     f"yours surprises it {word}.")
+        test_bpc = s["cache_test_nats"] / LN2 if cache else s.get("test_bpc")
+        if test_bpc is not None:
+            word = "less" if r["bpc"] < test_bpc else "more"
+            note += (f" Molière's own test text costs this model {test_bpc:.2f} bits/char"
+                     + (" with its cache" if cache else "") + f": yours surprises it {word}.")
         if r["n_dropped"]:
             note += f"\n\nNote: {_dropped_note(r['dropped'], r['n_dropped'])}."
         next_label = {SHOWN_AS.get(c, c): p for c, p in r["next"]}
@@ -261,7 +271,11 @@ def build_app(models: dict[str, charrnn.CharRNN]) -> gr.Blocks:
             with gr.Tab("How Molière is your text?", id="score"):
                 text = gr.Textbox("SGANARELLE.\n\nMonsieur, je vous dis que cela n'est pas possible.", lines=5,
                                   max_length=MAX_SCORE_CHARS, label="Your text", elem_id="score-text")
-                score_btn = gr.Button("Score", variant="primary", elem_id="score-button")
+                with gr.Row():
+                    score_cache = gr.Checkbox(False, label="Read with the continuous cache", elem_id="score-cache",
+                                              info="the model remembers what followed its states earlier in your "
+                                                   "text, so that a name it has read once costs less the next time")
+                    score_btn = gr.Button("Score", variant="primary", elem_id="score-button")
                 colored = gr.HighlightedText(label="Each character coloured by its loss (the first is only read)",
                                              color_map=LOSS_COLORS, show_legend=True, show_inline_category=False,
                                              elem_id="colored")
@@ -273,7 +287,8 @@ def build_app(models: dict[str, charrnn.CharRNN]) -> gr.Blocks:
                                        output, api_name="generate", show_progress="minimal", time_limit=TIME_LIMIT_S,
                                        **model_kw)
         stop_btn.click(None, cancels=[gen_event])
-        score_btn.click(actions.score, [model, text], [colored, score_note, next_label], api_name="score", **model_kw)
+        score_btn.click(actions.score, [model, text, score_cache], [colored, score_note, next_label], api_name="score",
+                        **model_kw)
         model.change(actions.history, model, [loss_plot, summary], api_name="history", preprocess=False)
         model.change(actions.epochs, model, [epoch, sample_caption, sample_box], api_visibility="private",
                      preprocess=False)

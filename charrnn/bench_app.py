@@ -124,7 +124,7 @@ def start_app(port: int, name: str, timeout: float = 120.0) -> tuple[subprocess.
         if proc.poll() is not None:
             raise RuntimeError(f"app.py exited with code {proc.returncode}:\n{proc.stderr.read()}")
         try:
-            events = list(_call(http, "score", [name, SEED + "Ah!"]))
+            events = list(_call(http, "score", [name, SEED + "Ah!", False]))
         except httpx.TransportError:
             time.sleep(0.05)
             continue

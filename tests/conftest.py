@@ -72,13 +72,27 @@ def lstm_copy(tiny_checkpoints, tmp_path):
 
 
 @pytest.fixture(scope="session")
-def app_models(tiny_checkpoints) -> dict:
-    """What the served app offers: the tiny models by the shipped names, the unfinished one, and an untrained
-    LSTM big enough that a generation lasts seconds (to watch it stream and stop it). It has no record at all."""
+def cached_lstm(tiny_checkpoints, tiny_text, tmp_path_factory):
+    """A copy of the tiny LSTM's checkpoint with a cache record, made as the shipped ones are (--record)."""
+    from charrnn.cache import main as cache_cli
+
+    root = tmp_path_factory.mktemp("cached")
+    path = shutil.copytree(tiny_checkpoints["lstm"], root / "lstm")
+    (root / "corpus.txt").write_text(tiny_text, encoding="utf-8")
+    cache_cli(["--checkpoint", str(path), "--data", str(root / "corpus.txt"), "--theta", "1", "--lam", "0.2",
+               "--window", "300", "--record"])
+    return path
+
+
+@pytest.fixture(scope="session")
+def app_models(tiny_checkpoints, cached_lstm) -> dict:
+    """What the served app offers: the tiny models by the shipped names (the LSTM with a cache record), the
+    unfinished one, and an untrained LSTM big enough that a generation lasts seconds (to watch it stream and
+    stop it). It has no record at all."""
     slow = charrnn.CharRNN(charrnn.ModelConfig(charrnn.load(tiny_checkpoints["lstm"]).config.vocab, "lstm",
                                                hidden_size=640, num_layers=2, embed_size=16))
     return {"Paper RNN (Mikolov 2010)": charrnn.load(tiny_checkpoints["paper"]),
-            "LSTM": charrnn.load(tiny_checkpoints["lstm"]),
+            "LSTM": charrnn.load(cached_lstm),
             "LSTM (unfinished)": charrnn.load(tiny_checkpoints["unfinished"]),
             "Slow LSTM (untrained)": slow.eval()}
 

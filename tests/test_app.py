@@ -139,6 +139,24 @@ def test_score_compares_with_the_models_test_loss(actions, app_models):
     assert "test text" not in note
 
 
+def test_score_with_the_cache_reads_as_the_cached_model(actions, app_models):
+    from charrnn.cache import CachedModel
+
+    text = "DORINE.\n\nEh bien monsieur.\n\nDORINE.\n\nEh bien."
+    highlighted, note, next_label = actions.score(LSTM, text, cache=True)
+    cached = CachedModel.from_record(app_models[LSTM])
+    bpc = charrnn.char_losses(cached, text).mean().item() / math.log(2)
+    assert f"**{bpc:.2f} bits/char**" in note
+    assert bpc != pytest.approx(charrnn.char_losses(app_models[LSTM], text).mean().item() / math.log(2), abs=0.01)
+    recorded = app_models[LSTM].meta["final"]["cache"]["test"]["bpc"]
+    assert f"Molière's own test text costs this model {recorded:.2f} bits/char with its cache" in note
+    assert list(next_label.values()) == pytest.approx([p for _, p in charrnn.next_chars(cached, text, 5)])
+    with pytest.raises(gr.Error, match="records no cache settings"):
+        actions.score(PAPER, text, cache=True)
+    with pytest.raises(gr.Error, match="cache must be true or false"):
+        actions.score(LSTM, text, cache="yes")
+
+
 @pytest.mark.parametrize("model, text, message", [
     ("nope", "abc", "unknown model 'nope'"),
     (LSTM, "a" * (app.MAX_SCORE_CHARS + 1), "text is 5,001 characters long; at most 5,000 are allowed"),
@@ -301,7 +319,7 @@ def test_named_endpoints_and_their_parameters(client):
     params = {name: [p["parameter_name"] for p in api[name]["parameters"]]
               for name in ("/generate", "/score", "/history")}
     assert params == {"/generate": ["model", "seed", "length", "temperature", "top_k", "top_p", "random_seed"],
-                      "/score": ["model", "text"], "/history": ["model"]}
+                      "/score": ["model", "text", "cache"], "/history": ["model"]}
 
 
 def test_generate_streams_through_the_client(client, app_models):
@@ -325,6 +343,8 @@ def test_score_and_history_through_the_client(client, app_models):
     assert "".join(t["token"] for t in highlighted) == "DORINE.↵\n↵\nEh bien."
     assert "bits/char** over the 16 characters after the first" in note
     assert len(label["confidences"]) == 5
+    _, cached_note, _ = client.predict(LSTM, "DORINE.\n\nEh bien.", True, api_name="/score")
+    assert "with its cache" in cached_note and cached_note != note
     curve, table = client.predict(PAPER, api_name="/history")
     assert curve["columns"] == ["epoch", "characters seen", "split", "bits/char"] and len(curve["data"]) == 6
     assert dict(table["data"])["status"] == "complete"
@@ -341,6 +361,8 @@ def client_bad_requests(vocab_size):
     yield "/score", ["nope", "abc"], "unknown model 'nope'"
     yield "/score", [LSTM, "a" * (app.MAX_SCORE_CHARS + 1)], "at most 5,000 are allowed"
     yield "/score", [LSTM, "☃"], "at least two characters"
+    yield "/score", [LSTM, "abc", "yes"], "cache must be true or false"
+    yield "/score", [PAPER, "abc", True], "records no cache settings"
     yield "/history", ["../../etc/passwd"], "unknown model '../../etc/passwd'"
 
 

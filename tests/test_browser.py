@@ -118,3 +118,7 @@ def test_score_colours_every_character(page):
     assert page.locator("#colored .token").count() == len("DORINE.\n\nEh bien madame que faut il?")
     assert "were left out: ','" in page.locator("#score-note").inner_text()
     page.screenshot(path=SCREENSHOTS / "app-score.png", full_page=True)
+    choose_model(page, "LSTM")  # the model with a cache record
+    page.locator("#score-cache input").check()
+    page.locator("#score-button").click()
+    page.locator("#score-note").get_by_text("with its cache").wait_for()
