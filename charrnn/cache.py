@@ -83,8 +83,10 @@ class CachedModel(nn.Module):
         if self.lam > 0:
             p_cache, seen_any = cache_distribution(h, keys, followers, n0, self.theta, self.window, logp.shape[-1])
             logp = mix(logp, p_cache, seen_any, self.lam)
-        last = h[:, -1:]
-        return logp, (model_state, keys[:, -self.window :], followers[:, -self.window :], last)
+        # The cache is a memory, not a path for gradients: a caller that trains through it must not drag
+        # every earlier call's graph along.
+        keys, last = keys[:, -self.window :].detach(), h[:, -1:].detach()
+        return logp, (model_state, keys, followers[:, -self.window :], last)
 
 
 def _cat(*parts):
