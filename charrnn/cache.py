@@ -44,12 +44,13 @@ def check_cache(theta: float, lam: float, window: int) -> None:
 class CachedModel(nn.Module):
     """`model` with a continuous cache; honours the models' contract, cached(idx, state) -> (logits, state).
 
-    The logits are the mixture's log-probabilities, so generate, evaluate (streams=1, see below) and
-    char_losses use it as they use any model. Its state is the model's state, the cache's outputs
-    (B, n, H) with the characters that followed them (B, n), and the last output, whose follower is the
-    first character of the next call. evaluate's parallel streams would each start with an empty
-    cache: read a text in one stream (char_losses, or evaluate with streams=1) to score it exactly.
+    The logits are the mixture's log-probabilities, so generate, evaluate and char_losses use it as they
+    use any model. Its state is the model's state, the cache's outputs (B, n, H) with the characters that
+    followed them (B, n), and the last output, whose follower is the first character of the next call.
+    evaluate reads it in one stream (one_stream): parallel streams would each start with an empty cache.
     """
+
+    one_stream = True
 
     def __init__(self, model, theta: float, lam: float, window: int = WINDOW):
         super().__init__()

@@ -44,6 +44,8 @@ def evaluate(model, text: str, streams: int = 32, burn_in: int = 256, chunk: int
     if n < 1:
         raise ValueError("evaluate needs a text of at least two characters")
     S = max(1, min(streams, n // (4 * burn_in)))  # short texts: fewer streams, less burn-in waste
+    if getattr(model, "one_stream", False):
+        S = 1  # a model whose state is not a fixed-size recurrence (the continuous cache) reads in one pass
     L = math.ceil(n / S)
     W = burn_in if S > 1 else 0
     x = torch.zeros(S, W + L, dtype=torch.long)

@@ -47,8 +47,15 @@ def test_the_cache_computes_its_equations_in_one_call_or_many(cell, kw, query_ch
     cached = CachedModel(model, theta=0.7, lam=0.3, window=45)
     assert torch.allclose(char_losses(cached, text).double(), expected, atol=1e-5)  # the whole text in one call
     # In pieces, the state carries the cache (and the last output, whose follower opens the next piece).
-    assert evaluate(cached, text, streams=1, chunk=7)["nats"] == pytest.approx(expected.mean().item(), abs=1e-5)
-    assert evaluate(cached, text, streams=1, chunk=1)["nats"] == pytest.approx(expected.mean().item(), abs=1e-5)
+    assert evaluate(cached, text, chunk=7)["nats"] == pytest.approx(expected.mean().item(), abs=1e-5)
+    assert evaluate(cached, text, chunk=1)["nats"] == pytest.approx(expected.mean().item(), abs=1e-5)
+
+
+def test_evaluate_reads_a_cached_model_in_one_stream_whatever_streams_it_is_given():
+    model = tiny_model("lstm", embed_size=8)
+    cached = CachedModel(model, theta=0.7, lam=0.3, window=2000)
+    one_pass = char_losses(cached, TINY_TEXT).mean().item()
+    assert evaluate(cached, TINY_TEXT, streams=4, burn_in=16)["nats"] == pytest.approx(one_pass, abs=1e-5)
 
 
 def test_lam_zero_is_the_model_alone():
