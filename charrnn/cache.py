@@ -166,7 +166,7 @@ def main(argv=None) -> None:
     import sys
 
     from .checkpoint import recorded_nats
-    from .scoring import LN2, char_losses
+    from .scoring import average, char_losses
     from .testtime import finish, inputs, parser
 
     p = parser("Test loss of a checkpoint with a continuous cache (Grave et al. 2017): the fixed model, mixed "
@@ -192,10 +192,9 @@ def main(argv=None) -> None:
         test_losses = char_losses(CachedModel(model, theta, lam, args.window), test_text)
     except (ValueError, OSError) as e:  # DataError and CheckpointError are ValueErrors
         sys.exit(f"error: {e}")
-    nats = test_losses.double().mean().item()
-    test = {"nats": nats, "bpc": nats / LN2, "chars": len(test_losses)}
+    test = average(test_losses)
     static = recorded_nats(model.meta)
-    print(f"{args.checkpoint}: test with the cache {nats:.4f} nats/char, {test['bpc']:.4f} bits/char "
+    print(f"{args.checkpoint}: test with the cache {test['nats']:.4f} nats/char, {test['bpc']:.4f} bits/char "
           f"(theta {theta:g}, lam {lam:g}, window {args.window:,})"
           + (f"; without {static:.4f}" if static is not None else ""))
     if lam == 0:

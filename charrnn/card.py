@@ -18,6 +18,8 @@ CELL_NAMES = {
 CELL_TAGS = {"paper": "mikolov-2010", "rnn": "elman-rnn", "gru": "gru", "lstm": "lstm"}  # "paper" says nothing as a tag
 LICENSE = "mit"
 SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}  # in the order tables and plots show them
+# The test-time readings a checkpoint may record beside its static losses (final[key]), as tables name them.
+TEST_TIME = {"dynamic": "dynamic evaluation", "cache": "continuous cache"}
 
 
 def card_metadata(config: dict, name: str = "charrnn") -> dict:
@@ -45,7 +47,7 @@ def card_metadata(config: dict, name: str = "charrnn") -> dict:
                 "metrics": [{"type": "bits-per-character", "value": round(final["test"]["bpc"], 4), "name": "test bpc"},
                             {"type": "loss", "value": round(final["test"]["nats"], 4), "name": "test nats/char"}]
                 + [{"type": "loss", "value": round(final[key]["test"]["nats"], 4), "name": f"test nats/char, {words}"}
-                   for key, words in (("dynamic", "dynamic evaluation"), ("cache", "continuous cache")) if key in final],
+                   for key, words in TEST_TIME.items() if key in final],
             }],
         }]
     return meta

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .model import detach_state
-from .scoring import LN2
+from .scoring import average
 
 SEQ_LEN = 50  # characters per update: short enough to adapt within a scene, long enough for a useful gradient
 LEARNING_RATES = (0.005, 0.01, 0.02, 0.04, 0.08)  # the grid tune() searches, factors of 2
@@ -61,12 +61,7 @@ def dynamic_char_losses(model, text: str, lr: float, seq_len: int = SEQ_LEN) -> 
 
 def evaluate_dynamic(model, text: str, lr: float, seq_len: int = SEQ_LEN) -> dict:
     """Average loss of `text` (nats and bits per character) under the dynamic model (see dynamic_char_losses)."""
-    return _average(dynamic_char_losses(model, text, lr, seq_len))
-
-
-def _average(losses: torch.Tensor) -> dict:
-    nats = losses.double().sum().item() / len(losses)
-    return {"nats": nats, "bpc": nats / LN2, "chars": len(losses)}
+    return average(dynamic_char_losses(model, text, lr, seq_len))
 
 
 def tune(model, text: str, rates=LEARNING_RATES, seq_len: int = SEQ_LEN, log=None) -> tuple[float, dict[float, float]]:
@@ -103,7 +98,7 @@ def main(argv=None) -> None:
         test_losses = dynamic_char_losses(model, test_text, lr, args.seq_len)
     except (ValueError, OSError) as e:  # DataError and CheckpointError are ValueErrors
         sys.exit(f"error: {e}")
-    test = _average(test_losses)
+    test = average(test_losses)
     static = recorded_nats(model.meta)
     print(f"{args.checkpoint}: dynamic test {test['nats']:.4f} nats/char, {test['bpc']:.4f} bits/char "
           f"(lr {lr:g}, {args.seq_len} characters per update)"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from .card import SPLIT_NAMES, fmt_duration
+from .card import SPLIT_NAMES, TEST_TIME, fmt_duration
 from .scoring import LN2, char_losses, next_chars
 
 
@@ -59,7 +59,7 @@ def summary(meta: dict) -> dict:
                    source="final evaluation of the stored weights")
         if "val" in final:
             out["val_nats"] = final["val"]["nats"]
-        for key in ("dynamic", "cache"):
+        for key in TEST_TIME:
             if key in final:
                 out[f"{key}_test_nats"] = final[key]["test"]["nats"]
     elif history:
@@ -92,8 +92,7 @@ def summary_rows(meta: dict) -> list[list[str]]:
                  ["validation loss (nats/char)", f"{s['val_nats']:.4f}" if "val_nats" in s else "none held out"],
                  ["test loss (nats/char)", f"{s['test_nats']:.4f}"],
                  *[[f"test loss, {words} (nats/char)", f"{s[f'{key}_test_nats']:.4f}"]
-                   for key, words in (("dynamic", "dynamic evaluation"), ("cache", "continuous cache"))
-                   if f"{key}_test_nats" in s],
+                   for key, words in TEST_TIME.items() if f"{key}_test_nats" in s],
                  ["train bits/char", f"{s['train_bpc']:.3f}"], ["test bits/char", f"{s['test_bpc']:.3f}"],
                  ["train perplexity", f"{s['train_perplexity']:.2f}"],
                  ["test perplexity", f"{s['test_perplexity']:.2f}"],

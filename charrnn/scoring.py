@@ -80,6 +80,12 @@ def char_losses(model, text: str) -> torch.Tensor:
     return F.cross_entropy(logits[0].float(), ids[0, 1:], reduction="none").cpu()
 
 
+def average(losses: torch.Tensor) -> dict:
+    """Per-character losses (nats) as evaluate reports a text: mean nats and bits per character, and how many."""
+    nats = losses.double().sum().item() / len(losses)
+    return {"nats": nats, "bpc": nats / LN2, "chars": len(losses)}
+
+
 def costly_lines(text: str, losses, top: int = 10) -> list[dict]:
     """The distinct non-blank lines of `text` whose occurrences cost the most nats in all, costliest first.
 
@@ -113,7 +119,8 @@ def print_costly_lines(text: str, losses, top: int) -> None:
     """Print costly_lines for the CLIs, each line's share of the text's total loss beside it."""
     if top <= 0:
         return
-    total = torch.as_tensor(losses, dtype=torch.float64).sum().item()
+    losses = torch.as_tensor(losses, dtype=torch.float64)  # once: costly_lines takes it as it is
+    total = losses.sum().item()
     print(f"  the {top} costliest lines, in nats (each with its line break):")
     for e in costly_lines(text, losses, top):
         print(f"  {e['nats']:>9,.0f} = {e['count']:>4} x {e['nats'] / e['count']:5.1f} ({100 * e['nats'] / total:4.1f} % "
