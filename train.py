@@ -13,55 +13,34 @@ from pathlib import Path
 import torch
 
 from charrnn import checkpoint
+from charrnn.cells import CELLS
 from charrnn.data import DEFAULT_DATA, DataError, Vocab, read_text, resolve_corpus, sha256_of, split
-from charrnn.model import CELLS, CharRNN, ModelConfig
+from charrnn.flags import add_flags, given
+from charrnn.model import CharRNN, ModelConfig
 from charrnn.presets import PRESETS
+from charrnn.record import recorded_nats
 from charrnn.training import Run, TrainConfig, TrainingDiverged, train
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="Train a character-level RNN language model on a text corpus.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Train a character-level RNN language model on a text corpus.")
     p.add_argument("--preset", choices=sorted(PRESETS), default="paper",
-                   help="recipe to start from: " + "; ".join(f"{k}: {v['about']}" for k, v in PRESETS.items()))
-    p.add_argument("--data", default=DEFAULT_DATA,
-                   help="corpus: a UTF-8 text file or an http(s) URL; the default is downloaded if missing")
+                   help="recipe to start from (default: paper): "
+                        + "; ".join(f"{k}: {v['about']}" for k, v in PRESETS.items()))
+    p.add_argument("--data", default=DEFAULT_DATA, help="corpus: a UTF-8 text file or an http(s) URL (default: "
+                                                        f"{DEFAULT_DATA}, downloaded if missing)")
     p.add_argument("--out", default=None, help="checkpoint directory (default: checkpoints/PRESET)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out, history included")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the checkpoint already in --out (without it, train.py refuses to)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, or auto (cuda when available)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, or auto (default: cuda when available)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: PyTorch's)")
     p.add_argument("--push-to-hub", metavar="USER/NAME", default=None,
                    help="after training, upload the checkpoint to this Hugging Face model repo")
-    m = p.add_argument_group("model (default: the preset's)")
-    m.add_argument("--cell", choices=CELLS, help="paper = sigmoid Elman RNN of Mikolov 2010; rnn = tanh")
-    m.add_argument("--hidden-size", type=int, help="size of the recurrent state s(t)")
-    m.add_argument("--num-layers", type=int, help="stacked recurrent layers")
-    m.add_argument("--embed-size", type=int, help="learned embedding size; 0 = one-hot input as in the paper")
-    m.add_argument("--dropout", type=float, help="dropout between layers and before the output")
-    t = p.add_argument_group("training (default: the preset's)")
-    t.add_argument("--batch-size", type=int, help="parallel streams of text per step")
-    t.add_argument("--seq-len", type=int, help="truncated-BPTT length in characters")
-    t.add_argument("--epochs", type=int, help="passes over the training text (with --resume: the new total)")
-    t.add_argument("--optimizer", choices=["adamw", "sgd"], help="optimizer")
-    t.add_argument("--lr", type=float, help="peak learning rate")
-    t.add_argument("--weight-decay", type=float, help="decoupled weight decay")
-    t.add_argument("--grad-clip", type=float, help="max gradient norm, 0 = off")
-    t.add_argument("--schedule", choices=["cosine", "constant"], help="learning-rate schedule")
-    t.add_argument("--warmup-steps", type=int, help="linear warm-up steps of the cosine schedule")
-    t.add_argument("--max-chars", type=int, help="use only the first N characters of the training split (0 = all)")
-    t.add_argument("--val-chars", type=int, help="hold out the last N training characters as validation, "
-                                                 "recorded at each evaluation (0 = none)")
-    t.add_argument("--eval-every", type=int, help="steps between test evaluations and checkpoints (0 = per epoch)")
-    t.add_argument("--sample-length", type=int, help="characters of the sample recorded at each evaluation")
-    t.add_argument("--seed", type=int, help="random seed; the same seed and settings give the same run")
-    t.add_argument("--save-dtype", choices=["float32", "float16"], help="storage type of the weights")
-    return p.parse_args(argv)
-
-
-def _overrides(args, cls) -> dict:
-    return {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None}
+    add_flags(p.add_argument_group("model (default: the preset's, else the one shown)"), ModelConfig,
+              skip=("vocab",), choices={"cell": list(CELLS)})
+    add_flags(p.add_argument_group("training (default: the preset's, else the one shown)"), TrainConfig)
+    return p
 
 
 def check_out(out: Path, overwrite: bool) -> None:
@@ -74,21 +53,21 @@ def check_out(out: Path, overwrite: bool) -> None:
     if out.is_file():
         raise ValueError(f"--out {out} is a file: give a directory for the checkpoint")
     try:
-        config = checkpoint.read_config(out)  # also finds one left aside by a save killed mid-swap
+        record = checkpoint.read_record(out)  # also finds one left aside by a save killed mid-swap
     except checkpoint.CheckpointError:
         if out.is_dir() and any(out.iterdir()):
             raise ValueError(f"--out {out} holds files that are not a charrnn checkpoint, and training would "
                              "replace them: choose a new or empty directory") from None
         return
     if not overwrite:
-        test = checkpoint.recorded_nats(config)
+        test = recorded_nats(record)
         what = f"a trained model (test {test:.4f} nats/char)" if test is not None else "an unfinished run"
         raise ValueError(f"{out} already holds {what}: pass --resume to continue it, --overwrite to replace "
                          "it, or choose another --out")
 
 
 def main(argv=None) -> None:
-    args = parse_args(argv)
+    args = parser().parse_args(argv)
     out = Path(args.out or f"checkpoints/{args.preset}")
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -100,28 +79,28 @@ def main(argv=None) -> None:
         text = read_text(path)
         train_text, test_text = split(text)
         preset = PRESETS[args.preset]
-        resume = meta = None
+        resume = record = None
         if args.resume:
-            meta = checkpoint.read_config(out)
+            record = checkpoint.read_record(out)
             resume = checkpoint.load_training_state(out)
-            model_cfg = ModelConfig(**meta["model"])
-            saved = {f.name: meta["training"][f.name] for f in fields(TrainConfig)}
+            model_cfg = ModelConfig(**record["model"])
+            saved = {f.name: record["training"][f.name] for f in fields(TrainConfig)}
             train_cfg = TrainConfig(**{**saved, **({"epochs": args.epochs} if args.epochs else {})})
         else:
-            model_cfg = ModelConfig(vocab=Vocab.from_text(text).chars, **{**preset["model"], **_overrides(args, ModelConfig)})
-            train_cfg = TrainConfig(**{**preset["train"], **_overrides(args, TrainConfig)})
+            model_cfg = ModelConfig(vocab=Vocab.from_text(text).chars, **{**preset["model"], **given(args, ModelConfig)})
+            train_cfg = TrainConfig(**{**preset["train"], **given(args, TrainConfig)})
         torch.manual_seed(train_cfg.seed)  # the initial weights too: the same --seed, the same run
         model = CharRNN(model_cfg).to(device)
         command = "python train.py " + shlex.join(sys.argv[1:] if argv is None else argv)
         info = {"command": command, "corpus": str(args.data), "corpus_sha256": sha256_of(path),
                 "device": str(device) + (f" ({torch.get_num_threads()} CPU threads)" if device == "cpu" else "")}
-        if meta is not None:  # a resumed run keeps the command that started it and lists each resume
-            info["command"] = meta["training"]["command"]
-            info["resumed_with"] = meta["training"].get("resumed_with", []) + [command]
+        if record is not None:  # a resumed run keeps the command that started it and lists each resume
+            info["command"] = record["training"]["command"]
+            info["resumed_with"] = record["training"].get("resumed_with", []) + [command]
         print(f"corpus {path}: {len(text):,} characters, vocabulary {model_cfg.vocab_size}, "
               f"train {len(train_text):,}, test {len(test_text):,}")
         print(f"model {model_cfg.cell}: {model.num_params():,} parameters; writing {out}")
-        record = train(model, Run(train_text, test_text, train_cfg, out, info), resume, meta)
+        record = train(model, Run(train_text, test_text, train_cfg, out, info), resume, record)
     except (DataError, ValueError, TrainingDiverged, OSError) as e:
         sys.exit(f"error: {e}")
     if "final" in record:

@@ -1,10 +1,13 @@
-"""Checkpoint IO in the Hugging Face layout: a directory with model.safetensors, config.json, README.md.
+"""Checkpoint IO on the local disk, in the Hugging Face layout: a directory with model.safetensors,
+config.json and README.md (the model card). Loading a name that may be a Hub id is charrnn.hub.load.
 
-config.json holds everything needed to rebuild the model (architecture, sizes, vocabulary) and to
-judge it (training settings, corpus checksum, history, final losses). Writes are atomic: a new
-checkpoint is written beside the old one and swapped in by renames, so a kill at any moment leaves
-the previous checkpoint loadable. No pickle: weights are safetensors; the optional resume state
-(training_state.pt, never shipped) holds only tensors and plain containers and loads with weights_only.
+config.json, the checkpoint's *record*, holds everything needed to rebuild the model (architecture,
+sizes, vocabulary) and to judge it (training settings, corpus checksum, history, final losses). Writes
+are atomic: a new checkpoint is written beside the old one and swapped in by renames, so a kill at any
+moment leaves the previous checkpoint loadable (written here, as no library swaps whole directories).
+The weights may be stored as float16, which halves a checkpoint's size. No pickle: weights are
+safetensors; the optional resume state (training_state.pt, never shipped) holds only tensors and plain
+containers and loads with weights_only.
 """
 from __future__ import annotations
 
@@ -14,8 +17,9 @@ import shutil
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_model, save_file
 
+from .card import model_card
 from .model import CharRNN, ModelConfig
 
 FORMAT_VERSION = 1
@@ -33,11 +37,11 @@ def _write(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
-def save(model: CharRNN, path: str | os.PathLike, meta: dict, training_state: dict | None = None,
+def save(model: CharRNN, path: str | os.PathLike, record: dict, training_state: dict | None = None,
          dtype: torch.dtype = torch.float32) -> Path:
-    """Write `model` with its metadata to directory `path`, atomically replacing what is there.
+    """Write `model` with its record to directory `path`, atomically replacing what is there.
 
-    meta: the JSON-able record (training settings, history, final losses); the model's own config is
+    record: the JSON-able record (training settings, history, final losses); the model's own config is
     added here. dtype: storage type of the weights (float16 halves the size; losses of the stored
     weights are the caller's to record).
     """
@@ -48,12 +52,10 @@ def save(model: CharRNN, path: str | os.PathLike, meta: dict, training_state: di
     tmp.mkdir()
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
     save_file(tensors, tmp / WEIGHTS, metadata={"format": "pt"})
-    config = {"charrnn_format": FORMAT_VERSION, "model": model.config_dict(), "dtype": str(dtype).removeprefix("torch."),
-              "num_params": model.num_params(), **meta}
-    _write(tmp / CONFIG, json.dumps(config, indent=1, ensure_ascii=False).encode())
-    from .card import model_card  # the card reads the config; imported here to keep the modules one-way
-
-    _write(tmp / CARD, model_card(config, path.name).encode())
+    full = {"charrnn_format": FORMAT_VERSION, "model": model.config_dict(), "dtype": str(dtype).removeprefix("torch."),
+            "num_params": model.num_params(), **record}
+    _write(tmp / CONFIG, json.dumps(full, indent=1, ensure_ascii=False).encode())
+    _write(tmp / CARD, model_card(full, path.name).encode())
     if training_state is not None:
         torch.save(training_state, tmp / STATE)
     # Swap: old checkpoint aside, new one in, old one gone. Between the two renames only `old`
@@ -66,37 +68,14 @@ def save(model: CharRNN, path: str | os.PathLike, meta: dict, training_state: di
     return path
 
 
-def record_of(config: dict) -> dict:
-    """The part of a config.json that `save` takes as `meta`: all but what save adds from the model itself."""
-    return {k: v for k, v in config.items() if k not in ("charrnn_format", "model", "dtype", "num_params")}
-
-
-def recorded_nats(config: dict, split: str = "test") -> float | None:
-    """The final loss (nats/char) a config.json records for `split`; None if the run did not finish or held
-    no such split out."""
-    return ((config.get("final") or {}).get(split) or {}).get("nats")
-
-
-def check_recordable(path: str | os.PathLike, config: dict) -> None:
-    """Raise ValueError unless a test-time figure (dynamic, cache) can be recorded beside `path`'s losses."""
-    if not Path(path).is_dir():
-        raise ValueError(f"--record writes into a local checkpoint directory; {path} is none "
-                         "(download it first, or leave --record out)")
-    if not config.get("final"):
-        raise ValueError(f"{path} has no final losses (training did not finish): nothing to record "
-                         "beside; finish or resume the run first")
-
-
-def record_final(model: CharRNN, path: str | os.PathLike, key: str, record: dict) -> None:
-    """Save `model` again with `record` as its config.json's final[key] (its card shows it), keeping the rest."""
-    meta = model.meta
-    kept = record_of(meta)
-    kept["final"] = {**kept["final"], key: record}
+def resave(model: CharRNN, path: str | os.PathLike, record: dict) -> None:
+    """Save `model` again into `path` with `record`, keeping its storage type and its resume state."""
     state = load_training_state(path) if (Path(path) / STATE).exists() else None
-    save(model, path, kept, training_state=state, dtype=getattr(torch, meta.get("dtype", "float32")))
+    save(model, path, record, training_state=state, dtype=getattr(torch, model.record.get("dtype", "float32")))
 
 
-def _checkpoint_dir(path: Path) -> Path:
+def checkpoint_dir(path: Path) -> Path:
+    """`path`, or the copy a save killed between its two renames left aside, if only that holds a checkpoint."""
     if (path / CONFIG).exists():
         return path
     old = path.parent / f".{path.name}.old"
@@ -105,57 +84,40 @@ def _checkpoint_dir(path: Path) -> Path:
     return path
 
 
-def read_config(path: str | os.PathLike) -> dict:
-    path = _checkpoint_dir(Path(path))
+def read_record(path: str | os.PathLike) -> dict:
+    """The config.json of checkpoint directory `path`, checked to be a charrnn record."""
+    path = checkpoint_dir(Path(path))
     try:
-        config = json.loads((path / CONFIG).read_text(encoding="utf-8"))
+        record = json.loads((path / CONFIG).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CheckpointError(f"{path} is not a charrnn checkpoint: it has no {CONFIG}") from None
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{path / CONFIG} is not valid JSON ({e})") from None
-    if not isinstance(config, dict) or "charrnn_format" not in config or "model" not in config:
+    if not isinstance(record, dict) or "charrnn_format" not in record or "model" not in record:
         raise CheckpointError(f"{path} is not a charrnn checkpoint (its {CONFIG} has no charrnn model section)")
-    if config["charrnn_format"] > FORMAT_VERSION:
-        raise CheckpointError(f"{path} was written by a newer charrnn (format {config['charrnn_format']}); upgrade")
-    return config
+    if record["charrnn_format"] > FORMAT_VERSION:
+        raise CheckpointError(f"{path} was written by a newer charrnn (format {record['charrnn_format']}); upgrade")
+    return record
 
 
 def load_dir(path: str | os.PathLike, device: str | torch.device = "cpu") -> CharRNN:
     """Load a checkpoint directory. Every weight must match the architecture: none missing, none extra."""
-    path = _checkpoint_dir(Path(path))
-    config = read_config(path)
+    path = checkpoint_dir(Path(path))
+    record = read_record(path)
     try:
-        model = CharRNN(ModelConfig(**config["model"]))
+        model = CharRNN(ModelConfig(**record["model"]))
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path / CONFIG} describes no valid model: {e}") from None
+    if not (path / WEIGHTS).is_file():
+        raise CheckpointError(f"{path} has no {WEIGHTS}")
     try:
-        weights = load_file(path / WEIGHTS)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path} has no {WEIGHTS}") from None
+        load_model(model, path / WEIGHTS, strict=True)  # float16 weights are cast into the float32 model
+    except RuntimeError as e:  # missing, unexpected or misshapen weights
+        raise CheckpointError(f"{path / WEIGHTS} does not match its {CONFIG}: {' '.join(str(e).split())}") from None
     except Exception as e:  # safetensors raises its own error type for corrupt files
         raise CheckpointError(f"{path / WEIGHTS} is not a readable safetensors file: {e}") from None
-    expected = model.state_dict()
-    missing, unexpected = sorted(expected.keys() - weights.keys()), sorted(weights.keys() - expected.keys())
-    if missing or unexpected:
-        raise CheckpointError(f"{path / WEIGHTS} does not match its config: missing {missing}, unexpected {unexpected}")
-    bad = [k for k, v in weights.items() if v.shape != expected[k].shape]
-    if bad:
-        raise CheckpointError(f"{path / WEIGHTS} has weights of the wrong shape for its config: {bad}")
-    model.load_state_dict({k: v.float() for k, v in weights.items()}, strict=True)
-    model.meta = config  # the record travels with the model: history, losses, command
+    model.record = record  # the record travels with the model: history, losses, command
     return model.to(device).eval()
-
-
-def load(name: str | os.PathLike, device: str | torch.device = "cpu", revision: str | None = None) -> CharRNN:
-    """Load a model from a local checkpoint directory or, if no such directory exists, a Hub id USER/NAME."""
-    local = _checkpoint_dir(Path(name))
-    if local.exists():
-        return load_dir(local, device)
-    from .hub import download_checkpoint, looks_like_repo_id  # the Hub only when asked for
-
-    if looks_like_repo_id(str(name)):
-        return load_dir(download_checkpoint(str(name), revision=revision), device)
-    raise CheckpointError(f"no checkpoint directory {name} (and it is not a Hub id of the form USER/NAME)")
 
 
 def load_training_state(path: str | os.PathLike) -> dict:

@@ -17,6 +17,7 @@ MOLIERE_URL = "https://raw.githubusercontent.com/SimonThomine/CoursDeepLearning/
 MOLIERE_SHA256 = "9589b888061b947f572349272728147e6de1c34887a1298c92563e7cb1f10d28"
 DEFAULT_DATA = "data/moliere.txt"
 START = "\n"  # an empty prompt starts as if after a line break, where the corpus starts its lines
+SAMPLE_PROMPT = "HARPAGON.\n\n"  # a speaker line, as the corpus writes them: the model answers in that voice
 TRAIN_FRACTION = 0.9  # first 90 % of the characters train, last 10 % test, everywhere in the project
 
 

@@ -1,7 +1,5 @@
-"""The Hugging Face Hub: publish a checkpoint, load one by its id, deploy the demo as a Space.
-
-    python -m charrnn.hub push checkpoints/lstm USER/NAME
-    python -m charrnn.hub deploy-space USER/SPACE --dry-run
+"""The Hugging Face Hub: load a model by name (a local directory or a Hub id), publish a checkpoint,
+deploy the demo as a Space (`python -m charrnn push` and `deploy-space`).
 
 Everything goes through huggingface_hub, so HF_TOKEN / `hf auth login`, HF_HOME, HF_HUB_OFFLINE and
 HF_ENDPOINT behave as in every Hugging Face tool. Failures become one sentence that says what to do:
@@ -9,18 +7,22 @@ CheckpointError when loading, HubError when publishing, never a traceback.
 """
 from __future__ import annotations
 
-import argparse
 import json
+import os
 import re
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import torch
+
 from .card import model_card
-from .checkpoint import CARD, CONFIG, WEIGHTS, CheckpointError, load_dir, read_config
+from .checkpoint import CARD, CONFIG, WEIGHTS, CheckpointError, checkpoint_dir, load_dir, read_record
+from .model import CharRNN
 
 SPACE_TOP_FILES = ("app.py", "requirements.txt", "README.md")  # what the Space runs, installs and shows
+SPACE_CODE = ("charrnn/*.py", "charrnn/**/*.py", "ui/*.py", "ui/**/*.py")  # the library and the app's views
+SPACE_SKIP = ("**/__pycache__/*", "*/.*", ".*", "**/.*/*")  # caches and hidden (editor, notebook) copies
 
 
 class HubError(RuntimeError):
@@ -61,7 +63,7 @@ def download_checkpoint(repo_id: str, revision: str | None = None) -> Path:
     try:
         config = Path(hf_hub_download(repo_id, CONFIG, revision=revision, library_name="charrnn"))
         try:
-            read_config(config.parent)
+            read_record(config.parent)
         except CheckpointError as e:  # its message names the cache directory; the user knows the repo id
             raise CheckpointError(str(e).replace(str(config.parent), f"the Hub repo {at}")) from None
         wanted = WEIGHTS
@@ -86,6 +88,16 @@ def download_checkpoint(repo_id: str, revision: str | None = None) -> Path:
     except (HfHubHTTPError, httpx2.TransportError, OSError) as e:  # Hub errors after retries, an unwritable cache
         raise CheckpointError(f"could not download {at} from {constants.ENDPOINT}: {_first_line(e)}") from None
     return config.parent
+
+
+def load(name: str | os.PathLike, device: str | torch.device = "cpu", revision: str | None = None) -> CharRNN:
+    """Load a model from a local checkpoint directory or, if no such directory exists, a Hub id USER/NAME."""
+    local = checkpoint_dir(Path(name))
+    if local.exists():
+        return load_dir(local, device)
+    if looks_like_repo_id(str(name)):
+        return load_dir(download_checkpoint(str(name), revision=revision), device)
+    raise CheckpointError(f"no checkpoint directory {name} (and it is not a Hub id of the form USER/NAME)")
 
 
 def _checkpoint_files(path: Path, name: str) -> dict[str, bytes]:
@@ -168,18 +180,21 @@ def push(checkpoint_dir, repo_id: str, token: str | None = None, private: bool =
 def space_files(root=".") -> dict[str, bytes]:
     """Exactly what the Space needs, from project directory `root`: path in repo -> content.
 
-    A filesystem walk with an allow-list, not `git ls-files`: the checkpoints are build outputs that git
-    need not track, and anything not named here (tests, data, runs, caches, resume states) stays home.
+    Chosen by name from the working directory with huggingface_hub's own pattern filter (the one
+    upload_folder applies), not `git ls-files`: the checkpoints are build outputs that git need not track,
+    and anything not named here (tests, data, runs, caches, resume states) stays home. Each checkpoint is
+    read so that its files belong together, with a fresh card.
     """
+    from huggingface_hub.utils import filter_repo_objects
+
     root = Path(root)
     missing = [f for f in SPACE_TOP_FILES if not (root / f).is_file()]
     if missing or not (root / "charrnn" / "__init__.py").is_file():
         raise HubError(f"{root.resolve()} is not the project directory: it lacks {', '.join(missing) or 'charrnn/'}")
     files = {f: (root / f).read_bytes() for f in SPACE_TOP_FILES}
-    for p in sorted((root / "charrnn").rglob("*.py")):
-        rel = p.relative_to(root)
-        if not any(part.startswith((".", "__pycache__")) for part in rel.parts):
-            files[rel.as_posix()] = p.read_bytes()
+    present = [p.relative_to(root).as_posix() for top in ("charrnn", "ui") for p in (root / top).rglob("*") if p.is_file()]
+    for rel in sorted(filter_repo_objects(present, allow_patterns=SPACE_CODE, ignore_patterns=SPACE_SKIP)):
+        files[rel] = (root / rel).read_bytes()
     # Hidden entries are save()'s temporary and previous copies; a directory without config.json is no checkpoint.
     ckpts = sorted(d for d in (root / "checkpoints").glob("*") if d.is_dir() and not d.name.startswith(".")
                    and (d / CONFIG).exists()) if (root / "checkpoints").is_dir() else []
@@ -224,7 +239,7 @@ def deploy_space(space_id: str, root=".", token: str | None = None) -> str:
     return _commit(space_id, "space", files, "Deploy the charrnn demo", _token(token), space_sdk="gradio")
 
 
-def _listing(files: dict[str, bytes]) -> str:
+def listing(files: dict[str, bytes]) -> str:
     """One line per file; a checkpoint's config.json line says whether its training finished."""
     def note(path: str, content: bytes) -> str:
         if not (path.startswith("checkpoints/") and path.endswith(CONFIG)):
@@ -235,35 +250,3 @@ def _listing(files: dict[str, bytes]) -> str:
     total = sum(len(b) for b in files.values())
     return "\n".join([f"  {len(b):>12,} B  {p}{note(p, b)}" for p, b in sorted(files.items())]
                      + [f"  {total:>12,} B  in {len(files)} files"])
-
-
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m charrnn.hub", description="Publish charrnn models and the demo Space "
-                                "on the Hugging Face Hub. The token comes from HF_TOKEN or `hf auth login`.")
-    sub = p.add_subparsers(dest="command", required=True)
-    push_p = sub.add_parser("push", help="upload a checkpoint as a model repo (weights, config.json, model card)")
-    push_p.add_argument("checkpoint", help="checkpoint directory, e.g. checkpoints/lstm")
-    push_p.add_argument("repo_id", metavar="USER/NAME", help="model repo to create or update")
-    push_p.add_argument("--private", action="store_true",
-                        help="create the repo private (an existing repo keeps its visibility)")
-    space_p = sub.add_parser("deploy-space", help="upload the demo (run from the project directory) as a Gradio Space")
-    space_p.add_argument("space_id", metavar="USER/SPACE", help="Space to create or update")
-    space_p.add_argument("--dry-run", action="store_true", help="list the files and front matter, upload nothing")
-    args = p.parse_args(argv)
-    try:
-        if args.command == "push":
-            print(push(args.checkpoint, args.repo_id, private=args.private))
-        elif args.dry_run:
-            import yaml
-
-            files, meta = _space(args.space_id, ".")
-            print(f"would upload to the Space {args.space_id} (sdk gradio):\n{_listing(files)}\n"
-                  f"front matter of README.md:\n{yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)}", end="")
-        else:
-            print(deploy_space(args.space_id))
-    except (HubError, CheckpointError) as e:
-        sys.exit(f"error: {e}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,4 @@
-"""The models. Every one honours the same contract: model(idx, state=None) -> (logits, state).
+"""The model. Every model honours the same contract: model(idx, state=None) -> (logits, state).
 
 idx is (B, T) character ids, logits (B, T, vocab_size) score the next character at every step,
 and state is whatever the recurrence carries from one call to the next (None = start of text).
@@ -11,15 +11,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .cells import CELLS
 from .data import Vocab
-
-CELLS = ("paper", "rnn", "gru", "lstm")
 
 
 @dataclass
 class ModelConfig:
     vocab: str  # the characters the model knows, sorted; token id i is vocab[i]
-    cell: str = "paper"  # "paper": Mikolov 2010's sigmoid Elman RNN; "rnn": tanh Elman; "gru"; "lstm"
+    cell: str = "paper"  # "paper": Mikolov 2010's sigmoid Elman RNN; "rnn": tanh Elman; "gru"; "lstm" (see cells.CELLS)
     hidden_size: int = 256  # size of s(t); the paper used 30-500 for word models
     num_layers: int = 1  # the paper has one recurrent layer; more is one of the improvements to compare
     embed_size: int = 0  # 0 = one-hot input, as in the paper; >0 = a learned embedding of that size
@@ -40,80 +39,31 @@ class ModelConfig:
         return len(self.vocab)
 
 
-class PaperRNN(nn.Module):
-    """Mikolov et al. (2010), eq. 1-3, one layer per entry of `U`:
-
-        x(t) = [w(t); s(t-1)]            w(t) one-hot (or an embedding), s(0) = 0
-        s(t) = sigmoid(U x(t) + b)
-        y(t) = softmax(V s(t))
-
-    The parameters are exactly the paper's U, b, V. For speed the recurrence runs as a tanh RNN
-    (one fused C++/CUDA kernel instead of a Python loop over time), using the identity
-    sigmoid(z) = (1 + tanh(z/2)) / 2: with h = 2s - 1,
-
-        h(t) = tanh(U_w/2 w(t) + U_s/4 h(t-1) + b/2 + U_s 1/4)
-
-    which is the same function of the same parameters, so gradients reach U, b, V unchanged.
-    Above the first layer the input is the sigmoid state s of the layer below, re-parametrised the same way.
-    """
-
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int, dropout: float):
-        super().__init__()
-        self.hidden_size = hidden_size
-        self.dropout = dropout
-        sizes = [input_size] + [hidden_size] * (num_layers - 1)
-        # U^l is (H, in + H): the columns multiply [w(t); s(t-1)] as in the paper.
-        self.U = nn.ParameterList([nn.Parameter(torch.empty(hidden_size, n + hidden_size)) for n in sizes])
-        self.b = nn.ParameterList([nn.Parameter(torch.zeros(hidden_size)) for _ in sizes])
-        for U, n in zip(self.U, sizes):
-            nn.init.uniform_(U, -(n + hidden_size) ** -0.5, (n + hidden_size) ** -0.5)
-
-    def forward(self, x: torch.Tensor, s: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, T, in) is the one-hot or embedded input; s (L, B, H) the previous states in [0, 1]."""
-        B = x.shape[0]
-        if s is None:
-            s = x.new_zeros(len(self.U), B, self.hidden_size)
-        inp, below_is_state, states = x, False, []
-        for l, (U, b) in enumerate(zip(self.U, self.b)):
-            n_in = U.shape[1] - self.hidden_size
-            U_in, U_s = U[:, :n_in], U[:, n_in:]
-            W_ih = U_in / 4 if below_is_state else U_in / 2  # a state input is (1 + h)/2 as well
-            bias = b / 2 + U_s.sum(1) / 4 + (U_in.sum(1) / 4 if below_is_state else 0)
-            h0 = (2 * s[l] - 1).unsqueeze(0)  # (1, B, H)
-            h, _ = torch.rnn_tanh(inp, h0, [W_ih, U_s / 4, bias, torch.zeros_like(bias)],
-                                  True, 1, 0.0, self.training, False, True)  # (B, T, H)
-            out = (1 + h) / 2  # back to the paper's s(t), (B, T, H)
-            states.append(out[:, -1])
-            if l + 1 < len(self.U):
-                # Dropout acts on s, then the next layer sees it in its tanh form 2s - 1.
-                inp, below_is_state = 2 * F.dropout(out, self.dropout, self.training) - 1, True
-        return out, torch.stack(states)  # (B, T, H), (L, B, H)
-
-
 class CharRNN(nn.Module):
-    """A character-level language model: input (one-hot or embedding) -> recurrence -> V -> logits."""
+    """A character-level language model: input (one-hot or embedding) -> recurrence -> V -> logits.
+
+    `record` is the checkpoint's config.json as loaded (history, final losses, command); {} for a new model.
+    """
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
         self.vocab = Vocab(config.vocab)
+        self.record: dict = {}
         V, H, E = config.vocab_size, config.hidden_size, config.embed_size
+        cell = CELLS[config.cell]
         self.embed = nn.Embedding(V, E) if E else None
-        input_size = E or V
-        if config.cell == "paper":
-            self.rnn = PaperRNN(input_size, H, config.num_layers, config.dropout)
-        else:
-            rnn_cls = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[config.cell]
-            self.rnn = rnn_cls(input_size, H, config.num_layers, batch_first=True,
-                               dropout=config.dropout if config.num_layers > 1 else 0.0)
-        # The paper's output layer y = softmax(V s) has no bias; the gated cells get the usual one.
-        self.head = nn.Linear(H, V, bias=config.cell != "paper")
+        self.rnn = cell.build(E or V, H, config.num_layers, config.dropout)
+        self.head = nn.Linear(H, V, bias=cell.head_bias)
+
+    @property
+    def device(self) -> torch.device:
+        return self.head.weight.device
 
     def forward(self, idx: torch.Tensor, state=None):
         """idx (B, T) -> logits (B, T, V), new state."""
         out, state = self.features(idx, state)
-        out = F.dropout(out, self.config.dropout, self.training)
-        return self.head(out), state
+        return self.readout(out), state
 
     def features(self, idx: torch.Tensor, state=None):
         """idx (B, T) -> the top layer's output (B, T, H) that the head reads, new state."""
@@ -122,6 +72,10 @@ class CharRNN(nn.Module):
         else:
             x = F.one_hot(idx, self.config.vocab_size).to(self.head.weight.dtype)  # (B, T, V)
         return self.rnn(x, state)
+
+    def readout(self, out: torch.Tensor) -> torch.Tensor:
+        """The top layer's output (B, T, H) -> logits (B, T, V): dropout (in training), then V."""
+        return self.head(F.dropout(out, self.config.dropout, self.training))
 
     # The model knows its vocabulary, so callers never handle a separate stoi/itos.
     def encode(self, text: str) -> list[int]:
@@ -151,3 +105,8 @@ def map_state(state, fn):
 def detach_state(state):
     """Cut the graph between chunks of truncated BPTT, keeping the values."""
     return map_state(state, torch.Tensor.detach)
+
+
+def zero_row(state, row: int) -> None:
+    """Reset one stream's recurrent state, in place, to the start-of-text state (zeros; s(0) = 0 in the paper)."""
+    map_state(state, lambda s: s[:, row].zero_())

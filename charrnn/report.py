@@ -1,14 +1,16 @@
 """What the app tells a visitor about a model: its training record in figures and in words, and its score of a text.
 
-Everything here reads a loaded model and its `meta` record (config.json); nothing trains or writes.
+Everything here reads a loaded model and its record (config.json); nothing trains or writes.
 A checkpoint still in training has a `history` but no `final` losses, and the report says so.
 """
 from __future__ import annotations
 
 import math
 
-from .card import SPLIT_NAMES, TEST_TIME, fmt_duration
-from .scoring import LN2, char_losses, next_chars
+from .card import fmt_duration
+from .record import SPLIT_NAMES, readings
+from .scoring import char_losses, next_chars
+from .units import LN2
 
 
 def perplexity(nats: float) -> float:
@@ -40,15 +42,15 @@ def overfitting_in_words(train_nats: float, held_nats: float, history: list[dict
     return words
 
 
-def summary(meta: dict) -> dict:
+def summary(record: dict) -> dict:
     """Headline figures of a checkpoint record: final losses when training finished, else the last evaluation.
 
     Returns {} losses-wise (only status and parameters) when the record has neither.
     """
-    history = meta.get("history") or []
-    final = meta.get("final")
-    epochs = meta.get("training", {}).get("epochs")
-    out = {"num_params": meta.get("num_params"), "status": meta.get("status", "unknown"), "epochs_planned": epochs,
+    history = record.get("history") or []
+    final = record.get("final")
+    epochs = record.get("training", {}).get("epochs")
+    out = {"num_params": record.get("num_params"), "status": record.get("status", "unknown"), "epochs_planned": epochs,
            "complete": bool(final)}
     if history:
         last = history[-1]
@@ -59,9 +61,7 @@ def summary(meta: dict) -> dict:
                    source="final evaluation of the stored weights")
         if "val" in final:
             out["val_nats"] = final["val"]["nats"]
-        for key in TEST_TIME:
-            if key in final:
-                out[f"{key}_test_nats"] = final[key]["test"]["nats"]
+        out["readings"] = {r["label"]: r["test"]["nats"] for r in readings(record).values()}
     elif history:
         train, test = last["train_loss"], last["test_loss"]
         out.update(train_nats=train, test_nats=test, train_time_s=last.get("time_s"),
@@ -77,9 +77,9 @@ def summary(meta: dict) -> dict:
     return out
 
 
-def summary_rows(meta: dict) -> list[list[str]]:
-    """summary(meta) as [quantity, value] rows for a table, formatted for reading."""
-    s = summary(meta)
+def summary_rows(record: dict) -> list[list[str]]:
+    """summary(record) as [quantity, value] rows for a table, formatted for reading."""
+    s = summary(record)
     if s["complete"]:
         status = "complete"
     elif s.get("epoch") is not None:
@@ -91,8 +91,7 @@ def summary_rows(meta: dict) -> list[list[str]]:
         rows += [["train loss (nats/char)", f"{s['train_nats']:.4f}"],
                  ["validation loss (nats/char)", f"{s['val_nats']:.4f}" if "val_nats" in s else "none held out"],
                  ["test loss (nats/char)", f"{s['test_nats']:.4f}"],
-                 *[[f"test loss, {words} (nats/char)", f"{s[f'{key}_test_nats']:.4f}"]
-                   for key, words in TEST_TIME.items() if f"{key}_test_nats" in s],
+                 *[[f"test loss, {label} (nats/char)", f"{nats:.4f}"] for label, nats in s.get("readings", {}).items()],
                  ["train bits/char", f"{s['train_bpc']:.3f}"], ["test bits/char", f"{s['test_bpc']:.3f}"],
                  ["train perplexity", f"{s['train_perplexity']:.2f}"],
                  ["test perplexity", f"{s['test_perplexity']:.2f}"],
@@ -105,7 +104,7 @@ def summary_rows(meta: dict) -> list[list[str]]:
     if s.get("chars_seen") is not None:
         rows.append(["characters seen", f"{s['chars_seen']:,}"])
     if s.get("train_time_s") is not None:
-        device = meta.get("training", {}).get("device")
+        device = record.get("training", {}).get("device")
         rows.append(["training time", fmt_duration(s["train_time_s"]) + (f" on {device}" if device else "")])
     return rows
 
@@ -113,13 +112,13 @@ def summary_rows(meta: dict) -> list[list[str]]:
 CURVE_COLUMNS = ["epoch", "characters seen", "split", "bits/char"]  # the keys of each loss_curve point
 
 
-def loss_curve(meta: dict) -> list[dict]:
+def loss_curve(record: dict) -> list[dict]:
     """The recorded history as long-format points: one per evaluation and split, loss in bits/char.
 
     The splits are train and test, and val between them for a run that held a validation slice out.
     """
     points = []
-    for h in meta.get("history") or []:
+    for h in record.get("history") or []:
         for split in SPLIT_NAMES:
             if f"{split}_loss" in h:
                 points.append(dict(zip(CURVE_COLUMNS, (h["epoch"], h["chars"], split, h[f"{split}_loss"] / LN2))))

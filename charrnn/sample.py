@@ -1,12 +1,7 @@
-"""Generating text one character at a time. Also a terminal entry point:
-
-    python -m charrnn.sample --checkpoint checkpoints/lstm --prompt "HARPAGON." --length 500
-"""
+"""Generating text one character at a time: temperature, top-k, top-p and a random seed."""
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from typing import Iterator
 
 import torch
@@ -52,7 +47,7 @@ def generate(model, prompt: str, length: int, temperature: float = 1.0, top_k: i
     """
     check_sampling(length, temperature, top_k, top_p)
     model.eval()
-    device = next(model.parameters()).device
+    device = model.device
     gen = torch.Generator().manual_seed(seed if seed is not None else int.from_bytes(os.urandom(8), "little") >> 1)
     prompt, _ = model.vocab.normalize(prompt)
     ids = torch.tensor([model.encode(prompt or START)], dtype=torch.long, device=device)  # (1, P)
@@ -68,7 +63,7 @@ def generate(model, prompt: str, length: int, temperature: float = 1.0, top_k: i
 
 
 def configure_cpu_for_sampling(threads: int = 1) -> None:
-    """Process-wide CPU settings for generating one character at a time (see python -m charrnn.bench app).
+    """Process-wide CPU settings for generating one character at a time (see python -m charrnn bench app).
 
     oneDNN's RNN kernels cost ~5 ms per one-character call of a 2-layer nn.LSTM, ~20x the plain
     kernels; they win only on long sequences (scoring, by ~30 %). A one-character step is too small to
@@ -76,31 +71,3 @@ def configure_cpu_for_sampling(threads: int = 1) -> None:
     """
     torch.set_num_threads(threads)
     torch.backends.mkldnn.enabled = False
-
-
-def main(argv=None) -> None:
-    from .checkpoint import load
-
-    p = argparse.ArgumentParser(description="Write text with a trained charrnn model.")
-    p.add_argument("--checkpoint", default="checkpoints/lstm", help="checkpoint directory or Hub id USER/NAME")
-    p.add_argument("--prompt", default="", help="text to continue (default: start of a line)")
-    p.add_argument("--length", type=int, default=500, help="characters to generate")
-    p.add_argument("--temperature", type=float, default=0.8, help="0 = greedy, 1 = the model's distribution")
-    p.add_argument("--top-k", type=int, default=0, help="sample among the k most likely characters (0 = all)")
-    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1 = off)")
-    p.add_argument("--seed", type=int, default=None, help="random seed for reproducible text")
-    args = p.parse_args(argv)
-    configure_cpu_for_sampling()
-    try:
-        model = load(args.checkpoint)
-        sys.stdout.write(args.prompt)
-        for ch in generate(model, args.prompt, args.length, args.temperature, args.top_k, args.top_p, args.seed):
-            sys.stdout.write(ch)
-            sys.stdout.flush()
-    except (ValueError, OSError) as e:
-        sys.exit(f"error: {e}")
-    sys.stdout.write("\n")
-
-
-if __name__ == "__main__":
-    main()

@@ -8,23 +8,17 @@ import torch
 import torch.nn.functional as F
 
 from .data import START
-
-LN2 = math.log(2)
-
-
-def _state_zero_row(state, row: int):
-    """Reset one stream's recurrent state to the start-of-text state (zeros; s(0) = 0 in the paper)."""
-    for s in state if isinstance(state, tuple) else (state,):
-        s[:, row] = 0
+from .model import zero_row
+from .units import loss_record
 
 
 @contextmanager
-def _eval_mode(model):
+def eval_mode(model):
     """Dropout off while scoring; the model's mode is restored after (training may be under way)."""
     was_training = model.training
     model.eval()
     try:
-        yield next(model.parameters()).device
+        yield model.device
     finally:
         model.train(was_training)
 
@@ -55,26 +49,25 @@ def evaluate(model, text: str, streams: int = 32, burn_in: int = 256, chunk: int
         lo = max(0, a - W)
         x[s, W - (a - lo) : W + (b - a)] = ids[lo:b]
         y[s, W : W + (b - a)] = ids[a + 1 : b + 1]
-    with _eval_mode(model) as device:
+    with eval_mode(model) as device:
         x, y = x.to(device), y.to(device)
         state = None
         if W:
             _, state = model(x[:, :W], None)
-            _state_zero_row(state, 0)  # segment 0 has no text before it
+            zero_row(state, 0)  # segment 0 has no text before it
         total = torch.zeros((), dtype=torch.float64, device=device)
         for t in range(W, W + L, chunk):
             logits, state = model(x[:, t : t + chunk], state)  # (S, chunk, V)
             loss = F.cross_entropy(logits.float().flatten(0, 1), y[:, t : t + chunk].flatten(), ignore_index=-1,
                                    reduction="sum")
             total += loss.double()
-    nats = total.item() / n
-    return {"nats": nats, "bpc": nats / LN2, "chars": n}
+    return loss_record(total.item() / n, n)
 
 
 @torch.inference_mode()
 def char_losses(model, text: str) -> torch.Tensor:
     """Loss in nats of each character of `text` after the first, read in one pass: shape (len(text) - 1,)."""
-    with _eval_mode(model) as device:
+    with eval_mode(model) as device:
         ids = torch.tensor([model.encode(text)], dtype=torch.long, device=device)  # (1, N)
         logits, _ = model(ids[:, :-1])  # (1, N-1, V)
     return F.cross_entropy(logits[0].float(), ids[0, 1:], reduction="none").cpu()
@@ -82,8 +75,7 @@ def char_losses(model, text: str) -> torch.Tensor:
 
 def average(losses: torch.Tensor) -> dict:
     """Per-character losses (nats) as evaluate reports a text: mean nats and bits per character, and how many."""
-    nats = losses.double().sum().item() / len(losses)
-    return {"nats": nats, "bpc": nats / LN2, "chars": len(losses)}
+    return loss_record(losses.double().sum().item() / len(losses), len(losses))
 
 
 def costly_lines(text: str, losses, top: int = 10) -> list[dict]:
@@ -112,63 +104,12 @@ def costly_lines(text: str, losses, top: int = 10) -> list[dict]:
     return sorted(lines.values(), key=lambda e: -e["nats"])[:top]
 
 
-LINES_HELP = "also show the N lines whose occurrences cost the most in all, with the cost of the first and the last"
-
-
-def print_costly_lines(text: str, losses, top: int) -> None:
-    """Print costly_lines for the CLIs, each line's share of the text's total loss beside it."""
-    if top <= 0:
-        return
-    losses = torch.as_tensor(losses, dtype=torch.float64)  # once: costly_lines takes it as it is
-    total = losses.sum().item()
-    print(f"  the {top} costliest lines, in nats (each with its line break):")
-    for e in costly_lines(text, losses, top):
-        print(f"  {e['nats']:>9,.0f} = {e['count']:>4} x {e['nats'] / e['count']:5.1f} ({100 * e['nats'] / total:4.1f} % "
-              f"of the loss; first {e['first']:.1f}, last {e['last']:.1f})  {e['line'][:50]!r}")
-
-
 @torch.inference_mode()
 def next_chars(model, text: str, k: int = 5) -> list[tuple[str, float]]:
     """The k most likely characters to follow `text` (read in one pass), with their probabilities."""
-    with _eval_mode(model) as device:
+    with eval_mode(model) as device:
         ids = torch.tensor([model.encode(text or START)], dtype=torch.long, device=device)  # (1, N)
         logits, _ = model(ids)
     probs = torch.softmax(logits[0, -1].float(), dim=-1)
     top = torch.topk(probs, min(k, probs.numel()))
     return [(model.vocab.chars[int(i)], float(p)) for p, i in zip(top.values, top.indices)]
-
-
-def main(argv=None) -> None:
-    """python -m charrnn.scoring: a checkpoint's loss on the corpus's test split, as its config.json records it."""
-    import argparse
-    import sys
-
-    from .checkpoint import load, recorded_nats
-    from .data import DEFAULT_DATA, read_text, resolve_corpus, split
-
-    p = argparse.ArgumentParser(description="Evaluate a checkpoint on the test split (last 10 %) of a corpus.")
-    p.add_argument("--checkpoint", default="checkpoints/lstm", help="checkpoint directory or Hub id USER/NAME")
-    p.add_argument("--data", default=DEFAULT_DATA, help="the corpus the model was trained on (path or URL)")
-    p.add_argument("--pieces", type=int, default=0, help="also show the loss of consecutive pieces of this many "
-                                                          "characters, to see where the test text is hard")
-    p.add_argument("--lines", type=int, default=0, help=LINES_HELP)
-    args = p.parse_args(argv)
-    try:
-        model = load(args.checkpoint)
-        _, test = split(read_text(resolve_corpus(args.data)))
-        r = evaluate(model, test)
-    except (ValueError, OSError) as e:  # DataError and CheckpointError are ValueErrors
-        sys.exit(f"error: {e}")
-    recorded = recorded_nats(getattr(model, "meta", {}))
-    print(f"{args.checkpoint}: test {r['nats']:.4f} nats/char, {r['bpc']:.4f} bits/char over {r['chars']:,} characters"
-          + (f" (recorded: {recorded:.4f})" if recorded is not None else ""))
-    for i in range(0, len(test), args.pieces or len(test) + 1):
-        piece = test[i : i + args.pieces]
-        if len(piece) > 1:
-            print(f"  characters {i:>7,}+: {evaluate(model, piece)['nats']:.3f} nats/char  {piece[:50]!r}")
-    if args.lines > 0:  # per-character losses from one pass (evaluate reads in parallel streams)
-        print_costly_lines(test, char_losses(model, test), args.lines)
-
-
-if __name__ == "__main__":
-    main()

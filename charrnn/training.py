@@ -10,46 +10,43 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import checkpoint
-from .data import Batches, hold_out
-from .scoring import LN2, evaluate
+from .data import SAMPLE_PROMPT, Batches, hold_out
+from .flags import check_choices
 from .model import CharRNN, detach_state, map_state
 from .sample import generate
-
-SAMPLE_PROMPT = "HARPAGON.\n\n"  # a speaker line, as the corpus writes them; the same every epoch
+from .scoring import evaluate
+from .units import bits
 
 
 @dataclass
 class TrainConfig:
     batch_size: int = 64  # parallel streams; more = better use of the matrix units, fewer updates per epoch
     seq_len: int = 128  # truncated-BPTT length: gradients reach this many characters back
-    epochs: int = 10
-    optimizer: str = "adamw"  # "adamw" or "sgd"
+    epochs: int = 10  # passes over the training text (with --resume: the new total)
+    optimizer: Literal["adamw", "sgd"] = "adamw"  # AdamW, or plain SGD as in the paper and the course notebook
     lr: float = 2e-3  # peak learning rate
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0  # decoupled weight decay (AdamW), or L2 (SGD)
     grad_clip: float = 1.0  # max global gradient norm; 0 = off. Recurrences explode without it
-    schedule: str = "cosine"  # "cosine": warm up, then decay to lr/10 by the last step; "constant"
-    warmup_steps: int = 100
+    schedule: Literal["cosine", "constant"] = "cosine"  # cosine: warm up, then decay to lr/10 by the last step;
+    #                                                     constant: lr throughout
+    warmup_steps: int = 100  # linear warm-up steps of the cosine schedule
     max_chars: int = 0  # train on only the first N characters of the training split; 0 = all of it
     val_chars: int = 0  # hold out the last N of those as validation: not trained on, its loss recorded, so
     #                     settings can be compared without looking at the test split; 0 = none
     eval_every: int = 0  # steps between evaluations and checkpoints; 0 = once per epoch
     sample_length: int = 200  # characters of the sample recorded at each evaluation
-    seed: int = 1337
-    save_dtype: str = "float32"  # storage type of model.safetensors: "float32" or "float16"
+    seed: int = 1337  # random seed of the initial weights, dropout and samples: the same seed, the same run
+    save_dtype: Literal["float32", "float16"] = "float32"  # storage type of model.safetensors
 
     def __post_init__(self):
-        if self.optimizer not in ("adamw", "sgd"):
-            raise ValueError("optimizer must be 'adamw' or 'sgd'")
-        if self.schedule not in ("cosine", "constant"):
-            raise ValueError("schedule must be 'cosine' or 'constant'")
-        if self.save_dtype not in ("float32", "float16"):
-            raise ValueError("save_dtype must be 'float32' or 'float16'")
+        check_choices(self)
         if min(self.batch_size, self.seq_len, self.epochs) < 1 or self.lr <= 0:
             raise ValueError("batch_size, seq_len and epochs must be >= 1 and lr > 0")
 
@@ -85,6 +82,27 @@ def make_optimizer(model: CharRNN, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
+def train_step(model, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, state=None,
+               grad_clip: float = 0.0) -> tuple[torch.Tensor, object]:
+    """One step of truncated BPTT on inputs x (B, T) and targets y (B, T), from recurrent `state`:
+    forward, the loss of each character, backward, clipping (0 = off), the optimizer's update.
+
+    Returns the per-character losses (B, T), measured before the update, and the new state, both
+    detached. The same step serves training, the training benchmark and the dynamic evaluation.
+    """
+    logits, new_state = model(x, state)
+    losses = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view_as(y)
+    loss = losses.mean()
+    if not torch.isfinite(loss):
+        raise TrainingDiverged(f"the loss became {loss.item()}")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+    return losses.detach(), detach_state(new_state)
+
+
 def _sample(model: CharRNN, length: int) -> str:
     return "".join(generate(model, SAMPLE_PROMPT, length, temperature=0.8, seed=0))
 
@@ -98,15 +116,15 @@ def _stored(model: CharRNN, dtype: torch.dtype) -> CharRNN:
     return copy_
 
 
-def train(model: CharRNN, run: Run, resume: dict | None = None, meta: dict | None = None) -> dict:
+def train(model: CharRNN, run: Run, resume: dict | None = None, record: dict | None = None) -> dict:
     """Train `model` and keep `run.out` holding the latest checkpoint. Returns the saved record.
 
-    resume: a training_state (see checkpoint.load_training_state) and meta its config.json record.
+    resume: a training_state (see checkpoint.load_training_state) and record its config.json.
     Ctrl-C saves a checkpoint at the current step and returns; a NaN or infinite loss raises
     TrainingDiverged without touching the last good checkpoint.
     """
     cfg = run.config
-    device = next(model.parameters()).device
+    device = model.device
     dtype = getattr(torch, cfg.save_dtype)
     train_text, val_text = hold_out(run.train_text, cfg.val_chars, cfg.max_chars)
     batches = Batches(torch.tensor(model.encode(train_text), dtype=torch.long), cfg.batch_size, cfg.seq_len)
@@ -115,7 +133,7 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, meta: dict | Non
     train_probe = train_text[: len(run.test_text)]
     total_steps = cfg.epochs * len(batches)
     opt = make_optimizer(model, cfg)
-    record = dict(meta or {})
+    record = dict(record or {})
     record.update(training={**asdict(cfg), **run.info, "train_chars": len(train_text), "test_chars": len(run.test_text)})
     history = record.setdefault("history", [])
     record.pop("final", None)
@@ -149,7 +167,7 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, meta: dict | Non
         h = history[-1]
         val = f" | val {h['val_loss']:.4f}" if val_text else ""
         tqdm.write(f"epoch {h['epoch']:.2f} | train {h['train_loss']:.4f}{val} | test {h['test_loss']:.4f} nats/char "
-                   f"| {h['test_loss'] / LN2:.3f} bpc | {elapsed:.0f} s")
+                   f"| {bits(h['test_loss']):.3f} bpc | {elapsed:.0f} s")
 
     eval_every = cfg.eval_every or len(batches)
     running, running_n, state, rng = 0.0, 0, carried, torch.get_rng_state()
@@ -166,20 +184,14 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, meta: dict | Non
             rng = torch.get_rng_state()  # dropout draws from it; an interrupted step must not count
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total_steps, cfg)
-            logits, new_state = model(x, state)
-            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"the loss became {loss.item()} at step {step}; the last good checkpoint in {run.out} is kept. "
-                    "Lower --lr or set --grad-clip, then --resume or start again.")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            step, state = step + 1, detach_state(new_state)
+            try:
+                losses, new_state = train_step(model, opt, x, y, state, cfg.grad_clip)
+            except TrainingDiverged as e:
+                raise TrainingDiverged(f"{e} at step {step}; the last good checkpoint in {run.out} is kept. "
+                                       "Lower --lr or set --grad-clip, then --resume or start again.") from None
+            step, state = step + 1, new_state
             elapsed = time.perf_counter() - wall0
-            running += loss.item()
+            running += losses.mean().item()
             running_n += 1
             bar.update(1)
             if elapsed - shown_at >= 0.5:  # formatting the bar every step would slow one-character steps

@@ -52,7 +52,7 @@ def tiny_checkpoints(tiny_text, tmp_path_factory) -> dict:
         train(model, run)
         paths[cell] = root / cell
     model = charrnn.load(paths["lstm"])
-    meta = {k: v for k, v in charrnn.checkpoint.record_of(model.meta).items() if k != "final"}
+    meta = {k: v for k, v in charrnn.record.caller_fields(model.record).items() if k != "final"}
     paths["unfinished"] = charrnn.save(model, root / "unfinished", {**meta, "status": "training"})
     return paths
 
@@ -74,12 +74,12 @@ def lstm_copy(tiny_checkpoints, tmp_path):
 @pytest.fixture(scope="session")
 def cached_lstm(tiny_checkpoints, tiny_text, tmp_path_factory):
     """A copy of the tiny LSTM's checkpoint with a cache record, made as the shipped ones are (--record)."""
-    from charrnn.cache import main as cache_cli
+    from charrnn.cli import main
 
     root = tmp_path_factory.mktemp("cached")
     path = shutil.copytree(tiny_checkpoints["lstm"], root / "lstm")
     (root / "corpus.txt").write_text(tiny_text, encoding="utf-8")
-    cache_cli(["--checkpoint", str(path), "--data", str(root / "corpus.txt"), "--theta", "1", "--lam", "0.2",
+    main(["cache", "--checkpoint", str(path), "--data", str(root / "corpus.txt"), "--theta", "1", "--lam", "0.2",
                "--window", "300", "--record"])
     return path
 

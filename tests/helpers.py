@@ -23,5 +23,5 @@ def assert_shown(checkpoint, words: str, nats: float) -> None:
     import charrnn
     from charrnn.report import summary_rows
 
-    assert f"**{nats:.4f}** nats/char" in (checkpoint / "README.md").read_text()
-    assert [f"test loss, {words} (nats/char)", f"{nats:.4f}"] in summary_rows(charrnn.load(checkpoint).meta)
+    assert f"| {words} | {nats:.4f} |" in (checkpoint / "README.md").read_text()
+    assert [f"test loss, {words} (nats/char)", f"{nats:.4f}"] in summary_rows(charrnn.load(checkpoint).record)

@@ -17,15 +17,32 @@ from gradio_client.exceptions import AppError
 
 import app
 import charrnn
-from charrnn import bench_app, report
-from charrnn.training import SAMPLE_PROMPT
+from charrnn import report
+from charrnn.bench import app as bench_app
+from charrnn.data import SAMPLE_PROMPT
+from ui import score as score_view
+from ui import write as write_view
+from ui.learned import Learned
+from ui.score import Score
+from ui.validate import Catalog
+from ui.write import Write
 
 PAPER, LSTM, UNFINISHED, SLOW = "Paper RNN (Mikolov 2010)", "LSTM", "LSTM (unfinished)", "Slow LSTM (untrained)"
 
 
 @pytest.fixture(scope="module")
-def actions(app_models):
-    return app.Actions(app_models)
+def write(app_models):
+    return Write(Catalog(app_models))
+
+
+@pytest.fixture(scope="module")
+def scorer(app_models):
+    return Score(Catalog(app_models))
+
+
+@pytest.fixture(scope="module")
+def learned(app_models):
+    return Learned(Catalog(app_models))
 
 
 @pytest.fixture(scope="module")
@@ -33,43 +50,43 @@ def client(served_app):
     return Client(served_app, verbose=False)
 
 
-def reference(model, seed, length, temperature=0.8, top_k=0, top_p=1.0, random_seed=0) -> str:
-    return "".join(charrnn.generate(model, seed, length, temperature, top_k, top_p, random_seed))
+def reference(model, prompt, length, temperature=0.8, top_k=0, top_p=1.0, random_seed=0) -> str:
+    return "".join(charrnn.generate(model, prompt, length, temperature, top_k, top_p, random_seed))
 
 
 # --- the actions, called directly --------------------------------------------------------------------
 
-def test_generate_streams_growing_prefixes_of_the_library_text(actions, app_models):
-    outs = list(actions.generate(LSTM, "DORINE.\n\n", 300, 0.8, 0, 1.0, 5))
+def test_generate_streams_growing_prefixes_of_the_library_text(write, app_models):
+    outs = list(write.generate(LSTM, "DORINE.\n\n", 300, 0.8, 0, 1.0, 5))
     assert len(outs[0]) == 1  # the first character goes out at once
     assert all(b.startswith(a) and len(b) > len(a) for a, b in zip(outs, outs[1:]))
     assert outs[-1] == reference(app_models[LSTM], "DORINE.\n\n", 300, random_seed=5)
     assert len(outs[-1]) == 300
 
 
-def test_generate_seed_reproduces_and_minus_one_is_random(actions):
+def test_generate_seed_reproduces_and_minus_one_is_random(write):
     def run(random_seed):
-        return list(actions.generate(PAPER, "VALÈRE.\n\n", 200, 1.0, 0, 1.0, random_seed))[-1]
+        return list(write.generate(PAPER, "VALÈRE.\n\n", 200, 1.0, 0, 1.0, random_seed))[-1]
 
     assert run(11) == run(11)
     assert len({run(-1), run(None), run(-1)}) > 1  # 200 characters at temperature 1 never repeat by chance
-    greedy = [list(actions.generate(PAPER, "VALÈRE.\n\n", 100, 0, 0, 1.0, s))[-1] for s in (-1, 1, 2)]
+    greedy = [list(write.generate(PAPER, "VALÈRE.\n\n", 100, 0, 0, 1.0, s))[-1] for s in (-1, 1, 2)]
     assert greedy[0] == greedy[1] == greedy[2]
 
 
-def test_generate_accepts_the_bounds_themselves(actions, app_models):
+def test_generate_accepts_the_bounds_themselves(write, app_models):
     vocab_size = len(app_models[PAPER].vocab)
-    out = list(actions.generate(PAPER, "", 1, app.MAX_TEMPERATURE, vocab_size, 1, app.MAX_RANDOM_SEED))[-1]
+    out = list(write.generate(PAPER, "", 1, write_view.MAX_TEMPERATURE, vocab_size, 1, write_view.MAX_RANDOM_SEED))[-1]
     assert len(out) == 1 and out in app_models[PAPER].vocab.chars
-    out = list(actions.generate(PAPER, "a" * app.MAX_SEED_CHARS, app.MAX_LENGTH, 0.5, 0, 1e-6, 0))[-1]
-    assert len(out) == app.MAX_LENGTH
+    out = list(write.generate(PAPER, "a" * write_view.MAX_PROMPT_CHARS, write_view.MAX_LENGTH, 0.5, 0, 1e-6, 0))[-1]
+    assert len(out) == write_view.MAX_LENGTH
 
 
-def test_generate_notes_and_drops_unknown_characters(actions, app_models):
+def test_generate_notes_and_drops_unknown_characters(write, app_models):
     seed = "HARPAGON.\n\nWow kiwi ☃ d’accord"  # W, w, k and the snowman are not in the tiny vocabulary
     note = r"5 character\(s\) the model has never seen were left out: 'W', 'k', 'w', '☃'"
     with pytest.warns(UserWarning, match=note):
-        out = list(actions.generate(LSTM, seed, 50, 0.8, 0, 1.0, 3))[-1]
+        out = list(write.generate(LSTM, seed, 50, 0.8, 0, 1.0, 3))[-1]
     clean = "HARPAGON.\n\no ii  d'accord"  # the typographic apostrophe becomes the plain one the vocabulary has
     assert out == reference(app_models[LSTM], clean, 50, random_seed=3)
 
@@ -77,10 +94,10 @@ def test_generate_notes_and_drops_unknown_characters(actions, app_models):
 BAD_GENERATE = [  # (argument, value, what the error must say)
     ("model", "GPT-5", "unknown model 'GPT-5': choose one of 'Paper RNN (Mikolov 2010)'"),
     ("model", None, "unknown model None"),
-    ("seed", "a" * (app.MAX_SEED_CHARS + 1), "seed is 2,001 characters long; at most 2,000 are allowed"),
-    ("seed", 42, "seed must be text; got int"),
+    ("prompt", "a" * (write_view.MAX_PROMPT_CHARS + 1), "prompt is 2,001 characters long; at most 2,000 are allowed"),
+    ("prompt", 42, "prompt must be text; got int"),
     ("length", 0, "length must be an integer from 1 to 2000; got 0"),
-    ("length", app.MAX_LENGTH + 1, "length must be an integer from 1 to 2000; got 2001"),
+    ("length", write_view.MAX_LENGTH + 1, "length must be an integer from 1 to 2000; got 2001"),
     ("length", 10**12, "length must be an integer from 1 to 2000"),
     ("length", 2.5, "length must be an integer from 1 to 2000; got 2.5"),
     ("length", "100", "length must be an integer from 1 to 2000; got '100'"),
@@ -101,78 +118,78 @@ BAD_GENERATE = [  # (argument, value, what the error must say)
     ("random_seed", 0.5, "random_seed (or -1 for a new random seed) must be an integer"),
     ("random_seed", "seven", "random_seed (or -1 for a new random seed) must be an integer"),
 ]
-GOOD = dict(model=LSTM, seed="DORINE.\n\n", length=20, temperature=0.8, top_k=0, top_p=1.0, random_seed=1)
+GOOD = dict(model=LSTM, prompt="DORINE.\n\n", length=20, temperature=0.8, top_k=0, top_p=1.0, random_seed=1)
 
 
 @pytest.mark.parametrize("arg, value, message", BAD_GENERATE, ids=[f"{a}={v!r:.20}" for a, v, _ in BAD_GENERATE])
-def test_generate_refuses_bad_input_saying_what_is_allowed(actions, app_models, arg, value, message):
+def test_generate_refuses_bad_input_saying_what_is_allowed(write, app_models, arg, value, message):
     with pytest.raises(gr.Error) as e:
-        next(actions.generate(**{**GOOD, arg: value}))
+        next(write.generate(**{**GOOD, arg: value}))
     assert message in e.value.message
     if arg == "top_k":
         assert f"from 0 to {len(app_models[LSTM].vocab)}" in e.value.message
 
 
-def test_score_colours_each_character_by_its_loss(actions, app_models):
+def test_score_colours_each_character_by_its_loss(scorer, app_models):
     text = "VALÈRE.\n\nMonsieur, je vous dis que la chose est faite."  # ',' is not in the tiny vocabulary
     clean = text.replace(",", "")
-    highlighted, note, next_label = actions.score(LSTM, text)
+    highlighted, note, next_label = scorer.score(LSTM, text)
     assert "".join(c for c, _ in highlighted) == clean.replace("\n", "↵\n")
     assert highlighted[0][1] is None  # the first character is only read
     bits = charrnn.char_losses(app_models[LSTM], clean) / math.log(2)
     for (c, label), b in zip(highlighted[1:], bits.tolist()):
-        bound = next(bd for bd, lb in app.LOSS_CLASSES if lb == label)
-        lower = [bd for bd, _ in app.LOSS_CLASSES if bd < bound]
+        bound = next(bd for bd, lb in score_view.LOSS_CLASSES if lb == label)
+        lower = [bd for bd, _ in score_view.LOSS_CLASSES if bd < bound]
         assert b <= bound and (not lower or b > max(lower))
     bpc = charrnn.evaluate(app_models[LSTM], clean)["bpc"]
     assert f"**{bpc:.2f} bits/char** over the {len(clean) - 1} characters" in note
     assert "1 character(s) the model has never seen were left out: ','" in note
     expected = charrnn.next_chars(app_models[LSTM], clean, 5)
-    assert list(next_label) == [app.SHOWN_AS.get(c, c) for c, _ in expected]
+    assert list(next_label) == [score_view.SHOWN_AS.get(c, c) for c, _ in expected]
     assert list(next_label.values()) == pytest.approx([p for _, p in expected])
 
 
-def test_score_compares_with_the_models_test_loss(actions, app_models):
-    _, note, _ = actions.score(LSTM, "DORINE.\n\nEh bien.")
-    assert f"Molière's own test text costs this model {app_models[LSTM].meta['final']['test']['bpc']:.2f}" in note
-    _, note, _ = actions.score(SLOW, "DORINE.\n\nEh bien.")  # a model with no record: no comparison
+def test_score_compares_with_the_models_test_loss(scorer, app_models):
+    _, note, _ = scorer.score(LSTM, "DORINE.\n\nEh bien.")
+    assert f"Molière's own test text costs this model {app_models[LSTM].record['final']['test']['bpc']:.2f}" in note
+    _, note, _ = scorer.score(SLOW, "DORINE.\n\nEh bien.")  # a model with no record: no comparison
     assert "test text" not in note
 
 
-def test_score_with_the_cache_reads_as_the_cached_model(actions, app_models):
-    from charrnn.cache import CachedModel
+def test_score_with_the_cache_reads_as_the_cached_model(scorer, app_models):
+    from charrnn.testtime.cache import CachedModel
 
     text = "DORINE.\n\nEh bien monsieur.\n\nDORINE.\n\nEh bien."
-    highlighted, note, next_label = actions.score(LSTM, text, cache=True)
+    highlighted, note, next_label = scorer.score(LSTM, text, cache=True)
     cached = CachedModel.from_record(app_models[LSTM])
     bpc = charrnn.char_losses(cached, text).mean().item() / math.log(2)
     assert f"**{bpc:.2f} bits/char**" in note
     assert bpc != pytest.approx(charrnn.char_losses(app_models[LSTM], text).mean().item() / math.log(2), abs=0.01)
-    recorded = app_models[LSTM].meta["final"]["cache"]["test"]["bpc"]
+    recorded = app_models[LSTM].record["final"]["cache"]["test"]["bpc"]
     assert f"Molière's own test text costs this model {recorded:.2f} bits/char with its cache" in note
     assert list(next_label.values()) == pytest.approx([p for _, p in charrnn.next_chars(cached, text, 5)])
     with pytest.raises(gr.Error, match="records no cache settings"):
-        actions.score(PAPER, text, cache=True)
+        scorer.score(PAPER, text, cache=True)
     with pytest.raises(gr.Error, match="cache must be true or false"):
-        actions.score(LSTM, text, cache="yes")
+        scorer.score(LSTM, text, cache="yes")
 
 
 @pytest.mark.parametrize("model, text, message", [
     ("nope", "abc", "unknown model 'nope'"),
-    (LSTM, "a" * (app.MAX_SCORE_CHARS + 1), "text is 5,001 characters long; at most 5,000 are allowed"),
+    (LSTM, "a" * (score_view.MAX_SCORE_CHARS + 1), "text is 5,001 characters long; at most 5,000 are allowed"),
     (LSTM, ["a", "b"], "text must be text; got list"),
     (LSTM, "a", "text must hold at least two characters the model knows"),
     (LSTM, "a☃☃☃", "text must hold at least two characters the model knows"),
     (LSTM, "", "text must hold at least two characters the model knows"),
 ])
-def test_score_refuses_bad_input(actions, model, text, message):
+def test_score_refuses_bad_input(scorer, model, text, message):
     with pytest.raises(gr.Error, match=message.replace("(", r"\(")):
-        actions.score(model, text)
+        scorer.score(model, text)
 
 
-def test_history_of_a_finished_model(actions, app_models):
-    meta = app_models[PAPER].meta
-    curve, table = actions.history(PAPER)
+def test_history_of_a_finished_model(learned, app_models):
+    meta = app_models[PAPER].record
+    curve, table = learned.history(PAPER)
     assert len(curve) == 2 * len(meta["history"]) == 6
     test = curve[curve["split"] == "test"]
     assert test["bits/char"].tolist() == pytest.approx([h["test_loss"] / math.log(2) for h in meta["history"]])
@@ -190,52 +207,52 @@ def test_history_of_a_finished_model(actions, app_models):
     assert rows["training time"].endswith(" s on cpu")
 
 
-def test_history_shows_the_validation_loss_of_a_run_that_held_one_out(actions, app_models):
-    meta = app_models[LSTM].meta
-    curve, table = actions.history(LSTM)
+def test_history_shows_the_validation_loss_of_a_run_that_held_one_out(learned, app_models):
+    meta = app_models[LSTM].record
+    curve, table = learned.history(LSTM)
     assert curve["split"].tolist()[:3] == ["train", "val", "test"] and len(curve) == 3 * len(meta["history"])
     val = curve[curve["split"] == "val"]
     assert val["bits/char"].tolist() == pytest.approx([h["val_loss"] / math.log(2) for h in meta["history"]])
     rows = dict(zip(table["quantity"], table["value"]))
     assert rows["validation loss (nats/char)"] == f"{meta['final']['val']['nats']:.4f}"
-    paper_rows = dict(zip(*actions.history(PAPER)[1].T.values))
+    paper_rows = dict(zip(*learned.history(PAPER)[1].T.values))
     assert paper_rows["validation loss (nats/char)"] == "none held out"
 
 
-def test_history_of_a_model_still_training(actions, app_models):
-    last = app_models[UNFINISHED].meta["history"][-1]
-    _, table = actions.history(UNFINISHED)
+def test_history_of_a_model_still_training(learned, app_models):
+    last = app_models[UNFINISHED].record["history"][-1]
+    _, table = learned.history(UNFINISHED)
     rows = dict(zip(table["quantity"], table["value"]))
     assert rows["status"] == "training: epoch 3 of 3"
     assert rows["test loss (nats/char)"] == f"{last['test_loss']:.4f}"
     assert rows["losses from"] == "evaluation at epoch 3; training not finished"
 
 
-def test_history_of_a_model_without_record(actions):
-    curve, table = actions.history(SLOW)
+def test_history_of_a_model_without_record(learned):
+    curve, table = learned.history(SLOW)
     assert len(curve) == 0 and list(curve.columns) == ["epoch", "characters seen", "split", "bits/char"]
     assert dict(zip(table["quantity"], table["value"]))["losses"] == "none recorded in this checkpoint"
-    assert actions.training_sample(SLOW, 1) == ("This checkpoint recorded no samples during training.", "")
+    assert learned.training_sample(SLOW, 1) == ("This checkpoint recorded no samples during training.", "")
 
 
-def test_history_refuses_unknown_model(actions):
+def test_history_refuses_unknown_model(learned):
     with pytest.raises(gr.Error, match="unknown model 'LSTM ': choose one of"):
-        actions.history("LSTM ")
+        learned.history("LSTM ")
 
 
-def test_training_sample_at_each_evaluation(actions, app_models):
-    history = app_models[LSTM].meta["history"]
+def test_training_sample_at_each_evaluation(learned, app_models):
+    history = app_models[LSTM].record["history"]
     for i, h in enumerate(history, 1):
-        caption, sample = actions.training_sample(LSTM, i)
+        caption, sample = learned.training_sample(LSTM, i)
         assert sample == SAMPLE_PROMPT + h["sample"]
         assert caption.startswith(f"Epoch {h['epoch']:g}: {h['chars']:,} characters seen")
     for bad in (0, len(history) + 1, 1.5, "2"):
         with pytest.raises(gr.Error, match=f"index must be an integer from 1 to {len(history)}"):
-            actions.training_sample(LSTM, bad)
+            learned.training_sample(LSTM, bad)
 
 
-def test_all_models_side_by_side(actions, app_models):
-    curves, table = actions.all_models()
+def test_all_models_side_by_side(learned, app_models):
+    curves, table = learned.all_models()
     assert sorted(set(curves["model · split"])) == sorted([f"{PAPER} · train", f"{PAPER} · test"] +
                                                           [f"{n} · {s}" for n in (LSTM, UNFINISHED)
                                                            for s in ("train", "val", "test")])
@@ -299,7 +316,7 @@ def test_summary_prefers_final_losses_over_history():
 def test_load_models_skips_what_fails_and_says_why(monkeypatch, capsys, tiny_checkpoints, tmp_path):
     monkeypatch.setattr(app, "SHIPPED", {"Tiny": tiny_checkpoints["paper"], "Gone": tmp_path / "gone"})
     models = app.load_models([str(tmp_path)])  # a directory that is no checkpoint
-    assert list(models) == ["Tiny"] and models["Tiny"].meta["status"] == "complete"
+    assert list(models) == ["Tiny"] and models["Tiny"].record["status"] == "complete"
     err = capsys.readouterr().err
     assert f"skipping model 'Gone' ({tmp_path / 'gone'}): CheckpointError: no checkpoint directory" in err
     assert f"skipping model '{tmp_path}'" in err and "has no config.json" in err
@@ -318,12 +335,12 @@ def test_named_endpoints_and_their_parameters(client):
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     params = {name: [p["parameter_name"] for p in api[name]["parameters"]]
               for name in ("/generate", "/score", "/history")}
-    assert params == {"/generate": ["model", "seed", "length", "temperature", "top_k", "top_p", "random_seed"],
+    assert params == {"/generate": ["model", "prompt", "length", "temperature", "top_k", "top_p", "random_seed"],
                       "/score": ["model", "text", "cache"], "/history": ["model"]}
 
 
 def test_generate_streams_through_the_client(client, app_models):
-    job = client.submit(model=LSTM, seed="HARPAGON.\n\n", length=2000, temperature=0.9, top_k=0, top_p=1.0,
+    job = client.submit(model=LSTM, prompt="HARPAGON.\n\n", length=2000, temperature=0.9, top_k=0, top_p=1.0,
                         random_seed=7, api_name="/generate")
     outs = list(job)
     assert len(outs) >= 3 and len(outs[0]) == 1  # the first character, at least one batch in between, the end
@@ -359,7 +376,7 @@ def client_bad_requests(vocab_size):
         args[list(GOOD).index(arg)] = value
         yield "/generate", args, message
     yield "/score", ["nope", "abc"], "unknown model 'nope'"
-    yield "/score", [LSTM, "a" * (app.MAX_SCORE_CHARS + 1)], "at most 5,000 are allowed"
+    yield "/score", [LSTM, "a" * (score_view.MAX_SCORE_CHARS + 1)], "at most 5,000 are allowed"
     yield "/score", [LSTM, "☃"], "at least two characters"
     yield "/score", [LSTM, "abc", "yes"], "cache must be true or false"
     yield "/score", [PAPER, "abc", True], "records no cache settings"
@@ -376,7 +393,7 @@ def test_every_bad_request_gets_its_error_and_the_app_answers_the_next(client, a
 
 
 def test_a_cancelled_generation_frees_its_worker(client, app_models):
-    job = client.submit(SLOW, "HARPAGON.\n\n", app.MAX_LENGTH, 1.0, 0, 1.0, 0, api_name="/generate")
+    job = client.submit(SLOW, "HARPAGON.\n\n", write_view.MAX_LENGTH, 1.0, 0, 1.0, 0, api_name="/generate")
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         first = pool.submit(lambda: next(iter(job)))
         assert len(first.result(timeout=60)) >= 1
@@ -386,9 +403,9 @@ def test_a_cancelled_generation_frees_its_worker(client, app_models):
     assert {j.result(timeout=60) for j in jobs} == {reference(app_models[PAPER], "VALÈRE.\n\n", 30, random_seed=4)}
 
 
-def test_model_change_fits_the_top_k_slider_to_its_vocabulary(actions, app_models):
+def test_model_change_fits_the_top_k_slider_to_its_vocabulary(write, app_models):
     vocab_size = len(app_models[LSTM].vocab)
-    kept, reset = actions.top_k_slider(LSTM, 10), actions.top_k_slider(LSTM, vocab_size + 1)
+    kept, reset = write.top_k_slider(LSTM, 10), write.top_k_slider(LSTM, vocab_size + 1)
     assert (kept.maximum, kept.value) == (vocab_size, 10)
     assert (reset.maximum, reset.value) == (vocab_size, 0)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import charrnn
-from charrnn.training import SAMPLE_PROMPT
+from charrnn.data import SAMPLE_PROMPT
 
 CHROMIUM = "/usr/bin/chromium"
 if not os.path.exists(CHROMIUM):
@@ -37,7 +37,7 @@ def page(served_app):
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.set_default_timeout(TIMEOUT_MS)
         page.goto(served_app)
-        page.wait_for_selector("#seed textarea")
+        page.wait_for_selector("#prompt textarea")
         SCREENSHOTS.mkdir(exist_ok=True)
         yield page
         browser.close()
@@ -61,7 +61,7 @@ def output_length(page) -> int:
 
 def test_write_streams_the_text_to_the_chosen_length(page, app_models):
     choose_model(page, "LSTM")
-    page.locator("#seed textarea").fill("VALÈRE.\n\n☃")  # a character the model does not know
+    page.locator("#prompt textarea").fill("VALÈRE.\n\n☃")  # a character the model does not know
     set_number(page, "#length", 1500)
     page.locator("#random-seed input").fill("7")
     page.evaluate(WATCH_OUTPUT)
@@ -94,13 +94,13 @@ def test_loss_panel_shows_plot_table_and_samples(page, app_models):
     plot = page.locator("#loss-plot")
     plot.locator("svg").first.wait_for()
     assert plot.locator("svg path[aria-roledescription='line mark']").count() == 3  # train, validation, test
-    final = app_models["LSTM"].meta["final"]
+    final = app_models["LSTM"].record["final"]
     summary = page.locator("#summary")
     summary.get_by_text(f"{final['test']['bpc']:.3f}", exact=True).wait_for()
     assert summary.get_by_text("over-fitting", exact=True).count() == 1
     lines = page.locator("#all-plot svg path[aria-roledescription='line mark']")
     assert lines.count() == 2 + 3 + 3  # paper: train, test; the LSTM and its unfinished copy: also validation
-    history = app_models["LSTM"].meta["history"]
+    history = app_models["LSTM"].record["history"]
     sample = page.locator("#sample textarea")
     assert sample.input_value() == SAMPLE_PROMPT + history[-1]["sample"]
     set_number(page, "#epoch", 1)

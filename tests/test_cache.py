@@ -7,8 +7,9 @@ import pytest
 import torch
 
 import charrnn
-import charrnn.cache
-from charrnn.cache import CachedModel, main, tune
+import charrnn.testtime.cache
+from charrnn.cli import main
+from charrnn.testtime.cache import CachedModel, tune
 from charrnn.scoring import char_losses, costly_lines, evaluate
 from tests.helpers import TINY_TEXT, assert_shown, tiny_model
 
@@ -40,7 +41,7 @@ def literal_cache_losses(model, text: str, theta: float, lam: float, window: int
                                                    ("gru", {"embed_size": 8}, 16),  # windows span chunks
                                                    ("paper", {}, 1024), ("lstm", {"embed_size": 8}, 1024)])
 def test_the_cache_computes_its_equations_in_one_call_or_many(cell, kw, query_chunk, monkeypatch):
-    monkeypatch.setattr(charrnn.cache, "QUERY_CHUNK", query_chunk)
+    monkeypatch.setattr(charrnn.testtime.cache, "QUERY_CHUNK", query_chunk)
     model = tiny_model(cell, **kw)
     text = TINY_TEXT[:400]
     expected = literal_cache_losses(model, text, theta=0.7, lam=0.3, window=45)
@@ -107,7 +108,7 @@ def test_bad_settings_say_what_is_wrong(theta, lam, window, message):
 def test_cli_records_a_reproducible_result_in_the_checkpoint(lstm_copy, corpus_file, tiny_text, capsys):
     ckpt, corpus = lstm_copy, corpus_file
     before = json.loads((ckpt / "config.json").read_text())["final"]
-    main(["--checkpoint", str(ckpt), "--data", str(corpus), "--record", "--lines", "2", "--window", "300"])
+    main(["cache", "--checkpoint", str(ckpt), "--data", str(corpus), "--record", "--lines", "2", "--window", "300"])
     printed = capsys.readouterr().out
     assert "choosing theta and lam on the validation slice (500 characters" in printed
 
@@ -126,13 +127,13 @@ def test_cli_records_a_reproducible_result_in_the_checkpoint(lstm_copy, corpus_f
 
 
 def test_a_checkpoint_without_a_cache_record_says_how_to_make_one(tiny_checkpoints):
-    with pytest.raises(ValueError, match="python -m charrnn.cache"):
+    with pytest.raises(ValueError, match="python -m charrnn cache"):
         CachedModel.from_record(charrnn.load(tiny_checkpoints["lstm"]))
 
 
 def test_cli_says_what_is_wrong(tiny_checkpoints, corpus_file):
-    with pytest.raises(SystemExit, match="give both --theta and --lam"):
-        main(["--checkpoint", str(tiny_checkpoints["lstm"]), "--data", str(corpus_file), "--theta", "0.1"])
+    with pytest.raises(SystemExit, match="give both theta and lam"):
+        main(["cache", "--checkpoint", str(tiny_checkpoints["lstm"]), "--data", str(corpus_file), "--theta", "0.1"])
     with pytest.raises(SystemExit, match="no final losses"):
-        main(["--checkpoint", str(tiny_checkpoints["unfinished"]), "--data", str(corpus_file), "--theta", "0.1",
+        main(["cache", "--checkpoint", str(tiny_checkpoints["unfinished"]), "--data", str(corpus_file), "--theta", "0.1",
               "--lam", "0.2", "--record"])

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import charrnn
-from charrnn.dynamic import dynamic_char_losses, evaluate_dynamic, main, tune
+from charrnn.cli import main
+from charrnn.testtime.dynamic import dynamic_char_losses, evaluate_dynamic, tune
 from charrnn.testtime import tuning_text
 from charrnn.scoring import char_losses, costly_lines
 from tests.helpers import TINY_TEXT, assert_shown, tiny_model
@@ -67,9 +68,9 @@ def test_bad_arguments_say_what_is_wrong(lr, seq_len, message):
 def test_cli_records_a_reproducible_result_in_the_checkpoint(lstm_copy, corpus_file, tiny_text, capsys):
     ckpt, corpus = lstm_copy, corpus_file
     static_before = json.loads((ckpt / "config.json").read_text())["final"]
-    main(["--checkpoint", str(ckpt), "--data", str(corpus), "--record", "--lines", "2"])  # lr tuned on the validation slice
+    main(["dynamic", "--checkpoint", str(ckpt), "--data", str(corpus), "--record", "--lines", "2"])  # lr tuned on the validation slice
     printed = capsys.readouterr().out
-    assert "choosing the learning rate on the validation slice (500 characters" in printed
+    assert "choosing lr on the validation slice (500 characters" in printed
 
     config = json.loads((ckpt / "config.json").read_text())
     d = config["final"]["dynamic"]
@@ -86,4 +87,4 @@ def test_cli_records_a_reproducible_result_in_the_checkpoint(lstm_copy, corpus_f
 
 def test_cli_refuses_to_record_into_an_unfinished_checkpoint(tiny_checkpoints, corpus_file):
     with pytest.raises(SystemExit, match="no final losses"):
-        main(["--checkpoint", str(tiny_checkpoints["unfinished"]), "--data", str(corpus_file), "--lr", "0.01", "--record"])
+        main(["dynamic", "--checkpoint", str(tiny_checkpoints["unfinished"]), "--data", str(corpus_file), "--lr", "0.01", "--record"])

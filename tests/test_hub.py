@@ -241,7 +241,8 @@ def checkpoints(tmp_path_factory):
 def project(tmp_path, checkpoints):
     """A copy of the project as deploy-space sees it, with everything that must stay home beside it."""
     root = tmp_path / "project"
-    shutil.copytree(REPO / "charrnn", root / "charrnn", ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("charrnn", "ui"):
+        shutil.copytree(REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
     for f in ("README.md", "requirements.txt"):
         shutil.copy(REPO / f, root / f)
     (root / "app.py").write_text("import charrnn\n")
@@ -257,7 +258,8 @@ def project(tmp_path, checkpoints):
         (root / d).parent.mkdir(parents=True, exist_ok=True)
         (root / d).write_text("not for the Space")
     expected = ({"app.py", "requirements.txt", "README.md", "charrnn/extra/helper.py"}
-                | {f"charrnn/{n}" for n in os.listdir(REPO / "charrnn") if n.endswith(".py")}
+                | {p.relative_to(REPO).as_posix() for package in ("charrnn", "ui") for p in (REPO / package).rglob("*.py")
+                   if "__pycache__" not in p.parts}
                 | {f"checkpoints/lstm/{n}" for n in ("model.safetensors", "config.json", "README.md")})
     return root, expected
 
@@ -350,7 +352,7 @@ def test_push_uploads_weights_config_and_card_then_loads_by_id(stand_in, checkpo
     earlier = {n: (a / n).read_bytes() for n in ("config.json", "model.safetensors")}
     first = stand_in.commit("model", "alice/tiny", earlier, "an earlier version")
     env = hub_env(tmp_path / "hf", stand_in.url, HF_TOKEN="hf_test_token")
-    r = run_py(["-m", "charrnn.hub", "push", str(b), "alice/tiny", "--private"], env)
+    r = run_py(["-m", "charrnn", "push", str(b), "alice/tiny", "--private"], env)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == f"{stand_in.url}/alice/tiny"
     assert stand_in.repos["model", "alice/tiny"]["created"] == {}  # it existed: --private changes nothing then
@@ -407,7 +409,7 @@ def test_no_network_says_so(tmp_path):
 
 def test_deploy_space_dry_run_lists_the_files_and_front_matter(stand_in, project, tmp_path):
     root, expected = project
-    r = run_py(["-m", "charrnn.hub", "deploy-space", "alice/demo", "--dry-run"], hub_env(tmp_path / "hf", stand_in.url),
+    r = run_py(["-m", "charrnn", "deploy-space", "alice/demo", "--dry-run"], hub_env(tmp_path / "hf", stand_in.url),
                cwd=root)
     assert r.returncode == 0, r.stderr
     listed = {line.split()[2] for line in r.stdout.split("front matter")[0].splitlines()[1:-1]}  # size, "B", path
@@ -419,7 +421,7 @@ def test_deploy_space_dry_run_lists_the_files_and_front_matter(stand_in, project
 def test_deploy_space_uploads_exactly_the_app(stand_in, project, tmp_path):
     root, expected = project
     env = hub_env(tmp_path / "hf", stand_in.url, HF_TOKEN="t")
-    r = run_py(["-m", "charrnn.hub", "deploy-space", "alice/demo"], env, cwd=root)
+    r = run_py(["-m", "charrnn", "deploy-space", "alice/demo"], env, cwd=root)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == f"{stand_in.url}/spaces/alice/demo"
     space = stand_in.repos["space", "alice/demo"]
@@ -432,7 +434,7 @@ def test_deploy_space_uploads_exactly_the_app(stand_in, project, tmp_path):
 
 def test_deploy_space_without_a_token_says_how_to_log_in(stand_in, project, tmp_path):
     root, _ = project
-    r = run_py(["-m", "charrnn.hub", "deploy-space", "alice/demo"], hub_env(tmp_path / "hf", stand_in.url), cwd=root)
+    r = run_py(["-m", "charrnn", "deploy-space", "alice/demo"], hub_env(tmp_path / "hf", stand_in.url), cwd=root)
     assert r.returncode == 1
     assert r.stderr.startswith("error: no Hugging Face token: run `hf auth login` or set HF_TOKEN")
     assert "Traceback" not in r.stderr and stand_in.log == []

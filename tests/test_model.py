@@ -89,3 +89,34 @@ def test_tiny_model_overfits_a_short_text(cell):
         opt.step()
     # The uniform guess costs ln(V) ~ 3.3 nats; memorising 300 characters must go far below.
     assert loss.item() < 0.3
+
+
+def test_a_new_cell_is_one_registry_entry(monkeypatch, tmp_path):
+    """A cell added to the registry, and nowhere else, trains, saves with a card that names it, and loads."""
+    import torch.nn as nn
+
+    import charrnn
+    from charrnn.cells import CELLS, Cell
+    from charrnn.data import split
+    from charrnn.training import Run, TrainConfig, train
+
+    class ReluRNN(nn.Module):  # a throwaway cell, made for this test
+        def __init__(self, input_size, hidden_size, num_layers, dropout):
+            super().__init__()
+            self.rnn = nn.RNN(input_size, hidden_size, num_layers, nonlinearity="relu", batch_first=True)
+
+        def forward(self, x, state):
+            return self.rnn(x, state)
+
+    monkeypatch.setitem(CELLS, "relu", Cell(ReluRNN, "Elman RNN with ReLU state", "relu-rnn"))
+    model = tiny_model("relu", embed_size=4)
+    train_text, test_text = split(TINY_TEXT)
+    cfg = TrainConfig(batch_size=2, seq_len=16, epochs=1, lr=1e-2, warmup_steps=1, sample_length=10)
+    record = train(model, Run(train_text, test_text, cfg, tmp_path / "ck", {"command": "test"}, progress=False))
+    assert record["status"] == "complete"
+    card = (tmp_path / "ck" / "README.md").read_text()
+    assert "Elman RNN with ReLU state" in card and "- relu-rnn" in card
+    loaded = charrnn.load(tmp_path / "ck")
+    assert isinstance(loaded.rnn, ReluRNN) and loaded.head.bias is not None
+    x = torch.tensor([model.encode(TINY_TEXT[:40])])
+    assert torch.allclose(loaded(x)[0], model.eval()(x)[0], atol=1e-6)

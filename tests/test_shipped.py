@@ -34,18 +34,18 @@ def test_shipped_checkpoint_is_complete_and_small(name):
     assert files == ["README.md", "config.json", "model.safetensors"]
     assert sum((path / f).stat().st_size for f in files) < 10 * 2**20  # a Space needs no large-file storage
     model = charrnn.load(path)
-    meta = model.meta
+    meta = model.record
     assert meta["status"] == "complete" and meta["training"]["corpus_sha256"] == MOLIERE_SHA256
     assert meta["training"]["command"].startswith("python train.py")
     assert len(meta["history"]) >= 2 and meta["history"][-1]["test_loss"] < meta["history"][0]["test_loss"]
     # The card is generated from config.json: the shipped one says what the current card code says.
-    card = model_card(charrnn.checkpoint.read_config(path), name)
+    card = model_card(charrnn.checkpoint.read_record(path), name)
     assert (path / "README.md").read_text(encoding="utf-8") == card
 
 
 @pytest.mark.parametrize("name, target", TARGETS)
 def test_shipped_checkpoint_meets_its_target(name, target):
-    assert charrnn.checkpoint.read_config(ROOT / "checkpoints" / name)["final"]["test"]["nats"] <= target
+    assert charrnn.checkpoint.read_record(ROOT / "checkpoints" / name)["final"]["test"]["nats"] <= target
 
 
 @pytest.mark.skipif(_corpus() is None, reason="the corpus is not beside the project (../shared/data/moliere.txt)")
@@ -55,18 +55,18 @@ def test_shipped_test_loss_reproduces(name):
     assert sha256_of(corpus) == MOLIERE_SHA256
     train_text, test_text = split(read_text(corpus))
     model = charrnn.load(ROOT / "checkpoints" / name)
-    final = model.meta["final"]
+    final = model.record["final"]
     assert charrnn.evaluate(model, test_text)["nats"] == pytest.approx(final["test"]["nats"], abs=0.01)
     if "val" in final:  # the held-out end of the training text
-        training = model.meta["training"]
+        training = model.record["training"]
         _, val_text = hold_out(train_text, training["val_chars"], training["max_chars"])
         assert charrnn.evaluate(model, val_text)["nats"] == pytest.approx(final["val"]["nats"], abs=0.01)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_dynamic_evaluation_chose_its_rate_off_the_test_split(name):
-    """The dynamic test loss (charrnn.dynamic) is recorded with the rate that did best on the tuning text."""
-    meta = charrnn.checkpoint.read_config(ROOT / "checkpoints" / name)
+    """The dynamic test loss (python -m charrnn dynamic) is recorded with the rate that did best on the tuning text."""
+    meta = charrnn.checkpoint.read_record(ROOT / "checkpoints" / name)
     d = meta["final"]["dynamic"]
     tuning = {float(lr): nats for lr, nats in d["tuning"].items()}
     assert d["lr"] == min(tuning, key=tuning.get) and 0.0 in tuning and "test" not in d["tuned_on"]
@@ -76,8 +76,8 @@ def test_dynamic_evaluation_chose_its_rate_off_the_test_split(name):
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_the_cache_chose_its_settings_off_the_test_split(name):
-    """The cache's test loss (charrnn.cache) is recorded with the (theta, lam) that did best on the tuning text."""
-    meta = charrnn.checkpoint.read_config(ROOT / "checkpoints" / name)
+    """The cache's test loss (python -m charrnn cache) is recorded with the (theta, lam) that did best on the tuning text."""
+    meta = charrnn.checkpoint.read_record(ROOT / "checkpoints" / name)
     c = meta["final"]["cache"]
     tuning = {tuple(map(float, pair.split(","))): nats for pair, nats in c["tuning"].items()}
     assert (c["theta"], c["lam"]) == min(tuning, key=tuning.get) and (0.0, 0.0) in tuning
@@ -87,7 +87,7 @@ def test_the_cache_chose_its_settings_off_the_test_split(name):
 
 
 def test_with_the_cache_the_best_model_meets_the_target():
-    assert charrnn.checkpoint.read_config(ROOT / "checkpoints" / BEST)["final"]["cache"]["test"]["nats"] <= 1.25
+    assert charrnn.checkpoint.read_record(ROOT / "checkpoints" / BEST)["final"]["cache"]["test"]["nats"] <= 1.25
 
 
 @pytest.mark.skipif(_corpus() is None, reason="the corpus is not beside the project (../shared/data/moliere.txt)")
@@ -95,10 +95,10 @@ def test_with_the_cache_the_best_model_meets_the_target():
     not os.environ.get("CHARRNN_SLOW_TESTS"), reason="about 2 minutes on one thread: set CHARRNN_SLOW_TESTS=1"))])
 def test_the_best_model_s_cache_losses_reproduce(split_name):
     """The recorded loss with the cache on the validation slice (where its settings were chosen) and on the test split."""
-    from charrnn.cache import CachedModel
+    from charrnn.testtime.cache import CachedModel
 
     model = charrnn.load(ROOT / "checkpoints" / BEST)
-    c, training = model.meta["final"]["cache"], model.meta["training"]
+    c, training = model.record["final"]["cache"], model.record["training"]
     train_text, test_text = split(read_text(_corpus()))
     text = test_text if split_name == "test" else hold_out(train_text, training["val_chars"], training["max_chars"])[1]
     recorded = c["test"]["nats"] if split_name == "test" else c["tuning"][f"{c['theta']:g},{c['lam']:g}"]
@@ -108,17 +108,17 @@ def test_the_best_model_s_cache_losses_reproduce(split_name):
 
 @pytest.mark.parametrize("name", GATED)
 def test_read_dynamically_the_gated_models_meet_the_target(name):
-    assert charrnn.checkpoint.read_config(ROOT / "checkpoints" / name)["final"]["dynamic"]["test"]["nats"] <= 1.25
+    assert charrnn.checkpoint.read_record(ROOT / "checkpoints" / name)["final"]["dynamic"]["test"]["nats"] <= 1.25
 
 
 def test_the_best_model_is_the_gated_one_with_the_lowest_validation_loss():
-    val = {name: charrnn.checkpoint.read_config(ROOT / "checkpoints" / name)["final"]["val"]["nats"] for name in GATED}
+    val = {name: charrnn.checkpoint.read_record(ROOT / "checkpoints" / name)["final"]["val"]["nats"] for name in GATED}
     assert min(val, key=val.get) == BEST
 
 
 def test_the_course_notebook_recipe_lands_near_the_notebook():
     """The seed preset reproduces the notebook's recipe: its training loss after 10 epochs was 1.66 nats/char."""
-    meta = charrnn.load(ROOT / "checkpoints" / "seed").meta
+    meta = charrnn.load(ROOT / "checkpoints" / "seed").record
     assert meta["training"]["max_chars"] == 50_000 and meta["model"]["hidden_size"] == 128
     assert len(meta["history"]) == 10
     assert meta["history"][-1]["train_running_loss"] == pytest.approx(1.66, abs=0.1)

@@ -36,7 +36,7 @@ def test_training_records_history_and_final_losses(tmp_path):
     assert all(len(h["sample"]) == 20 for h in record["history"])
     # The recorded final test loss is what evaluating the saved checkpoint gives.
     loaded = charrnn.load(run.out)
-    assert loaded.meta["status"] == "complete"
+    assert loaded.record["status"] == "complete"
     assert charrnn.evaluate(loaded, run.test_text)["nats"] == pytest.approx(record["final"]["test"]["nats"], abs=1e-6)
     assert record["final"]["test"]["bpc"] == pytest.approx(record["final"]["test"]["nats"] / math.log(2))
 
@@ -62,9 +62,9 @@ def test_interrupted_then_resumed_run_equals_the_uninterrupted_one(tmp_path, mon
     _interrupt_at_step(monkeypatch, 5)  # mid-epoch: the carried hidden state must be restored too
     record = train(tiny_model(cell, **kw), _run(tmp_path / "b"))
     assert record["status"] == "interrupted" and load_training_state(tmp_path / "b" / "ck")["step"] == 4
-    meta = charrnn.checkpoint.read_config(tmp_path / "b" / "ck")
+    meta = charrnn.checkpoint.read_record(tmp_path / "b" / "ck")
     resumed = train(tiny_model(cell, seed=99, **kw), _run(tmp_path / "b"),
-                    resume=load_training_state(tmp_path / "b" / "ck"), meta=meta)
+                    resume=load_training_state(tmp_path / "b" / "ck"), record=meta)
     assert [h["step"] for h in resumed["history"]] == [h["step"] for h in straight["history"]]
     # Same data order, weights, optimizer state, RNG and carried state: the same run.
     for a, b in zip(resumed["history"], straight["history"]):
@@ -82,7 +82,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     with pytest.raises(TrainingDiverged, match="last good checkpoint"):
         train(model, run)
     assert (run.out / "model.safetensors").read_bytes() == before
-    assert charrnn.load(run.out).meta["status"] == "complete"
+    assert charrnn.load(run.out).record["status"] == "complete"
 
 
 def test_validation_slice_is_held_out_and_recorded(tmp_path):
@@ -116,24 +116,25 @@ def test_train_cli_end_to_end(tmp_path, capsys):
     train_cli.main(["--preset", "lstm", "--data", str(data), "--out", str(out), "--hidden-size", "16",
                     "--num-layers", "1", "--batch-size", "4", "--seq-len", "16", "--epochs", "1", "--val-chars", "200"])
     model = charrnn.load(out)
-    assert model.meta["training"]["val_chars"] == 200 and "val" in model.meta["final"]
+    assert model.record["training"]["val_chars"] == 200 and "val" in model.record["final"]
     assert model.config.cell == "lstm" and model.config.hidden_size == 16 and model.config.embed_size == 64
     assert model.config.vocab == "".join(sorted(set(TINY_TEXT)))
-    assert model.meta["training"]["command"].startswith("python train.py --preset lstm")
-    assert model.meta["dtype"] == "float16"  # the preset's storage type
-    assert f"/ validation {model.meta['final']['val']['nats']:.4f} /" in capsys.readouterr().out  # the "done:" line
-    # python -m charrnn.scoring re-evaluates the checkpoint on the test split: the recorded figure again.
-    from charrnn.scoring import char_losses, costly_lines, main as scoring_main
+    assert model.record["training"]["command"].startswith("python train.py --preset lstm")
+    assert model.record["dtype"] == "float16"  # the preset's storage type
+    assert f"/ validation {model.record['final']['val']['nats']:.4f} /" in capsys.readouterr().out  # the "done:" line
+    # python -m charrnn score re-evaluates the checkpoint on the test split: the recorded figure again.
+    from charrnn.cli import main as cli
+    from charrnn.scoring import char_losses, costly_lines
 
-    scoring_main(["--checkpoint", str(out), "--data", str(data), "--lines", "2"])
-    recorded = model.meta["final"]["test"]["nats"]
+    cli(["score", "--checkpoint", str(out), "--data", str(data), "--lines", "2"])
+    recorded = model.record["final"]["test"]["nats"]
     printed = capsys.readouterr().out
     assert f"test {recorded:.4f} nats/char" in printed
     test_text = charrnn.data.split(TINY_TEXT)[1]
     top = costly_lines(test_text, char_losses(model, test_text), 2)
     assert "the 2 costliest lines" in printed and all(repr(e["line"][:50]) in printed for e in top)
     train_cli.main(["--data", str(data), "--out", str(out), "--resume", "--epochs", "2"])
-    resumed = charrnn.load(out).meta
+    resumed = charrnn.load(out).record
     assert [h["epoch"] for h in resumed["history"]] == [1.0, 2.0]
     assert resumed["training"]["command"].startswith("python train.py --preset lstm")  # what started it
     assert resumed["training"]["resumed_with"] == [f"python train.py --data {data} --out {out} --resume --epochs 2"]
@@ -152,11 +153,11 @@ def test_train_cli_never_replaces_a_checkpoint_or_other_files_unasked(tmp_path):
     assert (out / "model.safetensors").read_bytes() == before
     train_cli.main(args + ["--seed", "7", "--overwrite"])
     assert (out / "model.safetensors").read_bytes() != before
-    assert charrnn.load(out).meta["training"]["seed"] == 7
+    assert charrnn.load(out).record["training"]["seed"] == 7
     out.rename(tmp_path / ".ck.old")  # as a save killed between its two renames leaves it: still the checkpoint
     with pytest.raises(SystemExit, match="already holds a trained model"):
         train_cli.main(args)
-    assert charrnn.load(out).meta["training"]["seed"] == 7
+    assert charrnn.load(out).record["training"]["seed"] == 7
 
     other = tmp_path / "notes"
     other.mkdir()
@@ -169,7 +170,7 @@ def test_train_cli_never_replaces_a_checkpoint_or_other_files_unasked(tmp_path):
         train_cli.main(args[:2] + ["--out", str(data)] + args[4:])
     (tmp_path / "empty").mkdir()
     train_cli.main(args[:2] + ["--out", str(tmp_path / "empty")] + args[4:])  # an empty directory is fine
-    assert charrnn.load(tmp_path / "empty").meta["status"] == "complete"
+    assert charrnn.load(tmp_path / "empty").record["status"] == "complete"
 
 
 def test_a_preset_validation_slice_too_long_for_the_corpus_says_which_flag_to_change(tmp_path):
@@ -204,12 +205,20 @@ def test_train_cli_bad_data_files(tmp_path, content, message):
 
 
 def test_train_help_explains_every_flag():
+    """Every setting of ModelConfig (but the vocabulary, which comes from the data) and TrainConfig is a flag,
+    with its comment as help."""
+    from dataclasses import fields
+
+    from charrnn.model import ModelConfig
+
     out = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    parser_flags = [a for a in train_cli.parse_args.__code__.co_consts if isinstance(a, str) and a.startswith("--")]
-    assert len(parser_flags) >= 20
-    for flag in parser_flags:
-        assert flag in out
-    assert out.count("(default:") + out.count("default:") >= 1
+    actions = {a.option_strings[-1]: a for a in train_cli.parser()._actions if a.option_strings}
+    names = [f.name for cls in (ModelConfig, TrainConfig) for f in fields(cls) if f.name != "vocab"]
+    assert {"--" + n.replace("_", "-") for n in names} <= set(actions) and len(actions) >= 25
+    for flag, action in actions.items():
+        assert flag in out and action.help, flag
+    assert actions["--seq-len"].help == "truncated-BPTT length: gradients reach this many characters back (default: 128)"
+    assert "--optimizer {adamw,sgd}" in out and "--cell {paper,rnn,gru,lstm}" in out
 
 
 def test_real_ctrl_c_stops_cleanly_with_a_resumable_checkpoint(tmp_path):
@@ -234,6 +243,6 @@ def test_real_ctrl_c_stops_cleanly_with_a_resumable_checkpoint(tmp_path):
         proc.kill()
     assert proc.returncode == 0, output
     assert "interrupted at step" in output
-    meta = charrnn.load(out).meta
+    meta = charrnn.load(out).record
     assert meta["status"] == "interrupted"
     assert load_training_state(out)["step"] >= 20

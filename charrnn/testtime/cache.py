@@ -1,7 +1,7 @@
 """A continuous cache (Grave, Joulin & Usunier, ICLR 2017): a trained model that remembers, without
 learning, which character followed each of its recent states.
 
-A static network pays in full for a new speaker's name every time it comes (`python -m charrnn.scoring
+A static network pays in full for a new speaker's name every time it comes (`python -m charrnn score
 --lines`): nothing in its weights says that a name it has just read is likely to come again. The cache
 adds that. At each step t the model has its distribution p_model(c) of the next character and the top
 layer's output h(t). The cache holds the outputs h(i) of the last `window` steps, each with the character
@@ -13,17 +13,19 @@ x(i+1) that followed it, and predicts
 so after "\\nSBRI" the state is close to the one after the last "\\nSBRI", and the "G" that followed it
 gets weight. No weight changes and nothing is trained at test time: every character is predicted by
 the same fixed function of the text before it, which is what distinguishes this from the paper's dynamic
-model (charrnn.dynamic). theta and lam are chosen on the validation slice, never on the test split.
-
-    python -m charrnn.cache --checkpoint checkpoints/gru-large --data ../shared/data/moliere.txt [--record]
+model (testtime.dynamic). theta and lam are chosen on the validation slice, never on the test split.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from ..scoring import char_losses
+from .method import Method
 
 WINDOW = 20_000  # characters remembered: several scenes; the cost of a step grows with it
 # The grid tune() searches, factors of 2, wide because the scale of h . h differs by cell (GRU, LSTM, sigmoid).
@@ -56,16 +58,20 @@ class CachedModel(nn.Module):
         super().__init__()
         check_cache(theta, lam, window)
         self.model, self.theta, self.lam, self.window = model, theta, lam, window
-        self.vocab, self.config, self.meta = model.vocab, model.config, getattr(model, "meta", {})
+        self.vocab, self.config, self.record = model.vocab, model.config, model.record
 
     @classmethod
     def from_record(cls, model) -> "CachedModel":
-        """`model` with the cache settings its checkpoint recorded (python -m charrnn.cache --record)."""
-        record = (getattr(model, "meta", {}).get("final") or {}).get("cache")
-        if not record:
-            raise ValueError("this checkpoint records no cache settings: run python -m charrnn.cache --checkpoint "
+        """`model` with the cache settings its checkpoint recorded (python -m charrnn cache --record)."""
+        reading = (model.record.get("final") or {}).get("cache")
+        if not reading:
+            raise ValueError("this checkpoint records no cache settings: run python -m charrnn cache --checkpoint "
                              "DIR --record, or give CachedModel(model, theta, lam) yourself")
-        return cls(model, record["theta"], record["lam"], record["window"])
+        return cls(model, reading["theta"], reading["lam"], reading["window"])
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
 
     def encode(self, text: str) -> list[int]:
         return self.model.encode(text)
@@ -76,7 +82,7 @@ class CachedModel(nn.Module):
     def forward(self, idx: torch.Tensor, state=None):
         model_state, keys, followers, last = state if state is not None else (None, None, None, None)
         h, model_state = self.model.features(idx, model_state)  # (B, T, H)
-        logp = F.log_softmax(self.model.head(F.dropout(h, self.config.dropout, self.training)).float(), -1)
+        logp = F.log_softmax(self.model.readout(h).float(), -1)
         # Every output before the last, with the character that followed it, in the order read.
         keys = _cat(keys, last, h[:, :-1])  # (B, n, H): the first n0 come from earlier calls
         followers = _cat(followers, idx[:, :1] if last is not None else None, idx[:, 1:])  # (B, n)
@@ -140,11 +146,11 @@ def tune(model, text: str, thetas=THETAS, lambdas=LAMBDAS, window: int = WINDOW,
     The losses are those CachedModel(model, theta, lam, window) gives reading `text` in one call.
     """
     model.eval()
-    ids = torch.tensor([model.encode(text)], dtype=torch.long, device=next(model.parameters()).device)
+    ids = torch.tensor([model.encode(text)], dtype=torch.long, device=model.device)
     if ids.shape[1] < 2:
         raise ValueError("tuning the cache needs a text of at least two characters")
     h, _ = model.features(ids[:, :-1])
-    logp = F.log_softmax(model.head(h).float(), -1)
+    logp = F.log_softmax(model.readout(h).float(), -1)
     target = ids[:, 1:, None]
 
     def nats(lp):
@@ -162,47 +168,33 @@ def tune(model, text: str, thetas=THETAS, lambdas=LAMBDAS, window: int = WINDOW,
     return min(losses, key=losses.get), losses
 
 
-def main(argv=None) -> None:
-    import sys
-
-    from .checkpoint import recorded_nats
-    from .scoring import average, char_losses
-    from .testtime import finish, inputs, parser
-
-    p = parser("Test loss of a checkpoint with a continuous cache (Grave et al. 2017): the fixed model, mixed "
-               "with what followed its most similar recent states.", "checkpoints/gru-large", "cache")
-    p.add_argument("--theta", type=float, default=None, help="sharpness of the cache's match of states; default: "
-                   "with --lam, tuned on the validation slice over " + ", ".join(f"{t:g}" for t in THETAS))
-    p.add_argument("--lam", type=float, default=None, help="weight of the cache in the mixture; default: tuned "
-                   "over " + ", ".join(map(str, LAMBDAS)))
-    p.add_argument("--window", type=int, default=WINDOW, help="characters the cache remembers")
-    args = p.parse_args(argv)
-    try:
-        if (args.theta is None) != (args.lam is None):
-            raise ValueError("give both --theta and --lam, or neither to tune both")
-        if args.theta is not None:
-            check_cache(args.theta, args.lam, args.window)
-        model, test_text, tune_on, tune_words = inputs(args)
-        if args.theta is None:
-            print(f"choosing theta and lam on {tune_words}:", flush=True)
-            (theta, lam), grid = tune(model, tune_on, window=args.window, log=lambda s: print(s, flush=True))
-        else:
-            (theta, lam), grid = (args.theta, args.lam), tune(model, tune_on, (args.theta,), (args.lam,), args.window)[1]
-            print(f"theta {theta:g}, lam {lam:g} on {tune_words}: {grid[theta, lam]:.4f} nats/char", flush=True)
-        test_losses = char_losses(CachedModel(model, theta, lam, args.window), test_text)
-    except (ValueError, OSError) as e:  # DataError and CheckpointError are ValueErrors
-        sys.exit(f"error: {e}")
-    test = average(test_losses)
-    static = recorded_nats(model.meta)
-    print(f"{args.checkpoint}: test with the cache {test['nats']:.4f} nats/char, {test['bpc']:.4f} bits/char "
-          f"(theta {theta:g}, lam {lam:g}, window {args.window:,})"
-          + (f"; without {static:.4f}" if static is not None else ""))
-    if lam == 0:
-        print(f"  (the cache did not help on {tune_words}: this is the model alone, read in one pass)")
-    finish(args, model, "cache", test_text, test_losses,
-           {"theta": theta, "lam": lam, "window": args.window, "tuned_on": tune_words,
-            "tuning": {f"{t:g},{l:g}": round(v, 6) for (t, l), v in grid.items()}, "test": test})
+@dataclass
+class Settings:
+    theta: float | None = None  # sharpness of the match of states; if not given (nor lam), tuned over 0.0125 to 12.8
+    lam: float | None = None  # weight of the cache in the mixture; if not given (nor theta), tuned over 0.05 to 0.5
+    window: int = WINDOW  # characters the cache remembers
 
 
-if __name__ == "__main__":
-    main()
+def _tune(model, text: str, s: Settings, log=None) -> tuple[Settings, dict[tuple, float]]:
+    if (s.theta is None) != (s.lam is None):
+        raise ValueError("give both theta and lam, or neither to tune both")
+    if s.theta is not None:  # given: its loss on the tuning text, for the record
+        check_cache(s.theta, s.lam, s.window)
+        return s, {(s.theta, s.lam): tune(model, text, (s.theta,), (s.lam,), s.window)[1][s.theta, s.lam]}
+    (theta, lam), losses = tune(model, text, window=s.window, log=log)
+    return replace(s, theta=theta, lam=lam), losses
+
+
+def _about(s: Settings, tuned_on: str) -> str:
+    return (f"a continuous cache (Grave et al. 2017), which changes no weight but mixes into each prediction what "
+            f"followed the model's most similar states of the last {s.window:,} characters: theta {s.theta:g}, "
+            f"lambda {s.lam:g}, both chosen on {tuned_on}")
+
+
+def _char_losses(model, text: str, s: Settings) -> torch.Tensor:
+    return char_losses(CachedModel(model, s.theta, s.lam, s.window), text)
+
+
+PROSE = ("the stored weights, unchanged, with a memory of what followed the model's most similar states of the last "
+         "20,000 characters, so that a name once read is expected again")
+METHOD = Method("cache", "continuous cache", PROSE, Settings, _char_losses, _tune, _about)

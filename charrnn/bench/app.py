@@ -1,6 +1,5 @@
-"""The app's benchmark (not a test: it prints figures and asserts nothing). Run from the project directory:
-
-    python -m charrnn.bench app [--reps 5] [--clients 8] [--length 500] [--screenshots DIR]
+"""`python -m charrnn bench app`: the app's benchmark (not a test: it prints figures and asserts nothing).
+Run from the project directory.
 
 For each shipped model: time to the first character and characters/s of one generation, in this
 process with the app's torch settings, then the same through the served app. Also the wall time from
@@ -13,7 +12,6 @@ REST API (server-sent events), the concurrent clients are gradio_client.Client o
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import socket
@@ -25,12 +23,15 @@ import time
 from pathlib import Path
 
 import httpx
+import torch
 
-from .checkpoint import load, read_config, recorded_nats
-from .sample import configure_cpu_for_sampling, generate
+from ..checkpoint import read_record
+from ..data import SAMPLE_PROMPT
+from ..hub import load
+from ..record import recorded_nats
+from ..sample import configure_cpu_for_sampling, generate
 
-ROOT = Path(__file__).resolve().parents[1]
-SEED = "HARPAGON.\n\n"
+ROOT = Path(__file__).resolve().parents[2]
 TARGETS = {"first_ms": 100, "chars_s": 2000, "start_s": 15, "rss_mb": 1024}
 
 
@@ -46,10 +47,10 @@ def in_process(model, reps: int, length: int) -> tuple[float, float]:
     firsts = []
     for seed in range(reps):
         t = time.perf_counter()
-        next(generate(model, SEED, length, temperature=0.8, seed=seed))
+        next(generate(model, SAMPLE_PROMPT, length, temperature=0.8, seed=seed))
         firsts.append(time.perf_counter() - t)
     t = time.perf_counter()
-    n = sum(1 for _ in generate(model, SEED, length, temperature=0.8, seed=0))
+    n = sum(1 for _ in generate(model, SAMPLE_PROMPT, length, temperature=0.8, seed=0))
     return 1000 * statistics.median(firsts), n / (time.perf_counter() - t)
 
 
@@ -70,11 +71,11 @@ def served(http: httpx.Client, name: str, reps: int, length: int) -> tuple[float
     """As in_process, through the app: first streamed character, and characters/s of the whole answer."""
     firsts = []
     for seed in range(reps):
-        for t, event, _ in _call(http, "generate", [name, SEED, length, 0.8, 0, 1.0, seed]):
+        for t, event, _ in _call(http, "generate", [name, SAMPLE_PROMPT, length, 0.8, 0, 1.0, seed]):
             if event == "generating":
                 firsts.append(t)
                 break
-    for t, event, data in _call(http, "generate", [name, SEED, length, 0.8, 0, 1.0, 0]):
+    for t, event, data in _call(http, "generate", [name, SAMPLE_PROMPT, length, 0.8, 0, 1.0, 0]):
         if event == "complete":
             return 1000 * statistics.median(firsts), len(data[0]) / t
         if event == "error":
@@ -93,7 +94,7 @@ def concurrent(url: str, name: str, clients: int, length: int) -> list[float | N
     def user(i: int) -> None:
         start.wait()
         t = time.perf_counter()
-        text = users[i].predict(name, SEED, length, 0.8, 0, 1.0, i, api_name="/generate")
+        text = users[i].predict(name, SAMPLE_PROMPT, length, 0.8, 0, 1.0, i, api_name="/generate")
         if len(text) == length:
             latencies[i] = time.perf_counter() - t
 
@@ -124,7 +125,7 @@ def start_app(port: int, name: str, timeout: float = 120.0) -> tuple[subprocess.
         if proc.poll() is not None:
             raise RuntimeError(f"app.py exited with code {proc.returncode}:\n{proc.stderr.read()}")
         try:
-            events = list(_call(http, "score", [name, SEED + "Ah!", False]))
+            events = list(_call(http, "score", [name, SAMPLE_PROMPT + "Ah!", False]))
         except httpx.TransportError:
             time.sleep(0.05)
             continue
@@ -170,25 +171,20 @@ def _mark(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
 
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m charrnn.bench app", description=__doc__.split("\n\n")[0])
-    p.add_argument("--reps", type=int, default=5, help="generations whose first-character time is the median")
-    p.add_argument("--length", type=int, default=500, help="characters each concurrent client asks for")
-    p.add_argument("--rate-length", type=int, default=2000, help="characters of the generation timed for chars/s")
-    p.add_argument("--clients", type=int, default=8, help="simultaneous clients")
-    p.add_argument("--screenshots", type=Path, metavar="DIR", help="also save screenshots of the app's views here")
-    args = p.parse_args(argv)
+def run(reps: int = 5, length: int = 500, rate_length: int = 2000, clients: int = 8,
+        screenshots_dir: Path | None = None) -> None:
+    """Print the app's benchmark (see the module's docstring)."""
     app = _app()
     names = [n for n, path in app.SHIPPED.items() if path.exists()]
     if not names:
-        sys.exit(f"no shipped checkpoint under {ROOT / 'checkpoints'}: train them first (see the README)")
-    print(f"python -m charrnn.bench app --reps {args.reps} --length {args.length} --rate-length {args.rate_length} "
-          f"--clients {args.clients}   ({os.cpu_count()} CPUs, torch {__import__('torch').__version__})\n")
+        raise FileNotFoundError(f"no shipped checkpoint under {ROOT / 'checkpoints'}: train them first (see the README)")
+    print(f"python -m charrnn bench app --reps {reps} --length {length} --rate-length {rate_length} "
+          f"--clients {clients}   ({os.cpu_count()} CPUs, torch {torch.__version__})\n")
 
     configure_cpu_for_sampling(threads=1)  # as app.main() does
     print("In this process, with the app's torch settings (charrnn.generate):")
     for name in names:
-        first, rate = in_process(load(app.SHIPPED[name]), args.reps, args.rate_length)
+        first, rate = in_process(load(app.SHIPPED[name]), reps, rate_length)
         print(f"  {name:<26} first character {first:6.1f} ms [{_mark(first <= TARGETS['first_ms'])}]   "
               f"{rate:7,.0f} chars/s [{_mark(rate >= TARGETS['chars_s'])}]")
 
@@ -201,28 +197,25 @@ def main(argv=None) -> None:
               f"[{_mark(start_s <= TARGETS['start_s'])}]\n\nThrough the served app (REST API, server-sent events):")
         http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
         for name in names:
-            first, rate = served(http, name, args.reps, args.rate_length)
+            first, rate = served(http, name, reps, rate_length)
             print(f"  {name:<26} first character {first:6.1f} ms [{_mark(first <= TARGETS['first_ms'])}]   "
                   f"{rate:7,.0f} chars/s")
-        print(f"\n{args.clients} gradio_client clients at once, {args.length} characters each:")
+        print(f"\n{clients} gradio_client clients at once, {length} characters each:")
         for name in names:
-            lat = concurrent(f"http://127.0.0.1:{port}/", name, args.clients, args.length)
+            lat = concurrent(f"http://127.0.0.1:{port}/", name, clients, length)
             done = sorted(x for x in lat if x is not None)
             p95 = done[min(len(done) - 1, round(0.95 * (len(done) - 1)))] if done else float("nan")
-            print(f"  {name:<26} {len(done)}/{args.clients} complete [{_mark(len(done) == args.clients)}]   "
+            print(f"  {name:<26} {len(done)}/{clients} complete [{_mark(len(done) == clients)}]   "
                   f"median {statistics.median(done) if done else float('nan'):.2f} s   p95 {p95:.2f} s")
         rss, peak = memory_mb(proc.pid)
         print(f"\napp resident memory: {rss:.0f} MiB now, {peak:.0f} MiB at peak "
               f"[{_mark(peak <= TARGETS['rss_mb'])}]")
-        if args.screenshots:
+        if screenshots_dir:
             # The README shows the best model: the lowest validation loss (never chosen on the test split).
-            best = min(names, key=lambda n: recorded_nats(read_config(app.SHIPPED[n]), "val") or float("inf"))
-            shots = screenshots(f"http://127.0.0.1:{port}/", args.screenshots, best)
+            best = min(names, key=lambda n: recorded_nats(read_record(app.SHIPPED[n]), "val") or float("inf"))
+            shots = screenshots(f"http://127.0.0.1:{port}/", screenshots_dir, best)
             print("\nscreenshots: " + ", ".join(str(s) for s in shots))
     finally:
         proc.terminate()
         proc.wait(timeout=30)
 
-
-if __name__ == "__main__":
-    main()

@@ -8,22 +8,28 @@ is predicted by a model that has trained only on the text before it, as in an ad
 
 The learning rate is the one free choice, and it is made on the validation slice, never on the test
 split. The result is a second test figure: `evaluate` (static) stays the loss of the stored weights.
-
-    python -m charrnn.dynamic --checkpoint checkpoints/gru --data ../shared/data/moliere.txt [--record]
 """
 from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 
-from .model import detach_state
-from .scoring import average
+from ..scoring import average
+from ..training import train_step
+from .method import Method
 
 SEQ_LEN = 50  # characters per update: short enough to adapt within a scene, long enough for a useful gradient
 LEARNING_RATES = (0.005, 0.01, 0.02, 0.04, 0.08)  # the grid tune() searches, factors of 2
+
+
+@dataclass
+class Settings:
+    lr: float | None = None  # learning rate of the updates; if not given, tuned over 0.005, 0.01, 0.02, 0.04, 0.08
+    seq_len: int = SEQ_LEN  # characters scored between two updates
 
 
 def dynamic_char_losses(model, text: str, lr: float, seq_len: int = SEQ_LEN) -> torch.Tensor:
@@ -36,9 +42,8 @@ def dynamic_char_losses(model, text: str, lr: float, seq_len: int = SEQ_LEN) -> 
         raise ValueError(f"the learning rate must be a finite number >= 0, not {lr}")
     if seq_len < 1:
         raise ValueError(f"seq_len must be at least 1, not {seq_len}")
-    device = next(model.parameters()).device
     m = copy.deepcopy(model).float().eval()  # eval: no dropout; the copy is what learns
-    ids = torch.tensor([model.encode(text)], dtype=torch.long, device=device)  # (1, N)
+    ids = torch.tensor([model.encode(text)], dtype=torch.long, device=model.device)  # (1, N)
     n = ids.shape[1] - 1
     if n < 1:
         raise ValueError("the dynamic model needs a text of at least two characters")
@@ -48,14 +53,13 @@ def dynamic_char_losses(model, text: str, lr: float, seq_len: int = SEQ_LEN) -> 
     with torch.backends.cudnn.flags(enabled=False):
         for t in range(0, n, seq_len):
             x, y = ids[:, t : min(t + seq_len, n)], ids[:, t + 1 : min(t + seq_len, n) + 1]
-            logits, state = m(x, state)
-            loss = F.cross_entropy(logits[0], y[0], reduction="none")
-            losses.append(loss.detach().cpu())  # scored before the step below learns from it
-            if lr:
-                opt.zero_grad(set_to_none=True)
-                loss.mean().backward()
-                opt.step()
-            state = detach_state(state)
+            if lr:  # scored before the step learns from it
+                loss, state = train_step(m, opt, x, y, state)
+            else:
+                with torch.no_grad():
+                    logits, state = m(x, state)
+                    loss = F.cross_entropy(logits[0], y[0], reduction="none")
+            losses.append(loss.reshape(-1).cpu())
     return torch.cat(losses)
 
 
@@ -74,39 +78,23 @@ def tune(model, text: str, rates=LEARNING_RATES, seq_len: int = SEQ_LEN, log=Non
     return min(losses, key=losses.get), losses
 
 
-def main(argv=None) -> None:
-    import sys
-
-    from .checkpoint import recorded_nats
-    from .testtime import finish, inputs, parser
-
-    p = parser("Test loss of a checkpoint as the paper's dynamic model (Mikolov et al. 2010): the model keeps "
-               "training, once, on each test segment after scoring it.", "checkpoints/gru", "dynamic")
-    p.add_argument("--lr", type=float, default=None,
-                   help="learning rate of the updates; default: tuned on the validation slice over "
-                        + ", ".join(map(str, LEARNING_RATES)))
-    p.add_argument("--seq-len", type=int, default=SEQ_LEN, help="characters scored between two updates")
-    args = p.parse_args(argv)
-    try:
-        model, test_text, tune_on, tune_words = inputs(args)
-        if args.lr is None:
-            print(f"choosing the learning rate on {tune_words}:", flush=True)
-            lr, grid = tune(model, tune_on, seq_len=args.seq_len, log=lambda s: print(s, flush=True))
-        else:
-            lr, grid = args.lr, {args.lr: evaluate_dynamic(model, tune_on, args.lr, args.seq_len)["nats"]}
-            print(f"lr {lr:g} on {tune_words}: {grid[lr]:.4f} nats/char", flush=True)
-        test_losses = dynamic_char_losses(model, test_text, lr, args.seq_len)
-    except (ValueError, OSError) as e:  # DataError and CheckpointError are ValueErrors
-        sys.exit(f"error: {e}")
-    test = average(test_losses)
-    static = recorded_nats(model.meta)
-    print(f"{args.checkpoint}: dynamic test {test['nats']:.4f} nats/char, {test['bpc']:.4f} bits/char "
-          f"(lr {lr:g}, {args.seq_len} characters per update)"
-          + (f"; static {static:.4f}" if static is not None else ""))
-    finish(args, model, "dynamic", test_text, test_losses,
-           {"lr": lr, "seq_len": args.seq_len, "tuned_on": tune_words,
-            "tuning": {f"{r:g}": round(v, 6) for r, v in grid.items()}, "test": test})
+def _tune(model, text: str, settings: Settings, log=None) -> tuple[Settings, dict[tuple, float]]:
+    if settings.lr is not None:  # given: its loss on the tuning text, for the record
+        return settings, {(settings.lr,): evaluate_dynamic(model, text, settings.lr, settings.seq_len)["nats"]}
+    lr, losses = tune(model, text, seq_len=settings.seq_len, log=log)
+    return replace(settings, lr=lr), {(r,): v for r, v in losses.items()}
 
 
-if __name__ == "__main__":
-    main()
+def _about(s: Settings, tuned_on: str) -> str:
+    return (f"the paper's dynamic model (Mikolov et al. 2010), which keeps learning from the test text as it reads "
+            f"it: one SGD step at learning rate {s.lr:g} after scoring each {s.seq_len} characters, the rate chosen on "
+            f"{tuned_on}")
+
+
+def _char_losses(model, text: str, s: Settings) -> torch.Tensor:
+    return dynamic_char_losses(model, text, s.lr, s.seq_len)
+
+
+PROSE = ("the network keeps learning from every 50 characters once it has scored them, so that it picks up the new "
+         "plays' names and words as it reads")
+METHOD = Method("dynamic", "dynamic evaluation", PROSE, Settings, _char_losses, _tune, _about)

@@ -1,0 +1,5 @@
+"""Benchmarks (not tests: timings on shared machines are noisy, so they print figures and assert nothing).
+
+    python -m charrnn bench train   training speed of the presets against the course notebook's loop (train.py)
+    python -m charrnn bench app     the app's latency, throughput, start time and memory (app.py)
+"""

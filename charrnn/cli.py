@@ -1,0 +1,206 @@
+"""The command line, `python -m charrnn COMMAND ...`: every command of the library (train.py trains).
+
+    sample        write text with a model
+    score         a checkpoint's loss on the test split, by piece and by line
+    dynamic       the test split read as the paper's dynamic model (tuned off the test split; --record)
+    cache         the test split read with a continuous cache (tuned off the test split; --record)
+    push          publish a checkpoint as a Hugging Face model repo
+    deploy-space  publish the demo as a Hugging Face Space
+    bench         benchmarks: `bench train`, `bench app`
+
+Each command parses its flags, calls the library, and turns the library's errors (ValueError, OSError,
+HubError) into one line on stderr and exit status 1.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from . import testtime
+from .data import DEFAULT_DATA, read_text, resolve_corpus, split
+from .flags import add_flags, given
+from .hub import HubError, deploy_space, listing, load, push, space_files, space_metadata
+from .record import recorded_nats
+from .sample import configure_cpu_for_sampling, generate
+from .scoring import char_losses, costly_lines, evaluate
+
+LINES_HELP = "also show the N lines whose occurrences cost the most in all, with the cost of the first and the last"
+
+
+def print_costly_lines(text: str, losses, top: int) -> None:
+    """Print costly_lines, each line's share of the text's total loss beside it."""
+    if top <= 0:
+        return
+    losses = torch.as_tensor(losses, dtype=torch.float64)  # once: costly_lines takes it as it is
+    total = losses.sum().item()
+    print(f"  the {top} costliest lines, in nats (each with its line break):")
+    for e in costly_lines(text, losses, top):
+        print(f"  {e['nats']:>9,.0f} = {e['count']:>4} x {e['nats'] / e['count']:5.1f} ({100 * e['nats'] / total:4.1f} % "
+              f"of the loss; first {e['first']:.1f}, last {e['last']:.1f})  {e['line'][:50]!r}")
+
+
+def _corpus_flags(p: argparse.ArgumentParser, checkpoint: str) -> None:
+    p.add_argument("--checkpoint", default=checkpoint, help="checkpoint directory or Hub id USER/NAME")
+    p.add_argument("--data", default=DEFAULT_DATA, help="the corpus the model was trained on (path or URL)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: PyTorch's)")
+    p.add_argument("--lines", type=int, default=0, help=LINES_HELP)
+
+
+def _model_and_texts(args) -> tuple:
+    """The model and the corpus's (train, test) split the command line names."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = load(args.checkpoint)
+    return model, *split(read_text(resolve_corpus(args.data)))
+
+
+def sample(args) -> None:
+    configure_cpu_for_sampling()
+    model = load(args.checkpoint)
+    sys.stdout.write(args.prompt)
+    for ch in generate(model, args.prompt, args.length, args.temperature, args.top_k, args.top_p, args.seed):
+        sys.stdout.write(ch)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+
+
+def score(args) -> None:
+    model, _, test = _model_and_texts(args)
+    r = evaluate(model, test)
+    recorded = recorded_nats(model.record)
+    print(f"{args.checkpoint}: test {r['nats']:.4f} nats/char, {r['bpc']:.4f} bits/char over {r['chars']:,} characters"
+          + (f" (recorded: {recorded:.4f})" if recorded is not None else ""))
+    for i in range(0, len(test), args.pieces or len(test) + 1):
+        piece = test[i : i + args.pieces]
+        if len(piece) > 1:
+            print(f"  characters {i:>7,}+: {evaluate(model, piece)['nats']:.3f} nats/char  {piece[:50]!r}")
+    if args.lines > 0:  # per-character losses from one pass (evaluate reads in parallel streams)
+        print_costly_lines(test, char_losses(model, test), args.lines)
+
+
+def read_test_split(method: testtime.Method, args) -> None:
+    """A test-time method's command: tune its settings off the test split, read the test split, --record."""
+    model, train_text, test_text = _model_and_texts(args)
+    if args.record:  # before the long computation: say now that the result could not be recorded
+        testtime.check_recordable(args.checkpoint, model.record)
+    tune_on, tune_words = testtime.tuning_text(train_text, model.record.get("training", {}))
+    settings = method.Settings(**given(args, method.Settings))
+    if any(getattr(settings, name) is None for name in method.tuned()):
+        print(f"choosing {' and '.join(method.tuned())} on {tune_words}:", flush=True)
+    reading, losses = testtime.read(method, model, test_text, tune_on, tune_words, settings,
+                                    log=lambda s: print(s, flush=True))
+    static = recorded_nats(model.record)
+    chosen = ", ".join(f"{name} {reading[name]:g}" for name in method.tuned())
+    print(f"{args.checkpoint}: test read with {method.label}: {reading['test']['nats']:.4f} nats/char, "
+          f"{reading['test']['bpc']:.4f} bits/char ({chosen}; on {tune_words}: {min(reading['tuning'].values()):.4f})"
+          + (f"; weights alone {static:.4f}" if static is not None else ""))
+    print_costly_lines(test_text, losses, args.lines)
+    if args.record:
+        testtime.record(model, args.checkpoint, method.key, reading)
+        print(f"recorded in {args.checkpoint}/config.json and its model card")
+
+
+def deploy(args) -> None:
+    if args.dry_run:
+        import yaml
+
+        files, meta = space_files("."), space_metadata(".")
+        print(f"would upload to the Space {args.space_id} (sdk gradio):\n{listing(files)}\n"
+              f"front matter of README.md:\n{yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)}", end="")
+    else:
+        print(deploy_space(args.space_id))
+
+
+def bench_train(args) -> None:
+    from .bench.train import bench_training
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bench_training(args.steps)
+
+
+def bench_app(args) -> None:
+    from .bench.app import run
+
+    run(args.reps, args.length, args.rate_length, args.clients, args.screenshots)
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Every flag's default in its help, but where it is None or False (nothing to show)."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default in (None, False) else super()._get_help_string(action)
+
+
+def parser() -> argparse.ArgumentParser:
+    fmt = _Help
+    p = argparse.ArgumentParser(prog="python -m charrnn", formatter_class=fmt, description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    c = sub.add_parser("sample", formatter_class=fmt, help="write text with a model")
+    c.add_argument("--checkpoint", default="checkpoints/lstm", help="checkpoint directory or Hub id USER/NAME")
+    c.add_argument("--prompt", default="", help="text to continue (default: start of a line)")
+    c.add_argument("--length", type=int, default=500, help="characters to generate")
+    c.add_argument("--temperature", type=float, default=0.8, help="0 = greedy, 1 = the model's distribution")
+    c.add_argument("--top-k", type=int, default=0, help="sample among the k most likely characters (0 = all)")
+    c.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1 = off)")
+    c.add_argument("--seed", type=int, default=None, help="random seed for reproducible text")
+    c.set_defaults(run=sample)
+
+    c = sub.add_parser("score", formatter_class=fmt, help="a checkpoint's loss on the test split (last 10 %%)")
+    _corpus_flags(c, "checkpoints/lstm")
+    c.add_argument("--pieces", type=int, default=0, help="also show the loss of consecutive pieces of this many "
+                                                          "characters, to see where the test text is hard")
+    c.set_defaults(run=score)
+
+    for method in testtime.METHODS.values():
+        c = sub.add_parser(method.key, formatter_class=fmt, help=f"the test loss with {method.label}",
+                           description=f"The test loss of a checkpoint with {method.label}: {method.prose}. "
+                                       "Settings left out are chosen on the checkpoint's validation slice (or the end "
+                                       "of its training split), never on the test split.")
+        _corpus_flags(c, "checkpoints/gru-large")
+        c.add_argument("--record", action="store_true", help=f"write the result into the checkpoint's config.json "
+                                                             f"(final.{method.key}) and model card")
+        add_flags(c.add_argument_group(f"{method.label} settings"), method.Settings)
+        c.set_defaults(run=lambda args, method=method: read_test_split(method, args))
+
+    c = sub.add_parser("push", formatter_class=fmt, help="upload a checkpoint as a Hugging Face model repo "
+                                                         "(weights, config.json, model card)")
+    c.add_argument("checkpoint", help="checkpoint directory, e.g. checkpoints/lstm")
+    c.add_argument("repo_id", metavar="USER/NAME", help="model repo to create or update")
+    c.add_argument("--private", action="store_true", help="create the repo private (an existing repo keeps its "
+                                                          "visibility)")
+    c.set_defaults(run=lambda args: print(push(args.checkpoint, args.repo_id, private=args.private)))
+
+    c = sub.add_parser("deploy-space", formatter_class=fmt, help="upload the demo (run from the project directory) "
+                                                                 "as a Gradio Space")
+    c.add_argument("space_id", metavar="USER/SPACE", help="Space to create or update")
+    c.add_argument("--dry-run", action="store_true", help="list the files and front matter, upload nothing")
+    c.set_defaults(run=deploy)
+
+    bench = sub.add_parser("bench", formatter_class=fmt, help="benchmarks (they print figures, assert nothing)")
+    kinds = bench.add_subparsers(dest="kind", required=True, metavar="KIND")
+    c = kinds.add_parser("train", formatter_class=fmt, help="training speed of the presets against the course "
+                                                            "notebook's loop and a matrix multiply")
+    c.add_argument("--steps", type=int, default=20, help="timed training steps per model")
+    c.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's)")
+    c.set_defaults(run=bench_train)
+    c = kinds.add_parser("app", formatter_class=fmt, help="the app's latency, throughput, start time and memory")
+    c.add_argument("--reps", type=int, default=5, help="generations whose first-character time is the median")
+    c.add_argument("--length", type=int, default=500, help="characters each concurrent client asks for")
+    c.add_argument("--rate-length", type=int, default=2000, help="characters of the generation timed for chars/s")
+    c.add_argument("--clients", type=int, default=8, help="simultaneous clients")
+    c.add_argument("--screenshots", type=Path, metavar="DIR", help="also save screenshots of the app's views here")
+    c.set_defaults(run=bench_app)
+    return p
+
+
+def main(argv=None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (ValueError, OSError, HubError) as e:  # DataError and CheckpointError are ValueErrors
+        sys.exit(f"error: {e}")

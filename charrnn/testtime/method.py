@@ -1,0 +1,21 @@
+"""The interface every test-time method honours (see charrnn.testtime for the registry)."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Method:
+    key: str  # where a checkpoint records it: final[key]
+    label: str  # what tables and plots call it
+    prose: str  # what it does, in a sentence a visitor understands
+    Settings: type  # its settings, a dataclass; fields defaulting to None are tuned
+    char_losses: Callable  # (model, text, settings) -> the loss of each character after the first, (len(text) - 1,)
+    tune: Callable  # (model, text, settings, log) -> (settings with the tuned fields set, {tuned values: nats/char})
+    about: Callable  # (settings, tuned_on) -> how a reading was made, for the model card
+
+    def tuned(self) -> tuple[str, ...]:
+        """The names of the settings chosen on a tuning text unless given."""
+        return tuple(f.name for f in dataclasses.fields(self.Settings) if f.default is None)
