@@ -91,9 +91,10 @@ def main(argv=None) -> None:
             train_cfg = TrainConfig(**{**preset["train"], **given(args, TrainConfig)})
         torch.manual_seed(train_cfg.seed)  # the initial weights too: the same --seed, the same run
         model = CharRNN(model_cfg).to(device)
+        threads = torch.get_num_threads()
         command = "python train.py " + shlex.join(sys.argv[1:] if argv is None else argv)
         info = {"command": command, "corpus": str(args.data), "corpus_sha256": sha256_of(path),
-                "device": str(device) + (f" ({torch.get_num_threads()} CPU threads)" if device == "cpu" else "")}
+                "device": str(device) + (f" ({threads} CPU thread{'s' * (threads > 1)})" if device == "cpu" else "")}
         if record is not None:  # a resumed run keeps the command that started it and lists each resume
             info["command"] = record["training"]["command"]
             info["resumed_with"] = record["training"].get("resumed_with", []) + [command]

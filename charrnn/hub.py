@@ -21,7 +21,7 @@ from .checkpoint import CARD, CONFIG, WEIGHTS, CheckpointError, checkpoint_dir, 
 from .model import CharRNN
 
 SPACE_TOP_FILES = ("app.py", "requirements.txt", "README.md")  # what the Space runs, installs and shows
-SPACE_CODE = ("charrnn/*.py", "charrnn/**/*.py", "ui/*.py", "ui/**/*.py")  # the library and the app's views
+SPACE_CODE = ("charrnn/*.py", "charrnn/**/*.py", "ui/*.py", "ui/**/*.py", "ui/*.css")  # the library, the app's views
 SPACE_SKIP = ("**/__pycache__/*", "*/.*", ".*", "**/.*/*")  # caches and hidden (editor, notebook) copies
 
 

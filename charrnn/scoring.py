@@ -73,6 +73,22 @@ def char_losses(model, text: str) -> torch.Tensor:
     return F.cross_entropy(logits[0].float(), ids[0, 1:], reduction="none").cpu()
 
 
+@torch.inference_mode()
+def read(model, text: str, k: int = 5) -> tuple[torch.Tensor, list[list[tuple[str, float]]]]:
+    """`text` read in one pass: the loss in nats of each character after the first, (len(text) - 1,), and at
+    every position the k most likely next characters with their probabilities: guesses[i] is what the
+    model expected after text[:i + 1], so guesses[-1] is its guess for the character after the text."""
+    with eval_mode(model) as device:
+        ids = torch.tensor([model.encode(text)], dtype=torch.long, device=device)  # (1, N)
+        logits, _ = model(ids)  # (1, N, V)
+    logp = torch.log_softmax(logits[0].float(), -1)  # (N, V)
+    losses = -logp[:-1].gather(1, ids[0, 1:, None])[:, 0]
+    top = torch.topk(logp.exp(), min(k, logp.shape[-1]), dim=-1)
+    chars = model.vocab.chars
+    guesses = [[(chars[i], p) for i, p in zip(row_i, row_p)] for row_i, row_p in zip(top.indices.tolist(), top.values.tolist())]
+    return losses.cpu(), guesses
+
+
 def average(losses: torch.Tensor) -> dict:
     """Per-character losses (nats) as evaluate reports a text: mean nats and bits per character, and how many."""
     return loss_record(losses.double().sum().item() / len(losses), len(losses))

@@ -6,23 +6,33 @@ limits, the same ones the sliders show, and raises gr.Error saying what is allow
 from __future__ import annotations
 
 import math
+import time
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import gradio as gr
+
+from charrnn.record import recorded_nats
 
 CONCURRENCY = 2  # model calls at once: one per vCPU of a free Space, each on one torch thread
 QUEUE_SIZE = 64  # waiting requests beyond this are refused with "queue full" rather than piling up
 TIME_LIMIT_S = 60  # no request holds a worker longer than this
-# The keyword arguments of every event that runs a model: they share the CONCURRENCY workers.
-MODEL_EVENT = dict(concurrency_id="model", concurrency_limit=CONCURRENCY, preprocess=False)
+STREAM_EVERY_S = 0.05  # streamed text reaches the browser in batches this far apart (the first at once)
+# Every event that runs a model shares the CONCURRENCY workers: the public endpoints (gr.api) and the page's.
+API_EVENT = dict(concurrency_id="model", concurrency_limit=CONCURRENCY)
+MODEL_EVENT = dict(API_EVENT, preprocess=False, api_visibility="private")  # the page's; values checked as sent
 
 
 class Catalog:
-    """The loaded models by the name the page shows; an unknown name is a gr.Error that lists the known ones."""
+    """The loaded models by the name the page shows, in the order of the story (the course notebook's model,
+    the paper's, then the gated ones); an unknown name is a gr.Error that lists the known ones."""
 
     def __init__(self, models: dict):
         if not models:
             raise ValueError("the app needs at least one model")
         self.models = models
+        # The best model is the one with the lowest recorded validation loss: never chosen on the test split.
+        held_out = {n: v for n, m in models.items() if (v := recorded_nats(m.record, "val")) is not None}
+        self.best = min(held_out, key=held_out.get) if held_out else next(iter(models))
 
     def __getitem__(self, name):
         if not isinstance(name, str) or name not in self.models:
@@ -31,6 +41,10 @@ class Catalog:
 
     def names(self) -> list[str]:
         return list(self.models)
+
+    def choices(self) -> list[tuple[str, str]]:
+        """(label, name) pairs for a dropdown: the best model marked as such."""
+        return [(f"{n} · best" if n == self.best else n, n) for n in self.models]
 
 
 def as_number(name: str, value, lo: float, hi: float, integer: bool = False, above_lo: bool = False):
@@ -57,3 +71,38 @@ def as_text(name: str, value, max_chars: int) -> str:
 def dropped_note(dropped: list[str], n: int) -> str:
     shown = ", ".join(repr(c) for c in dropped[:10]) + (", …" if len(dropped) > 10 else "")
     return f"{n} character(s) the model has never seen were left out: {shown}"
+
+
+def run_buttons(triggers: list, run: gr.Button, stop: gr.Button, work: dict) -> None:
+    """Wire a run/stop pair: each trigger (an event method, e.g. `run.click`) disables `run`, enables `stop`,
+    does `work` (the keyword arguments of one event), then restores the buttons; `stop` cancels the work.
+    So Stop is active only while something runs."""
+    def busy():
+        return gr.Button(interactive=False), gr.Button(interactive=True)
+
+    def idle():
+        return gr.Button(interactive=True), gr.Button(interactive=False)
+
+    buttons = dict(outputs=[run, stop], queue=False, api_visibility="private", show_progress="hidden")
+    runs = []
+    for trigger in triggers:
+        runs.append(trigger(busy, **buttons).then(**work))
+        runs[-1].then(idle, **buttons)
+    stop.click(idle, cancels=runs, **buttons)
+
+
+T = TypeVar("T")
+
+
+def paced(steps: Iterable, snapshot: Callable[[], T], every: float = STREAM_EVERY_S) -> Iterator[T]:
+    """Run through `steps`, yielding snapshot() after the first, then at most once every `every` seconds, and
+    after the last: a stream the browser can follow without one message per character."""
+    last, pending = None, False
+    for _ in steps:
+        now = time.perf_counter()
+        pending = last is not None and now - last < every
+        if not pending:
+            last = now
+            yield snapshot()
+    if pending:
+        yield snapshot()
