@@ -13,7 +13,7 @@ from charrnn.record import recorded_nats
 from charrnn.units import bits
 
 from . import render
-from .validate import API_EVENT, MODEL_EVENT, Catalog, as_text, dropped_note, paced, run_buttons
+from .validate import API_EVENT, MODEL_EVENT, Catalog, StopFlags, as_text, dropped_note, paced, run_buttons
 from .write import MAX_PROMPT_CHARS, MAX_RANDOM_SEED, MAX_TEMPERATURE, TEMPERATURE_HINT, sampling_args
 
 # Every model writes each character in turn: a request costs what all of them cost together, hence a lower cap.
@@ -25,6 +25,7 @@ class Compare:
 
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
+        self.stops = StopFlags()
 
     def heading(self, name: str) -> str:
         """A column's heading: the model, and how well it predicts Molière's test text."""
@@ -64,11 +65,14 @@ class Compare:
         prompts, settings = self._checked(prompt, length, temperature, random_seed)
         yield from self._stream(prompts, *settings)
 
-    def page(self, prompt, length, temperature, random_seed):
-        """The columns as the page shows them: each model's prompt and text set as a play."""
+    def page(self, prompt, length, temperature, random_seed, request: gr.Request = None):
+        """The columns as the page shows them: each model's prompt and text set as a play; Stop ends them."""
         prompts, settings = self._checked(prompt, length, temperature, random_seed)
-        for texts in self._stream(prompts, *settings):
-            yield tuple(render.play(prompts[n], t) for n, t in texts.items())
+        with self.stops.running(request) as stop:
+            for texts in self._stream(prompts, *settings):
+                yield tuple(render.play(prompts[n], t) for n, t in texts.items())
+                if stop.is_set():
+                    break
 
 
 def build_compare(catalog: Catalog) -> Compare:
@@ -94,6 +98,7 @@ def build_compare(catalog: Catalog) -> Compare:
         random_seed = gr.Number(1, precision=0, minimum=-1, maximum=MAX_RANDOM_SEED, label="Random seed",
                                 info="-1 = a new one each time, the same for every model")
     run_buttons([button.click], button, stop,
-                dict(fn=view.page, inputs=[prompt, length, temperature, random_seed], outputs=columns, **MODEL_EVENT))
+                dict(fn=view.page, inputs=[prompt, length, temperature, random_seed], outputs=columns,
+                     show_progress="hidden", **MODEL_EVENT), view.stops)
     gr.api(view.compare, api_name="compare", **API_EVENT)
     return view

@@ -6,7 +6,9 @@ limits, the same ones the sliders show, and raises gr.Error saying what is allow
 from __future__ import annotations
 
 import math
+import threading
 import time
+from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator, TypeVar
 
 import gradio as gr
@@ -73,22 +75,47 @@ def dropped_note(dropped: list[str], n: int) -> str:
     return f"{n} character(s) the model has never seen were left out: {shown}"
 
 
-def run_buttons(triggers: list, run: gr.Button, stop: gr.Button, work: dict) -> None:
+class StopFlags:
+    """Stop buttons that end a stream gracefully: the stream checks its visitor's flag between batches and
+    ends with what it has written. (Cancelling the event instead leaves Gradio's "Error" on the output.)"""
+
+    def __init__(self):
+        self._flags: dict[str | None, threading.Event] = {}  # by the visitor's session; gone when the stream ends
+
+    @contextmanager
+    def running(self, request: gr.Request | None):
+        key, flag = getattr(request, "session_hash", None), threading.Event()
+        self._flags[key] = flag
+        try:
+            yield flag
+        finally:
+            if self._flags.get(key) is flag:
+                del self._flags[key]
+
+    def stop(self, request: gr.Request | None) -> None:
+        flag = self._flags.get(getattr(request, "session_hash", None))
+        if flag is not None:
+            flag.set()
+
+
+def run_buttons(triggers: list, run: gr.Button, stop: gr.Button, work: dict, flags: StopFlags) -> None:
     """Wire a run/stop pair: each trigger (an event method, e.g. `run.click`) disables `run`, enables `stop`,
-    does `work` (the keyword arguments of one event), then restores the buttons; `stop` cancels the work.
-    So Stop is active only while something runs."""
+    does `work` (the keyword arguments of one event, whose function watches `flags`), then restores the
+    buttons; `stop` raises the visitor's flag. So Stop is active only while something runs."""
     def busy():
         return gr.Button(interactive=False), gr.Button(interactive=True)
 
     def idle():
         return gr.Button(interactive=True), gr.Button(interactive=False)
 
+    def stopped(request: gr.Request):
+        flags.stop(request)
+        return idle()
+
     buttons = dict(outputs=[run, stop], queue=False, api_visibility="private", show_progress="hidden")
-    runs = []
     for trigger in triggers:
-        runs.append(trigger(busy, **buttons).then(**work))
-        runs[-1].then(idle, **buttons)
-    stop.click(idle, cancels=runs, **buttons)
+        trigger(busy, **buttons).then(**work).then(idle, **buttons)
+    stop.click(stopped, **buttons)
 
 
 T = TypeVar("T")

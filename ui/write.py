@@ -10,7 +10,8 @@ import charrnn
 from charrnn.data import SAMPLE_PROMPT
 
 from . import render
-from .validate import API_EVENT, MODEL_EVENT, Catalog, as_number, as_text, dropped_note, paced, run_buttons
+from .validate import API_EVENT, MODEL_EVENT, Catalog, StopFlags, as_number, as_text, dropped_note, paced, \
+    run_buttons
 
 MAX_LENGTH = 2000  # characters per generation: ~1 s of CPU for the LSTM
 MAX_TEMPERATURE = 2.0  # above 2 the text is noise
@@ -57,6 +58,7 @@ class Write:
 
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
+        self.stops = StopFlags()
 
     def _checked(self, model, prompt, length, temperature, top_k, top_p, random_seed):
         m = self.catalog[model]
@@ -76,13 +78,18 @@ class Write:
         m, clean, settings = self._checked(model, prompt, length, temperature, top_k, top_p, random_seed)
         yield from self._stream(m, clean, settings)
 
-    def page(self, model, prompt, length, temperature, top_k, top_p, random_seed):
-        """What the page shows while the model writes: the prompt and the text, set as a play, and progress."""
+    def page(self, model, prompt, length, temperature, top_k, top_p, random_seed, request: gr.Request = None):
+        """What the page shows while the model writes: the prompt and the text, set as a play, and progress;
+        Stop ends it with what is written."""
         m, clean, settings = self._checked(model, prompt, length, temperature, top_k, top_p, random_seed)
-        t0, text = time.perf_counter(), ""
-        for text in self._stream(m, clean, settings):
-            yield render.play(clean, text, f"writing… {len(text):,} of {settings[0]:,} characters")
-        yield render.play(clean, text, f"{len(text):,} characters in {time.perf_counter() - t0:.1f} s")
+        t0, text, done = time.perf_counter(), "", "characters"
+        with self.stops.running(request) as stop:
+            for text in self._stream(m, clean, settings):
+                yield render.play(clean, text, f"writing… {len(text):,} of {settings[0]:,} characters")
+                if stop.is_set():
+                    done = "characters, stopped,"
+                    break
+        yield render.play(clean, text, f"{len(text):,} {done} in {time.perf_counter() - t0:.1f} s")
 
     def top_k_slider(self, model, top_k):
         """The top-k slider for `model`: up to its vocabulary size, the current value kept if it fits."""
@@ -119,7 +126,7 @@ def build_write(catalog: Catalog, model: gr.Dropdown) -> Write:
     examples = gr.Examples(EXAMPLES, inputs[1:], label="Prompts to try (click one to hear it)",
                            api_visibility="private")
     run_buttons([generate_btn.click, examples.load_input_event.then], generate_btn, stop_btn,
-                dict(fn=view.page, inputs=inputs, outputs=output, **MODEL_EVENT))
+                dict(fn=view.page, inputs=inputs, outputs=output, show_progress="hidden", **MODEL_EVENT), view.stops)
     gr.api(view.generate, api_name="generate", **API_EVENT)
     model.change(view.top_k_slider, [model, top_k], top_k, api_visibility="private", preprocess=False)
     return view
