@@ -22,7 +22,7 @@ import torch
 from . import testtime
 from .data import DEFAULT_DATA, read_text, resolve_corpus, split
 from .flags import add_flags, given
-from .hub import HubError, deploy_space, listing, load, push, space_files, space_metadata
+from .hub import HubError, deploy_space, listing, load, push, space_upload
 from .record import recorded_nats
 from .sample import configure_cpu_for_sampling, generate
 from .scoring import char_losses, costly_lines, evaluate
@@ -107,9 +107,10 @@ def deploy(args) -> None:
     if args.dry_run:
         import yaml
 
-        files, meta = space_files("."), space_metadata(".")
+        files, meta = space_upload(args.space_id, ".")
         print(f"would upload to the Space {args.space_id} (sdk gradio):\n{listing(files)}\n"
-              f"front matter of README.md:\n{yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)}", end="")
+              f"front matter of README.md:\n{yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)}"
+              f"requirements.txt for the Space:\n{files['requirements.txt'].decode()}", end="")
     else:
         print(deploy_space(args.space_id))
 

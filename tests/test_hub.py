@@ -250,16 +250,18 @@ def project(tmp_path, checkpoints):
     (root / "charrnn" / "extra" / "helper.py").write_text("")
     shutil.copytree(checkpoints[0], root / "checkpoints" / "lstm")
     assert (root / "checkpoints" / "lstm" / "training_state.pt").exists()
-    decoys = ["charrnn/__pycache__/hub.cpython-311.pyc", "charrnn/.ipynb_checkpoints/hub-checkpoint.py",
+    (root / "docs").mkdir()
+    (root / "docs" / "app-write-desktop.png").write_bytes(b"\x89PNG picture the README shows")
+    decoys = ["docs/notes.md", "charrnn/__pycache__/hub.cpython-311.pyc", "charrnn/.ipynb_checkpoints/hub-checkpoint.py",
               "charrnn/notes.txt", "checkpoints/.lstm.old/config.json", "checkpoints/.lstm.tmp-7/model.safetensors",
               "checkpoints/empty/notes.txt", "tests/test_model.py", "data/moliere.txt", "runs/lstm.log",
               ".git/HEAD", ".gradio/flagged.csv", "train.py", "requirements-dev.txt", "secrets.env"]
     for d in decoys:
         (root / d).parent.mkdir(parents=True, exist_ok=True)
         (root / d).write_text("not for the Space")
-    expected = ({"app.py", "requirements.txt", "README.md", "charrnn/extra/helper.py"}
+    expected = ({"app.py", "requirements.txt", "README.md", "charrnn/extra/helper.py", "docs/app-write-desktop.png"}
                 | {p.relative_to(REPO).as_posix() for package in ("charrnn", "ui") for p in (REPO / package).rglob("*.py")
-                   if "__pycache__" not in p.parts}
+                   if "__pycache__" not in p.parts} | {"ui/style.css"}
                 | {f"checkpoints/lstm/{n}" for n in ("model.safetensors", "config.json", "README.md")})
     return root, expected
 
@@ -331,6 +333,11 @@ def test_the_space_gets_exactly_what_it_needs(project):
     assert files["charrnn/hub.py"] == (REPO / "charrnn" / "hub.py").read_bytes()
     assert files["checkpoints/lstm/model.safetensors"] == (root / "checkpoints/lstm/model.safetensors").read_bytes()
     assert b"# charrnn \xc2\xb7 lstm" in files["checkpoints/lstm/README.md"]
+    # The Space installs PyTorch's CPU-only build; everything else as pinned locally.
+    local, space = (root / "requirements.txt").read_text(), files["requirements.txt"].decode()
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu\n" in space and "\ntorch==2.13.0+cpu\n" in space
+    assert space.split("--extra-index-url https://download.pytorch.org/whl/cpu\n")[1] == local.replace(
+        "torch==2.13.0\n", "torch==2.13.0+cpu\n")
     shutil.rmtree(root / "checkpoints" / "lstm")
     with pytest.raises(hub.HubError, match="no checkpoint"):
         hub.space_files(root)
@@ -415,6 +422,7 @@ def test_deploy_space_dry_run_lists_the_files_and_front_matter(stand_in, project
     listed = {line.split()[2] for line in r.stdout.split("front matter")[0].splitlines()[1:-1]}  # size, "B", path
     assert listed == expected
     assert "sdk: gradio\n" in r.stdout and "app_file: app.py\n" in r.stdout
+    assert r.stdout.split("requirements.txt for the Space:\n")[1] == hub.space_files(root)["requirements.txt"].decode()
     assert stand_in.log == []  # a dry run neither needs a token nor talks to the Hub
 
 
@@ -430,6 +438,7 @@ def test_deploy_space_uploads_exactly_the_app(stand_in, project, tmp_path):
     (deploy,) = space["commits"][1:]
     assert set(deploy["added"]) == expected
     assert deploy["added"]["README.md"] == (root / "README.md").read_bytes()
+    assert b"torch==2.13.0+cpu" in deploy["added"]["requirements.txt"]
 
 
 def test_deploy_space_without_a_token_says_how_to_log_in(stand_in, project, tmp_path):
