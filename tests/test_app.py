@@ -488,15 +488,45 @@ def test_every_bad_request_gets_its_error_and_the_app_answers_the_next(client, a
         assert client.predict(PAPER, "VALÈRE.\n\n", 30, 0.8, 0, 1.0, 4, api_name="/generate") == expected
 
 
-def test_a_cancelled_generation_frees_its_worker(client, app_models):
-    job = client.submit(SLOW, "HARPAGON.\n\n", write_view.MAX_LENGTH, 1.0, 0, 1.0, 0, api_name="/generate")
+def started(job, timeout: float = 60):
+    """Wait until a streaming job has sent its first output: it holds a worker."""
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        first = pool.submit(lambda: next(iter(job)))
-        assert len(first.result(timeout=60)) >= 1
-    job.cancel()
-    # With the queue's two workers, two more requests still run at once and answer correctly.
-    jobs = [client.submit(PAPER, "VALÈRE.\n\n", 30, 0.8, 0, 1.0, 4, api_name="/generate") for _ in range(2)]
-    assert {j.result(timeout=60) for j in jobs} == {reference(app_models[PAPER], "VALÈRE.\n\n", 30, random_seed=4)}
+        assert len(pool.submit(lambda: next(iter(job))).result(timeout=timeout)) >= 1
+
+
+def test_a_cancelled_request_frees_its_worker_for_the_next(client, app_models):
+    """Two slow generations hold both workers and a third request waits in the queue. Cancelling one lets the
+    waiting request run while the other still writes: the cancel freed its worker."""
+    slow = [client.submit(SLOW, "HARPAGON.\n\n", write_view.MAX_LENGTH, 1.0, 0, 1.0, s, api_name="/generate")
+            for s in (0, 1)]
+    for job in slow:
+        started(job)
+    waiting = client.submit(PAPER, "VALÈRE.\n\n", 30, 0.8, 0, 1.0, 4, api_name="/generate")
+    slow[0].cancel()
+    assert waiting.result(timeout=60) == reference(app_models[PAPER], "VALÈRE.\n\n", 30, random_seed=4)
+    written = len(slow[1].outputs()[-1])  # how far the other slow one got meanwhile
+    assert written < write_view.MAX_LENGTH / 2, f"the waiting request ran only once {written} characters were written"
+    slow[1].cancel()
+
+
+def test_the_queue_refuses_requests_past_its_size(monkeypatch, app_models):
+    monkeypatch.setattr(app, "QUEUE_SIZE", 1)
+    demo = app.build_app(app_models)
+    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    try:
+        small = Client(demo.local_url, verbose=False)
+        slow = [small.submit(SLOW, "HARPAGON.\n\n", write_view.MAX_LENGTH, 1.0, 0, 1.0, s, api_name="/generate")
+                for s in (0, 1)]
+        for job in slow:
+            started(job)  # both workers busy
+        queued = small.submit(PAPER, "VALÈRE.\n\n", 30, 0.8, 0, 1.0, 4, api_name="/generate")
+        with pytest.raises(Exception, match="(?i)queue is full"):
+            small.predict(PAPER, "VALÈRE.\n\n", 30, 0.8, 0, 1.0, 4, api_name="/generate")
+        for job in slow:
+            job.cancel()
+        assert queued.result(timeout=60) == reference(app_models[PAPER], "VALÈRE.\n\n", 30, random_seed=4)
+    finally:
+        demo.close()
 
 
 def test_model_change_fits_the_top_k_slider_to_its_vocabulary(write, app_models):

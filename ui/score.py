@@ -93,7 +93,8 @@ def build_score(catalog: Catalog, model: gr.Dropdown) -> Score:
     """Lay out the view inside the current tab and wire it to the model dropdown. A new request, a failed one
     or another model clears what was shown, so that nothing stale stays on screen."""
     view = Score(catalog)
-    text = gr.Textbox(EXAMPLES[0], lines=5, max_length=MAX_SCORE_CHARS, label="Your text", elem_id="score-text")
+    text = gr.Textbox(EXAMPLES[0], lines=4, max_lines=8, max_length=MAX_SCORE_CHARS, label="Your text",
+                      elem_id="score-text")
     examples = gr.Examples([[e] for e in EXAMPLES], [text], label="Texts to try (click one to score it)",
                            api_visibility="private", example_labels=["A line of Sganarelle", "Names that come again "
                                                                      "(in the manner of Monsieur de Pourceaugnac)"])

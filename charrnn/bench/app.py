@@ -177,7 +177,8 @@ def screenshots(url: str, out: Path, label: str) -> list[Path]:
                     page.wait_for_function("() => document.querySelector('#compare-stop').disabled === true")
                 elif view == "learned":
                     page.locator("#test-bars svg").wait_for()
-                elif view == "score":
+                elif view == "score":  # the names that come again, read without and with the cache
+                    page.locator("#score-cache input").check()
                     page.get_by_text("Names that come again").click()
                     page.locator("#score-note").get_by_text("bits/char").first.wait_for()
                 paths.append(out / f"app-{view}-{size}.png")
