@@ -72,9 +72,8 @@ def download_checkpoint(repo_id: str, revision: str | None = None) -> Path:
         commit = config.parent.name  # the cache keeps each commit's files in snapshots/<commit hash>/
         hf_hub_download(repo_id, WEIGHTS, revision=commit, library_name="charrnn")
     except RepositoryNotFoundError:  # the Hub answers the same for a private repo one may not read
-        raise CheckpointError(f"no model repo {repo_id} on the Hub ({constants.ENDPOINT}), nor a local directory of "
-                              "that name: check the id; a private or gated repo also needs a token that can read it "
-                              "(HF_TOKEN or `hf auth login`)") from None
+        raise CheckpointError(f"no model repo {repo_id} on the Hub ({constants.ENDPOINT}): check the id; a private or "
+                              "gated repo also needs a token that can read it (HF_TOKEN or `hf auth login`)") from None
     except RevisionNotFoundError:
         raise CheckpointError(f"the Hub repo {repo_id} has no revision {revision!r} (a branch, tag or commit)") \
             from None
@@ -93,13 +92,20 @@ def download_checkpoint(repo_id: str, revision: str | None = None) -> Path:
 
 
 def load(name: str | os.PathLike, device: str | torch.device = "cpu", revision: str | None = None) -> CharRNN:
-    """Load a model from a local checkpoint directory or, if no such directory exists, a Hub id USER/NAME."""
-    local = checkpoint_dir(Path(name))
+    """Load a model from a local checkpoint directory or, if no such directory exists, a Hub id USER/NAME.
+
+    A name that cannot be a Hub id (a name too long for a path, which no id is) never reaches the Hub.
+    """
+    local = checkpoint_dir(Path(name))  # CheckpointError for a name the file system cannot even look up
     if local.exists():
         return load_dir(local, device)
-    if looks_like_repo_id(str(name)):
-        return load_dir(download_checkpoint(str(name), revision=revision), device)
-    raise CheckpointError(f"no checkpoint directory {name} (and it is not a Hub id of the form USER/NAME)")
+    if not looks_like_repo_id(str(name)):
+        raise CheckpointError(f"no checkpoint directory {name} (and it is not a Hub id of the form USER/NAME)")
+    try:
+        path = download_checkpoint(str(name), revision=revision)
+    except CheckpointError as e:  # the name may be a mistyped local path as much as a Hub id: say both
+        raise CheckpointError(f"no local directory {name}, and {e}") from None
+    return load_dir(path, device)
 
 
 def _checkpoint_files(path: Path, name: str) -> dict[str, bytes]:

@@ -30,6 +30,7 @@ from safetensors.torch import load_file
 import charrnn
 from charrnn import hub
 from charrnn.card import model_card
+from charrnn.checkpoint import CheckpointError
 from charrnn.model import CharRNN, ModelConfig
 from charrnn.training import Run, TrainConfig, train
 
@@ -281,6 +282,29 @@ def test_a_local_directory_wins_over_a_hub_id(tmp_path, monkeypatch, checkpoints
     assert torch.equal(logits_of(charrnn.load("alice/tiny")), logits_of(charrnn.load(checkpoints[0])))
 
 
+def test_a_name_that_cannot_be_a_hub_id_never_reaches_the_hub(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(hub, "download_checkpoint", lambda *a, **k: pytest.fail("the Hub was asked"))
+    with pytest.raises(CheckpointError, match="cannot look for a checkpoint at a+\\.\\.\\.: File name too long"):
+        charrnn.load("a" * 300)  # too long for a file name
+    for name in ("alice/" + "b" * 150, "alice/" + "b" * 300):  # too long for a Hub id (96 characters)
+        with pytest.raises(CheckpointError, match="no checkpoint directory alice/b+ \\(and it is not a Hub id"):
+            charrnn.load(name)
+
+
+def test_a_mistyped_local_path_that_looks_like_a_hub_id_says_both(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    def not_on_the_hub(repo_id, revision=None):
+        raise CheckpointError(f"no model repo {repo_id} on the Hub (https://hub.example)")
+
+    monkeypatch.setattr(hub, "download_checkpoint", not_on_the_hub)
+    with pytest.raises(CheckpointError) as e:
+        charrnn.load("checkpoints/lstmm")
+    assert str(e.value) == "no local directory checkpoints/lstmm, and no model repo checkpoints/lstmm on the Hub " \
+                           "(https://hub.example)"
+
+
 def test_the_model_card_round_trips_through_huggingface_hub(checkpoints, tmp_path):
     config = json.loads((checkpoints[0] / "config.json").read_text())
     path = tmp_path / "README.md"
@@ -382,10 +406,12 @@ def test_push_uploads_weights_config_and_card_then_loads_by_id(stand_in, checkpo
                                                         ("alice/notes", None), ("alice/other", None)])
     assert torch.equal(got[0], logits_of(charrnn.load(b)))
     assert torch.equal(got[1], logits_of(charrnn.load(a)))
-    assert got[2].startswith("no model repo alice/nobody on the Hub") and "HF_TOKEN" in got[2]
-    assert got[3] == "the Hub repo alice/tiny has no revision 'v9' (a branch, tag or commit)"
-    assert got[4] == "the Hub repo alice/notes is not a charrnn checkpoint: it has no config.json"
-    assert got[5].startswith("the Hub repo alice/other is not a charrnn checkpoint")
+    # Each says that no local directory has that name as well as what the Hub said: it may be a mistyped path.
+    assert got[2].startswith("no local directory alice/nobody, and no model repo alice/nobody on the Hub")
+    assert "HF_TOKEN" in got[2]
+    assert got[3] == "no local directory alice/tiny, and the Hub repo alice/tiny has no revision 'v9' (a branch, tag or commit)"
+    assert got[4] == "no local directory alice/notes, and the Hub repo alice/notes is not a charrnn checkpoint: it has no config.json"
+    assert got[5].startswith("no local directory alice/other, and the Hub repo alice/other is not a charrnn checkpoint")
 
     # Offline, the same cache answers without a single request.
     before = len(stand_in.log)
@@ -398,7 +424,7 @@ def test_push_uploads_weights_config_and_card_then_loads_by_id(stand_in, checkpo
 def test_offline_with_an_empty_cache_says_so(stand_in, tmp_path):
     env = hub_env(tmp_path / "hf", stand_in.url, HF_HUB_OFFLINE="1")
     (got,) = load_in_subprocess(tmp_path / "out", env, [("alice/tiny", None)])
-    assert got.startswith(f"alice/tiny is not in the Hub cache ({tmp_path / 'hf' / 'hub'}) and HF_HUB_OFFLINE is set")
+    assert got.startswith(f"no local directory alice/tiny, and alice/tiny is not in the Hub cache ({tmp_path / 'hf' / 'hub'}) and HF_HUB_OFFLINE is set")
     assert stand_in.log == []
 
 
@@ -411,7 +437,8 @@ def test_no_network_says_so(tmp_path):
     script = "import time; time.sleep = lambda s: None\n" + LOAD
     r = run_py(["-c", script, json.dumps([("alice/tiny", None)]), str(tmp_path), PROBE], env)
     (got,) = json.loads(r.stdout.splitlines()[-1])
-    assert got.startswith(f"cannot reach the Hub at {url} to download alice/tiny, and it is not in the cache")
+    assert got.startswith(f"no local directory alice/tiny, and cannot reach the Hub at {url} to download alice/tiny, "
+                          "and it is not in the cache")
 
 
 def test_deploy_space_dry_run_lists_the_files_and_front_matter(stand_in, project, tmp_path):
