@@ -294,3 +294,13 @@ def test_a_killed_save_s_directory_is_removed_by_the_next_save_and_a_live_one_ne
     finally:
         os.close(fd)
     assert charrnn.load(ck).record["note"] == "next"
+
+
+def test_every_shipped_checkpoint_records_the_sha256_of_its_weights():
+    from pathlib import Path
+
+    shipped = sorted((Path(__file__).resolve().parents[1] / "checkpoints").glob("*/config.json"))
+    assert len(shipped) == 5
+    for config in shipped:
+        recorded = json.loads(config.read_text(encoding="utf-8"))["weights_sha256"]
+        assert recorded == hashlib.sha256((config.parent / "model.safetensors").read_bytes()).hexdigest(), config
