@@ -82,9 +82,13 @@ def main(argv=None) -> None:
         resume = record = None
         if args.resume:
             record = checkpoint.read_record(out)
-            resume = checkpoint.load_training_state(out)
-            model_cfg = ModelConfig(**record["model"])
-            saved = {f.name: record["training"][f.name] for f in fields(TrainConfig)}
+            resume = checkpoint.load_training_state(out)  # refused unless saved with the weights beside it
+            model_cfg = checkpoint.model_config(record, out)
+            try:
+                saved = {f.name: record["training"][f.name] for f in fields(TrainConfig)}
+            except KeyError as e:
+                raise checkpoint.CheckpointError(f"{out}'s config.json has no training setting {e} to resume "
+                                                 "with") from None
             train_cfg = TrainConfig(**{**saved, **({"epochs": args.epochs} if args.epochs else {})})
         else:
             model_cfg = ModelConfig(vocab=Vocab.from_text(text).chars, **{**preset["model"], **given(args, ModelConfig)})

@@ -198,8 +198,9 @@ def read_record(path: str | os.PathLike) -> dict:
     return record
 
 
-def _model_config(record: dict, config: Path) -> ModelConfig:
-    """The ModelConfig of a record, each field of the type the dataclass declares."""
+def model_config(record: dict, path: str | os.PathLike) -> ModelConfig:
+    """The ModelConfig of the record of checkpoint `path`, each field of the type the dataclass declares."""
+    config = checkpoint_dir(Path(path)) / CONFIG
     types = {"str": str, "int": int, "float": (int, float)}
     model = record["model"]
     try:
@@ -265,7 +266,7 @@ def load_dir(path: str | os.PathLike, device: str | torch.device = "cpu") -> Cha
         raise CheckpointError(f"{weights} is not the file its {CONFIG} was saved with (sha256 {actual}, recorded "
                               f"{sha}): it was damaged or changed since; copy or download the checkpoint again")
     header = _header(weights)
-    config = _model_config(record, path / CONFIG)
+    config = model_config(record, path)
     _check_sizes(config, header, weights)
     model = CharRNN(config)
     try:

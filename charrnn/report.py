@@ -9,7 +9,8 @@ import math
 
 from .card import fmt_duration
 from .record import SPLIT_NAMES, readings
-from .scoring import next_chars, read
+from .data import START
+from .scoring import read
 from .units import LN2, bits
 
 
@@ -121,17 +122,18 @@ def loss_curve(record: dict) -> list[dict]:
     return points
 
 
-def score(model, text: str, k: int = 5) -> dict:
+def score(model, text: str, k: int = 5, *, deadline: float | None = None) -> dict:
     """How well `model` predicts `text`: bits of each character after the first, their mean, the k characters
     the model expected at each of them ("guesses") and after the text ("next").
 
     The text is normalised first (see Vocab.normalize); `dropped` lists the characters that were removed.
+    It is read once (scoring.read), and deadline, a time.monotonic() value, is checked as it is read.
     """
     clean, n_dropped = model.vocab.normalize(text)
+    losses, guesses = read(model, clean or START, k, deadline=deadline)
     out = {"text": clean, "n_dropped": n_dropped, "dropped": model.vocab.dropped_chars(text) if n_dropped else [],
-           "bits": [], "bpc": None, "guesses": [], "next": next_chars(model, clean, k)}
+           "bits": [], "bpc": None, "guesses": [], "next": guesses[-1]}
     if len(clean) >= 2:
-        losses, guesses = read(model, clean, k)
         bits = losses / LN2  # (len(clean) - 1,)
-        out.update(bits=bits.tolist(), bpc=float(bits.mean()), guesses=guesses[:-1], next=guesses[-1])
+        out.update(bits=bits.tolist(), bpc=float(bits.mean()), guesses=guesses[:-1])
     return out
