@@ -12,9 +12,9 @@ from .deadline import check_deadline
 from .model import zero_row
 from .units import loss_record
 
-# Characters read per model call when scoring a text (read): a deadline is checked between calls. The largest
-# shipped model with its cache, reading 5,000 characters on one thread of a busy 2-core machine, took at most
-# 0.4 s a call (0.25 s without the cache); longer calls would let a request overrun its limit by as much.
+# Characters read per model call when scoring a text (read): a deadline is checked between calls, so a call's
+# cost is how far a request may overrun its limit. The largest shipped model reading 5,000 characters, with its
+# cache, took at most 0.3-0.6 s a call (0.2-0.8 s without) on one thread of a 2-core machine loaded 6 times over.
 CHUNK = 128
 
 
