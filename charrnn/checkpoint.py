@@ -73,15 +73,16 @@ def save(model: CharRNN, path: str | os.PathLike, record: dict, training_state: 
         raise ValueError(f"not saving {path}: weights {', '.join(bad[:3])} hold NaN or infinite values (as "
                          f"{str(dtype).removeprefix('torch.')}); the checkpoint already there, if any, is kept")
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_saves(path)
+    _remove_stale_saves(path)
     tmp, old = path.parent / f".{path.name}.tmp-{os.getpid()}", path.parent / f".{path.name}.old"
     shutil.rmtree(tmp, ignore_errors=True)  # this process's own, from a save interrupted earlier
     tmp.mkdir()
     with _locked(tmp):
         save_file(tensors, tmp / WEIGHTS, metadata={"format": "pt"})
         sha = sha256_of(tmp / WEIGHTS)
-        full = {"charrnn_format": FORMAT_VERSION, "model": model.config_dict(), "dtype": str(dtype).removeprefix("torch."),
-                "num_params": model.num_params(), "weights_sha256": sha, **caller_fields(record)}
+        full = {"charrnn_format": FORMAT_VERSION, "model": model.config_dict(),
+                "dtype": str(dtype).removeprefix("torch."), "num_params": model.num_params(), "weights_sha256": sha,
+                **caller_fields(record)}
         _write(tmp / CONFIG, json.dumps(full, indent=1, ensure_ascii=False).encode())
         _write(tmp / CARD, model_card(full, path.name).encode())
         if training_state is not None:
@@ -121,13 +122,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_saves(path: str | os.PathLike) -> None:
+def _remove_stale_saves(path: Path) -> None:
     """Remove the .NAME.tmp-PID directories that saves of `path` killed while writing left beside it.
 
     One is stale when its process is gone and no one holds its lock: a live save, of this process or any
     other (even one whose pid means nothing here, in another container), is never touched. POSIX only.
     """
-    path = Path(path)
     if fcntl is None:
         return
     for tmp in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
@@ -232,9 +232,10 @@ def _check_sizes(config: ModelConfig, header: dict, weights: Path) -> None:
     module exists. Then the exact names and shapes, of the model built on the meta device (no memory).
     """
     largest = max((d for _, shape in header.values() for d in shape), default=0)
-    too_big = [f"num_layers {config.num_layers} (the file holds {len(header)} tensors)"] * (config.num_layers > len(header))
-    too_big += [f"{k} {getattr(config, k):,} (no tensor has a dimension above {largest:,})"
-                for k in ("hidden_size", "embed_size") if getattr(config, k) > largest]
+    too_big = [f"{k} {getattr(config, k):,} (no tensor has a dimension above {largest:,})"
+               for k in ("hidden_size", "embed_size") if getattr(config, k) > largest]
+    if config.num_layers > len(header):
+        too_big.append(f"num_layers {config.num_layers:,} (the file holds {len(header)} tensors)")
     if too_big:
         raise CheckpointError(f"{weights.parent / CONFIG} describes a model bigger than its weights in {weights}: "
                               + "; ".join(too_big))
@@ -291,9 +292,9 @@ def load_training_state(path: str | os.PathLike) -> dict:
     except FileNotFoundError:
         raise CheckpointError(f"{path} has no {STATE} to resume from (shipped checkpoints carry none)") from None
     except Exception as e:  # torch.load raises a dozen types for a damaged or foreign file
-        raise CheckpointError(f"{file} cannot be read ({type(e).__name__}: {' '.join(str(e).split())[:300]}): it may "
-                              "be truncated by a full disk or a copy cut short. The weights beside it still load; "
-                              "to train again, start with --overwrite") from None
+        raise CheckpointError(f"{file} cannot be read ({type(e).__name__}: {' '.join(str(e).split())[:300]}): it is "
+                              "damaged (truncated by a full disk or a copy cut short?) or no charrnn resume state. "
+                              "The weights beside it still load; to train again, start with --overwrite") from None
     recorded = read_record(path).get("weights_sha256")
     if not isinstance(state, dict) or state.get("weights_sha256") != recorded:
         raise CheckpointError(f"{file} was not saved with the weights beside it (copied from another run, or from "

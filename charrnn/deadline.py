@@ -6,7 +6,7 @@ DeadlineExceeded once it has passed, so a call stops within one step of its limi
 """
 from __future__ import annotations
 
-import time
+from time import monotonic
 
 
 class DeadlineExceeded(TimeoutError):
@@ -15,5 +15,5 @@ class DeadlineExceeded(TimeoutError):
 
 def check_deadline(deadline: float | None, done: int, total: int, doing: str) -> None:
     """Raise DeadlineExceeded if `deadline` has passed, after `done` of `total` characters `doing`."""
-    if deadline is not None and time.monotonic() >= deadline:
+    if deadline is not None and monotonic() >= deadline:
         raise DeadlineExceeded(f"the time limit ran out after {done:,} of {total:,} characters {doing}")

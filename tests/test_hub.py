@@ -409,8 +409,10 @@ def test_push_uploads_weights_config_and_card_then_loads_by_id(stand_in, checkpo
     # Each says that no local directory has that name as well as what the Hub said: it may be a mistyped path.
     assert got[2].startswith("no local directory alice/nobody, and no model repo alice/nobody on the Hub")
     assert "HF_TOKEN" in got[2]
-    assert got[3] == "no local directory alice/tiny, and the Hub repo alice/tiny has no revision 'v9' (a branch, tag or commit)"
-    assert got[4] == "no local directory alice/notes, and the Hub repo alice/notes is not a charrnn checkpoint: it has no config.json"
+    assert got[3] == ("no local directory alice/tiny, and the Hub repo alice/tiny has no revision 'v9' (a branch, tag "
+                      "or commit)")
+    assert got[4] == ("no local directory alice/notes, and the Hub repo alice/notes is not a charrnn checkpoint: it "
+                      "has no config.json")
     assert got[5].startswith("no local directory alice/other, and the Hub repo alice/other is not a charrnn checkpoint")
 
     # Offline, the same cache answers without a single request.
@@ -424,7 +426,8 @@ def test_push_uploads_weights_config_and_card_then_loads_by_id(stand_in, checkpo
 def test_offline_with_an_empty_cache_says_so(stand_in, tmp_path):
     env = hub_env(tmp_path / "hf", stand_in.url, HF_HUB_OFFLINE="1")
     (got,) = load_in_subprocess(tmp_path / "out", env, [("alice/tiny", None)])
-    assert got.startswith(f"no local directory alice/tiny, and alice/tiny is not in the Hub cache ({tmp_path / 'hf' / 'hub'}) and HF_HUB_OFFLINE is set")
+    assert got.startswith(f"no local directory alice/tiny, and alice/tiny is not in the Hub cache "
+                          f"({tmp_path / 'hf' / 'hub'}) and HF_HUB_OFFLINE is set")
     assert stand_in.log == []
 
 

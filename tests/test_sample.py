@@ -164,7 +164,8 @@ def test_reading_a_text_in_pieces_gives_the_one_pass_losses_and_next_characters(
 
 @pytest.fixture
 def clock(monkeypatch):
-    """time.monotonic as the deadlines see it: a clock that moves one second each time it is read."""
+    """time.monotonic as the deadlines (and nothing else: the served app's threads read the real one) see it:
+    a clock that moves one second each time it is read."""
     import charrnn.deadline
 
     now = [0.0]
@@ -173,7 +174,7 @@ def clock(monkeypatch):
         now[0] += 1.0
         return now[0]
 
-    monkeypatch.setattr(charrnn.deadline.time, "monotonic", tick)
+    monkeypatch.setattr(charrnn.deadline, "monotonic", tick)
     return now
 
 
