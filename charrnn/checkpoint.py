@@ -40,6 +40,7 @@ except ImportError:  # Windows: saves are not locked, and stale temporary direct
 FORMAT_VERSION = 1
 WEIGHTS, CONFIG, CARD, STATE = "model.safetensors", "config.json", "README.md", "training_state.pt"
 FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")  # safetensors' names of the types weights may be stored as
+MAX_CONFIG_BYTES = 64 * 2**20  # a record is ~15 KB; its history would need ~100,000 evaluations to reach this
 
 
 class CheckpointError(ValueError):
@@ -172,7 +173,11 @@ def read_record(path: str | os.PathLike) -> dict:
     path = checkpoint_dir(Path(path))
     config = path / CONFIG
     try:
-        record = json.loads(config.read_bytes().decode("utf-8"))
+        with open(config, "rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)  # never all of a huge file
+        if len(data) > MAX_CONFIG_BYTES:
+            raise CheckpointError(f"{config} is larger than {MAX_CONFIG_BYTES // 2**20} MiB: no charrnn record is")
+        record = json.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise CheckpointError(f"{path} is not a charrnn checkpoint: it has no {CONFIG}") from None
     except IsADirectoryError:

@@ -137,6 +137,13 @@ def test_every_malformed_checkpoint_ends_in_one_error_naming_the_file(tmp_path, 
     assert str(ck if named == "ck" else ck / named) in str(e.value) and words in str(e.value), str(e.value)
 
 
+def test_a_huge_config_json_is_refused_without_being_read_whole(tmp_path, monkeypatch):
+    ck = charrnn.save(tiny_model("paper"), tmp_path / "ck", {"note": "x" * 2000})
+    monkeypatch.setattr(charrnn.checkpoint, "MAX_CONFIG_BYTES", 1000)
+    with pytest.raises(CheckpointError, match=f"{ck / 'config.json'} is larger than"):
+        charrnn.load(ck)
+
+
 def test_a_config_far_bigger_than_its_weights_is_refused_before_anything_is_built(tmp_path, monkeypatch):
     ck = tmp_path / "ck"
     charrnn.save(tiny_model("lstm"), ck, {})
