@@ -192,7 +192,9 @@ def _about(s: Settings, tuned_on: str) -> str:
 
 
 def _char_losses(model, text: str, s: Settings) -> torch.Tensor:
-    return char_losses(CachedModel(model, s.theta, s.lam, s.window), text)
+    # Read offline, with no deadline: pieces as long as the query blocks cost no more than one pass, while the
+    # default 128-character pieces copy the cache's keys 8 times as often (lstm, 30,000 characters: +25 %).
+    return char_losses(CachedModel(model, s.theta, s.lam, s.window), text, chunk=QUERY_CHUNK)
 
 
 PROSE = ("the stored weights, unchanged, with a memory of what followed the model's most similar states of the last "
