@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from ui import write as write_view
 from ui.compare import Compare
 from ui.learned import Learned
 from ui.score import Score
+from ui import validate
 from ui.validate import Catalog
 from ui.write import Write
 
@@ -405,6 +407,37 @@ def test_load_models_skips_what_fails_and_says_why(monkeypatch, capsys, tiny_che
     err = capsys.readouterr().err
     assert f"skipping model 'Gone' ({tmp_path / 'gone'}): CheckpointError: no checkpoint directory" in err
     assert f"skipping model '{tmp_path}'" in err and "has no config.json" in err
+
+
+def test_a_malformed_extra_model_is_reported_and_the_others_still_serve(monkeypatch, capsys, tiny_checkpoints,
+                                                                         tmp_path):
+    bad = shutil.copytree(tiny_checkpoints["paper"], tmp_path / "bad")
+    record = json.loads((bad / "config.json").read_text())
+    record["final"] = {"train": {}, "test": "x"}  # loads no loss the page could show
+    (bad / "config.json").write_text(json.dumps(record))
+    monkeypatch.setattr(app, "SHIPPED", {"Tiny": tiny_checkpoints["paper"]})
+    models = app.load_models([str(bad)])
+    assert list(models) == ["Tiny"]
+    assert f"skipping model '{bad}' ({bad}): CheckpointError: {bad / 'config.json'}" in capsys.readouterr().err
+    app.build_app(models)  # the page builds with the models that loaded
+
+
+def test_the_time_limit_stops_a_request_inside_its_computation(monkeypatch, client, write, scorer):
+    monkeypatch.setattr(validate, "TIME_LIMIT_S", 0.3)  # the slow model needs seconds for 2,000 characters
+    written = ""
+    with pytest.raises(gr.Error) as e:
+        for written in write.generate(SLOW, "HARPAGON.\n\n", 2000, 1.0, 0, 1.0, 0):
+            pass
+    assert re.fullmatch(r"the time limit ran out after [0-9,]+ of 2,000 characters generated: a request may take "
+                        r"0\.3 s at most here; ask for less", e.value.message)
+    assert 0 < len(written) < 2000
+    page = list(write.page(SLOW, "HARPAGON.\n\n", 2000, 1.0, 0, 1.0, 0))[-1]
+    assert re.search(r"[0-9,]+ characters, stopped at the time limit \(0\.3 s\), in", page)
+    with pytest.raises(AppError, match="the time limit ran out after"):
+        client.predict(SLOW, "HARPAGON.\n\n", 2000, 1.0, 0, 1.0, 0, api_name="/generate")
+    monkeypatch.setattr(validate, "TIME_LIMIT_S", 0)
+    with pytest.raises(gr.Error, match="the time limit ran out after 0 of 17 characters read"):
+        scorer.score(LSTM, "DORINE.\n\nEh bien.")
 
 
 def test_main_exits_clearly_without_any_model(monkeypatch, tmp_path):

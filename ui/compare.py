@@ -13,7 +13,8 @@ from charrnn.record import recorded_nats
 from charrnn.units import bits
 
 from . import render
-from .validate import API_EVENT, MODEL_EVENT, Catalog, StopFlags, as_text, dropped_note, paced, run_buttons
+from .validate import API_EVENT, MODEL_EVENT, Catalog, StopFlags, as_text, dropped_note, paced, request_deadline, \
+    run_buttons, within_time_limit
 from .write import MAX_PROMPT_CHARS, MAX_RANDOM_SEED, MAX_TEMPERATURE, TEMPERATURE_HINT, sampling_args
 
 # Every model writes each character in turn: a request costs what all of them cost together, hence a lower cap.
@@ -48,7 +49,9 @@ class Compare:
         return {n: c for n, (c, _) in clean.items()}, (length, temperature, seed)
 
     def _stream(self, prompts: dict[str, str], length: int, temperature: float, seed: int) -> Iterator[dict[str, str]]:
-        writers = {n: charrnn.generate(self.catalog[n], p, length, temperature, seed=seed) for n, p in prompts.items()}
+        deadline = request_deadline()  # one for all the columns: the request's
+        writers = {n: charrnn.generate(self.catalog[n], p, length, temperature, seed=seed, deadline=deadline)
+                   for n, p in prompts.items()}
         chars = {n: [] for n in prompts}
 
         def step():  # one character of each model in turn, so that all columns grow together
@@ -63,12 +66,13 @@ class Compare:
         the growing text, without the prompt}, in the order of the story. random_seed -1: one new seed, the
         same for every model."""
         prompts, settings = self._checked(prompt, length, temperature, random_seed)
-        yield from self._stream(prompts, *settings)
+        with within_time_limit():
+            yield from self._stream(prompts, *settings)
 
     def page(self, prompt, length, temperature, random_seed, request: gr.Request = None):
         """The columns as the page shows them: each model's prompt and text set as a play; Stop ends them."""
         prompts, settings = self._checked(prompt, length, temperature, random_seed)
-        with self.stops.running(request) as stop:
+        with self.stops.running(request) as stop, within_time_limit():
             for texts in self._stream(prompts, *settings):
                 yield tuple(render.play(prompts[n], t) for n, t in texts.items())
                 if stop.is_set():

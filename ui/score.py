@@ -8,7 +8,7 @@ from charrnn.testtime.cache import CachedModel
 from charrnn.units import bits
 
 from . import render
-from .validate import API_EVENT, MODEL_EVENT, Catalog, as_text, dropped_note
+from .validate import API_EVENT, MODEL_EVENT, Catalog, as_text, dropped_note, request_deadline, within_time_limit
 
 MAX_SCORE_CHARS = 5000
 GUESSES = 3  # the characters the model expected, shown on hover or tap
@@ -30,7 +30,7 @@ class Score:
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
 
-    def _read(self, model, text, cache) -> tuple[dict, dict, bool]:
+    def _read(self, model, text, cache, deadline: float) -> tuple[dict, dict, bool]:
         """The checked request read by the model (and the record whose test figure it compares with)."""
         m = self.catalog[model]
         text = as_text("text", text, MAX_SCORE_CHARS)
@@ -41,7 +41,8 @@ class Score:
                 m = CachedModel.from_record(m)
             except ValueError:
                 raise gr.Error(f"{model} records no cache settings: score it without the cache") from None
-        r = report.score(m, text, GUESSES)
+        with within_time_limit():
+            r = report.score(m, text, GUESSES, deadline=deadline)
         if r["bpc"] is None:
             raise gr.Error("text must hold at least two characters the model knows: the first is only read, "
                            "each later one is predicted from those before it")
@@ -66,14 +67,15 @@ class Score:
         """How model `model` (a name) reads `text`: each character with its cost in bits (None for the first,
         which is only read), a summary in Markdown, and the most likely next characters with their
         probabilities. cache=True: as the model reads with its recorded continuous cache."""
-        r, record, cache = self._read(model, text, cache)
+        r, record, cache = self._read(model, text, cache, request_deadline())
         chars = [{"char": c, "bits": b} for c, b in zip(r["text"], [None, *r["bits"]])]
         return chars, self.summary(r, record, cache), [{"char": c, "p": p} for c, p in r["next"]]
 
     def page(self, model, text, cache):
         """What the page shows: the summary first (with the characters the model expects next), then the text
         coloured by cost; with the cache, the reading without it and with it side by side."""
-        readings = [self._read(model, text, False)] + ([self._read(model, text, True)] if cache else [])
+        deadline = request_deadline()
+        readings = [self._read(model, text, False, deadline)] + ([self._read(model, text, True, deadline)] if cache else [])
         panels = []
         for r, record, cached in readings:
             title = f"<h4>{'with' if cached else 'without'} the cache</h4>" if cache else ""

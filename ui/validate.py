@@ -13,11 +13,13 @@ from typing import Callable, Iterable, Iterator, TypeVar
 
 import gradio as gr
 
+from charrnn import deadline as clock
+from charrnn.deadline import DeadlineExceeded
 from charrnn.record import recorded_nats
 
 CONCURRENCY = 2  # model calls at once: one per vCPU of a free Space, each on one torch thread
 QUEUE_SIZE = 64  # waiting requests beyond this are refused with "queue full" rather than piling up
-TIME_LIMIT_S = 60  # no request holds a worker longer than this
+TIME_LIMIT_S = 60  # no request holds a worker longer than this: a deadline checked inside generation and scoring
 STREAM_EVERY_S = 0.05  # streamed text reaches the browser in batches this far apart (the first at once)
 # Every event that runs a model shares the CONCURRENCY workers: the public endpoints (gr.api) and the page's.
 API_EVENT = dict(concurrency_id="model", concurrency_limit=CONCURRENCY)
@@ -133,3 +135,17 @@ def paced(steps: Iterable, snapshot: Callable[[], T], every: float = STREAM_EVER
             yield snapshot()
     if pending:
         yield snapshot()
+
+
+def request_deadline() -> float:
+    """The deadline of a request that starts now (see charrnn.deadline)."""
+    return clock.monotonic() + TIME_LIMIT_S
+
+
+@contextmanager
+def within_time_limit():
+    """A request that ran out of time becomes an error that says so and what to do."""
+    try:
+        yield
+    except DeadlineExceeded as e:
+        raise gr.Error(f"{e}: a request may take {TIME_LIMIT_S:g} s at most here; ask for less") from None

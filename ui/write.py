@@ -8,10 +8,12 @@ import gradio as gr
 
 import charrnn
 from charrnn.data import SAMPLE_PROMPT
+from charrnn.deadline import DeadlineExceeded
 
 from . import render
+from . import validate
 from .validate import API_EVENT, MODEL_EVENT, Catalog, StopFlags, as_number, as_text, dropped_note, paced, \
-    run_buttons
+    request_deadline, run_buttons, within_time_limit
 
 MAX_LENGTH = 2000  # characters per generation: ~1 s of CPU for the LSTM
 MAX_TEMPERATURE = 2.0  # above 2 the text is noise
@@ -67,16 +69,18 @@ class Write:
 
     @staticmethod
     def _stream(m, prompt: str, settings) -> Iterator[str]:
-        """The growing text, in batches (see paced)."""
-        chars = []
-        return paced((chars.append(c) for c in charrnn.generate(m, prompt, *settings)), lambda: "".join(chars))
+        """The growing text, in batches (see paced), until the text is written or the request's time is up."""
+        chars, deadline = [], request_deadline()
+        return paced((chars.append(c) for c in charrnn.generate(m, prompt, *settings, deadline=deadline)),
+                     lambda: "".join(chars))
 
     def generate(self, model: str, prompt: str, length: int = 500, temperature: float = 0.8, top_k: int = 0,
                  top_p: float = 1.0, random_seed: int | None = -1) -> Iterator[str]:
         """Stream the characters that model `model` (a name) writes after `prompt`: the growing text, without the
         prompt, in batches (the first character at once). random_seed -1: a new one each time."""
         m, clean, settings = self._checked(model, prompt, length, temperature, top_k, top_p, random_seed)
-        yield from self._stream(m, clean, settings)
+        with within_time_limit():
+            yield from self._stream(m, clean, settings)
 
     def page(self, model, prompt, length, temperature, top_k, top_p, random_seed, request: gr.Request = None):
         """What the page shows while the model writes: the prompt and the text, set as a play, and progress;
@@ -84,11 +88,14 @@ class Write:
         m, clean, settings = self._checked(model, prompt, length, temperature, top_k, top_p, random_seed)
         t0, text, done = time.perf_counter(), "", "characters"
         with self.stops.running(request) as stop:
-            for text in self._stream(m, clean, settings):
-                yield render.play(clean, text, f"writing… {len(text):,} of {settings[0]:,} characters")
-                if stop.is_set():
-                    done = "characters, stopped,"
-                    break
+            try:
+                for text in self._stream(m, clean, settings):
+                    yield render.play(clean, text, f"writing… {len(text):,} of {settings[0]:,} characters")
+                    if stop.is_set():
+                        done = "characters, stopped,"
+                        break
+            except DeadlineExceeded:
+                done = f"characters, stopped at the time limit ({validate.TIME_LIMIT_S:g} s),"
         yield render.play(clean, text, f"{len(text):,} {done} in {time.perf_counter() - t0:.1f} s")
 
     def top_k_slider(self, model, top_k):
