@@ -9,7 +9,6 @@ import pandas as pd
 
 from charrnn import inside
 
-from .score import NEWLINE
 from .validate import MODEL_EVENT, Catalog, as_number, as_text, dropped_note
 
 MAX_INSIDE_CHARS = 2000  # characters read per request: a 2-layer model's units or gradients over them take ~1 s
@@ -23,16 +22,32 @@ EXAMPLE = ("ORGON, à part.\n\n"
            "Et madame vous prie de venir aujourd'hui\n"
            "Lui dire, s'il vous plaît, ce que l'on doit attendre.\n\n"
            "ORGON.\n\n")
-LEANS_ON_DEFAULT = len(EXAMPLE) - len("RGON.\n\n")  # the "R" after "O": the name is guessed from its first letter
-# The coloured characters side by side as in the text (as in ui/score.py, whose CSS names its own element).
+LEANS_ON_DEFAULT = len(EXAMPLE) - len("GON.\n\n")  # the "R" after "O": the name is guessed from its first letter
+# The coloured characters side by side as in the text. Gradio lays a text coloured by numbers out as a row of
+# tokens that wraps, and ignores a line break inside a token: a line break is shown as "↵" (coloured) then a
+# token with no value (BREAK), which this CSS stretches across the row so that the next character starts a line.
+BREAK = ("\n", None)
 CSS = """#unit-colored .token-container, #unit-colored .token, #leans-colored .token-container, #leans-colored .token {
   display: inline-flex; border-radius: 0; padding: 0; margin: 0; }
-#unit-colored .token .text, #leans-colored .token .text { font-family: var(--font-mono); white-space: pre; }"""
+#unit-colored .token .text, #leans-colored .token .text { font-family: var(--font-mono); white-space: pre; }
+#unit-colored .token-container:has(> .token:not(.highlighted)),
+#leans-colored .token-container:has(> .token:not(.highlighted)) { flex-basis: 100%; height: 0; overflow: hidden; }"""
 HOW = ("python -m charrnn inside --checkpoint checkpoints/NAME --data ../shared/data/moliere.txt --record")
 
 
-def shown(c: str) -> str:
-    return NEWLINE if c == "\n" else c
+def colored(text: str, values: list[float]) -> list[tuple[str, float | None]]:
+    """The tokens that show each character of `text` coloured by its value in [-1, 1]: the character itself, or for
+    a line break "↵" and BREAK."""
+    out = []
+    for c, v in zip(text, values):
+        out += [("↵", v), BREAK] if c == "\n" else [(c, v)]
+    return out
+
+
+def char_index(text: str, token: int) -> int:
+    """The index in `text` of the character shown by token number `token` of colored(text, ...)."""
+    shown = [i for i, c in enumerate(text) for _ in range(2 if c == "\n" else 1)]  # a line break is two tokens
+    return shown[min(token, len(shown) - 1)]
 
 
 class Inside:
@@ -83,7 +98,7 @@ class Inside:
         acts = inside.unit_activations(m, clean, index).tolist()
         note = (f"**Unit {index}** ({inside.unit_name(m, index)}), {about}. Red: activation near +1, purple: near "
                 "−1, pale: near 0." + dropped)
-        return [(shown(c), round(a, 4)) for c, a in zip(clean, acts)], note
+        return colored(clean, [round(a, 4) for a in acts]), note
 
     def horizon(self, model):
         """The recorded memory horizon of `model`: the dependence of a prediction on the character k back,
@@ -116,7 +131,7 @@ class Inside:
     def leans_on(self, model, text, position):
         """How much the prediction of character number `position` (from 2; 1 is the first character, only read)
         of `text` depends on each character before it: those coloured from pale to red by their dependence
-        relative to the largest, the predicted one purple; and a note."""
+        relative to the largest (values 0 to 1), the predicted one purple (-1), those after it pale (0); and a note."""
         m = self.catalog[model]
         clean, dropped = self._text(m, text)
         if len(clean) < 2:
@@ -124,16 +139,15 @@ class Inside:
                            "later ones are predicted from those before them")
         t = as_number("position", position, 2, len(clean), integer=True) - 1
         dep = inside.leans_on(m, clean, t)
+        # Values: the dependence relative to the largest before t; -1 (purple) for t; 0 after (nothing depends on them).
         rel = (dep / dep.max()).tolist() if dep.max() > 0 else [0.0] * t
         # Half of all the dependence lies within the last `half` characters.
         share = (dep.flip(0).cumsum(0) / dep.sum()).tolist() if dep.sum() > 0 else [1.0] * t
         half = next(k for k, s in enumerate(share, 1) if s >= 0.5)
         top = int(dep.argmax())
-        colored = ([(shown(c), round(r, 4)) for c, r in zip(clean[:t], rel)] + [(shown(clean[t]), -1.0)]
-                   + [(shown(c), None) for c in clean[t + 1 :]])
         note = (f"The prediction of **{clean[t]!r}** (character {t + 1}) leans most on {clean[top]!r}, {t - top} "
                 f"character(s) back; half of its dependence lies on the last {half} character(s)." + dropped)
-        return colored, note
+        return colored(clean, [round(r, 4) for r in rel] + [-1.0] + [0.0] * (len(clean) - t - 1)), note
 
     def unit_options(self, model, unit=None) -> tuple[list[tuple[str, str]], str]:
         """The choices of the unit box for `model` (its recorded features) and its value: `unit` if it is a
@@ -149,7 +163,8 @@ class Inside:
 
     def select_position(self, model, text, event: gr.SelectData):
         """A click on a character of the coloured text: that character's number, and what its prediction leans on."""
-        position = max(event.index + 1, 2)
+        clean, _ = self._text(self.catalog[model], text)
+        position = max(char_index(clean, event.index) + 1, 2)
         return position, *self.leans_on(model, text, position)
 
 
