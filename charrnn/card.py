@@ -55,14 +55,16 @@ def inside_section(inside: dict) -> list[str]:
              f"gradient of log p(x_t) with respect to the {h['input']} input at t - k, averaged over {h['positions']} "
              f"positions of {h['text']}) falls below 10 % of its value at k = 1 at {at['10%']}, below 1 % at "
              f"{at['1%']}.", "",
-             f"Units that mean something: {u['features_above_bar']} of the {len(u['features'])} features have a unit "
-             f"whose activation alone tells it with ROC AUC ≥ {u['auc_bar']} (chosen on {u['chosen_on']}; AUC on "
-             f"{u['measured_on']}).", "",
+             f"Units that mean something: for each feature of play text, the units whose activation alone tells it "
+             f"best, by ROC AUC (chosen on {u['chosen_on']}; AUC on {u['measured_on']}). Features with a unit of "
+             f"AUC ≥ {u['auc_bar']}: {u['features_above_bar']} of {len(u['features'])}. A unit marked (+) is high "
+             "where the feature holds, (−) low.", "",
              "| feature | best unit | AUC |", "|---|---|---|"]
     for f in u["features"].values():
         best = f["units"][0] if f["units"] else None
-        lines.append(f"| {f['about']} | " + (f"{best['name']} ({'+' if best['sign'] > 0 else '−'}) | {best['auc'] if best['auc'] is not None else '—'} |"
-                                            if best else "— | — |"))
+        unit = f"{best['name']} ({'+' if best['sign'] > 0 else '−'})" if best else "—"
+        auc = best["auc"] if best and best["auc"] is not None else "—"  # None: the feature never holds there
+        lines.append(f"| {f['about']} | {unit} | {auc} |")
     return lines + ["", "```bash", inside["command"], "```", ""]
 
 
