@@ -79,6 +79,8 @@ def test_leans_on_reads_the_text_from_its_start():
     ids = model.encode(text)
     for j in (0, 7, 19):
         assert dep[j].item() == pytest.approx(reference_dependence(model, ids, 0, 20, j), rel=1e-6, abs=1e-9)
+    near = horizon.leans_on(model, text, 20, max_distance=6)  # the 14 characters before read without a gradient
+    assert near[:14].isnan().all() and torch.allclose(near[14:], dep[14:], rtol=1e-9)
     with pytest.raises(ValueError, match="from 1 to 24"):
         horizon.leans_on(model, text, 25)
 

@@ -7,7 +7,7 @@ from gradio_client.exceptions import AppError
 
 import charrnn
 from charrnn import inside
-from ui.inside import EXAMPLE, LEANS_ON_DEFAULT, MAX_INSIDE_CHARS
+from ui.inside import EXAMPLE, LEANS_ON_BACK, LEANS_ON_DEFAULT, MAX_INSIDE_CHARS
 
 LSTM, PAPER = "LSTM", "Paper RNN (Mikolov 2010)"
 TEXT = "DORINE.\n\nEh bien, monsieur, que faut il?\n\nVALÈRE.\n\n"  # ',' is not in the tiny vocabulary
@@ -79,6 +79,16 @@ def test_leans_on_colours_what_the_prediction_depends_on(client, models):
     assert values[:11] == pytest.approx((dep / dep.max()).tolist(), abs=1e-4) and max(values[:11]) == 1.0
     assert values[11] == -1.0 and values[12:] == [0.0] * (len(text) - 12)
     assert "The prediction of **'n'** (character 12)" in note
+
+
+def test_leans_on_measures_the_last_characters_of_a_long_text(client, models):
+    text = "DORINE.\n\nEh bien monsieur que faut il?\n\n" * 15
+    _, values = tokens(client.predict(LSTM, text, 600, api_name="/leans_on")[0])
+    dep = inside.leans_on(models[LSTM], text, 599)
+    far = 599 - LEANS_ON_BACK
+    assert values[:far] == [0.0] * far  # not measured
+    assert values[far:599] == pytest.approx((dep[far:] / dep[far:].max()).tolist(), abs=1e-4)
+    assert "more than 512 back are not measured" in client.predict(LSTM, text, 600, api_name="/leans_on")[1]
 
 
 BAD = [

@@ -59,13 +59,16 @@ def dependence(model, ids: torch.Tensor, positions: Sequence[int], max_distance:
     return out
 
 
-def leans_on(model, text: str, t: int) -> torch.Tensor:
+def leans_on(model, text: str, t: int, max_distance: int | None = None) -> torch.Tensor:
     """How much the prediction of text[t] depends on each character before it, (t,): entry j is the
-    dependence on text[j], the text read from its start."""
+    dependence on text[j], the text read from its start. With `max_distance`, only the characters at most
+    that far back are measured (the others are read without a gradient, which is cheaper) and are NaN."""
     if not 1 <= t < len(text):
         raise ValueError(f"the predicted character must be from 1 to {len(text) - 1} (the first is only read)")
+    K = t if max_distance is None else min(t, max_distance)
     ids = torch.tensor(model.encode(text[: t + 1]), dtype=torch.long)
-    return dependence(model, ids, [t], t, warmup=0)[0].flip(0)
+    near = dependence(model, ids, [t], K, warmup=t - K)[0].flip(0)  # (K,): text[t-K] .. text[t-1]
+    return torch.cat([near.new_full((t - K,), float("nan")), near])
 
 
 def significant(x: float, digits: int = 4) -> float:
