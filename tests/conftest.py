@@ -130,10 +130,11 @@ def inside_app(inside_lstm, tiny_checkpoints):
     none), launched in this process on a free port; yields (its URL, its models)."""
     import gradio as gr
 
-    from ui.inside import CSS, build_inside
+    import app
+    from ui.inside import build_inside
     from ui.validate import Catalog
 
-    models = {"LSTM": charrnn.load(inside_lstm), "Paper RNN (Mikolov 2010)": charrnn.load(tiny_checkpoints["paper"])}
+    models = {"LSTM": charrnn.load(inside_lstm), "Paper RNN": charrnn.load(tiny_checkpoints["paper"])}
     catalog = Catalog(models)
     with gr.Blocks() as demo:
         model = gr.Dropdown(catalog.names(), value="LSTM", label="Model", elem_id="model")
@@ -142,6 +143,6 @@ def inside_app(inside_lstm, tiny_checkpoints):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=app.CSS)
     yield f"http://127.0.0.1:{port}/", models
     demo.close()

@@ -1,15 +1,16 @@
-"""The Inside view: a text coloured by one hidden unit, every model's memory horizon, and what one prediction
-leans on."""
+"""The Inside view: a text shaded by one hidden unit, what one prediction leans on, and how far back every
+model looks."""
 from __future__ import annotations
 
+import html
 import math
 
 import gradio as gr
-import pandas as pd
 
 from charrnn import inside
 
-from .validate import MODEL_EVENT, Catalog, as_number, as_text, dropped_note
+from . import charts
+from .validate import API_EVENT, MODEL_EVENT, Catalog, as_number, as_text, dropped_note
 
 MAX_INSIDE_CHARS = 2000  # characters read per request: a 2-layer model's units over them take ~1-3 s
 # What one prediction leans on is measured this far back (a backward pass through 512 steps: ~2 s for the 2-layer
@@ -26,36 +27,43 @@ EXAMPLE = ("ORGON, à part.\n\n"
            "Lui dire, s'il vous plaît, ce que l'on doit attendre.\n\n"
            "ORGON.\n\n")
 LEANS_ON_DEFAULT = len(EXAMPLE) - len("GON.\n\n")  # the "R" after "O": the name is guessed from its first letter
-# The coloured characters side by side as in the text. Gradio lays a text coloured by numbers out as a row of
-# tokens that wraps, and ignores a line break inside a token: a line break is shown as "↵" (coloured) then a
-# token with no value (BREAK), which this CSS stretches across the row so that the next character starts a line.
-BREAK = ("\n", None)
-CSS = """#unit-colored .token-container, #unit-colored .token, #leans-colored .token-container, #leans-colored .token {
-  display: inline-flex; border-radius: 0; padding: 0; margin: 0; }
-#unit-colored .token .text, #leans-colored .token .text { font-family: var(--font-mono); white-space: pre; }
-#unit-colored .token-container:has(> .token:not(.highlighted)),
-#leans-colored .token-container:has(> .token:not(.highlighted)) { flex-basis: 100%; height: 0; overflow: hidden; }"""
-HOW = ("python -m charrnn inside --checkpoint checkpoints/NAME --data ../shared/data/moliere.txt --record")
+HOW = "python -m charrnn inside --checkpoint checkpoints/NAME --data ../shared/data/moliere.txt --record"
+# A click on a shaded character asks what its prediction leans on: its number goes into the position box,
+# then the button is pressed (after a moment, so that the box's new value has reached the page's state).
+CLICK_JS = """
+element.addEventListener('click', (ev) => {
+  const cell = ev.target.closest('[data-c]');
+  if (!cell) return;
+  const box = document.querySelector('#position input');
+  box.value = Number(cell.dataset.c) + 1;
+  box.dispatchEvent(new Event('input', {bubbles: true}));
+  setTimeout(() => document.querySelector('#leans-button').click(), 100);
+});
+"""
 
 
-def colored(text: str, values: list[float]) -> list[tuple[str, float | None]]:
-    """The tokens that show each character of `text` coloured by its value in [-1, 1]: the character itself, or for
-    a line break "↵" and BREAK."""
-    out = []
-    for c, v in zip(text, values):
-        out += [("↵", v), BREAK] if c == "\n" else [(c, v)]
-    return out
+def shade(value: float | None) -> str:
+    """A background for a value in [-1, 1]: red for positive, purple for negative, as strong as |value|."""
+    if value is None:
+        return ""
+    r, g, b = (239, 68, 60) if value >= 0 else (128, 90, 213)
+    return f"background: rgba({r}, {g}, {b}, {abs(value):.3f})"
 
 
-def char_index(text: str, token: int) -> int:
-    """The index in `text` of the character shown by token number `token` of colored(text, ...)."""
-    shown = [i for i, c in enumerate(text) for _ in range(2 if c == "\n" else 1)]  # a line break is two tokens
-    return shown[min(token, len(shown) - 1)]
+def shaded(text: str, values: list[float | None], target: int | None = None) -> str:
+    """`text` as HTML, each character shaded by its value (None: not shaded), the character number `target`
+    outlined; each character is an element of its own, numbered, to be clicked on."""
+    cells = []
+    for i, (c, v) in enumerate(zip(text, values)):
+        cls = " class='target'" if i == target else ""
+        shown = "↵\n" if c == "\n" else c  # a line break gets a mark, so that it has a shade too
+        cells.append(f"<span data-c='{i}'{cls} style='{shade(v)}'>{html.escape(shown)}</span>")
+    return f"<div class='shaded'>{''.join(cells)}</div>"
 
 
 class Inside:
-    """The view's actions over the catalogue of models; `units` and `horizon` are the public endpoints /units and
-    /horizon, `leans_on` the endpoint /leans_on."""
+    """The view's actions over the catalogue of models; `units`, `horizon` and `leans_on` are the public endpoints
+    of the same names."""
 
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
@@ -89,70 +97,83 @@ class Inside:
         return index, ("one of the best units for " + "; ".join(told) if told else
                        "a unit the record names for no feature")
 
-    def units(self, model, text, unit):
-        """The activation in [-1, 1] of one hidden unit after each character of `text` (the characters the model
-        knows), and a note on the unit. `unit`: a unit number, or a feature the model's record names (its best
-        unit for that feature)."""
+    def _units(self, model, text, unit) -> tuple[str, list[float], str]:
         m = self.catalog[model]
         clean, dropped = self._text(m, text)
         if not clean:
             raise gr.Error("text must hold at least one character the model knows")
         index, about = self._unit(m, unit)
-        acts = inside.unit_activations(m, clean, index).tolist()
-        note = (f"**Unit {index}** ({inside.unit_name(m, index)}), {about}. Red: activation near +1, purple: near "
-                "−1, pale: near 0." + dropped)
-        return colored(clean, [round(a, 4) for a in acts]), note
+        acts = [round(a, 4) for a in inside.unit_activations(m, clean, index).tolist()]
+        return clean, acts, f"**Unit {index}** ({inside.unit_name(m, index)}), {about}." + dropped
 
-    def horizon(self, model):
-        """The recorded memory horizon of `model`: the dependence of a prediction on the character k back,
-        relative to k = 1 (and its log10), for k = 1..K, and a note; an empty curve for a model with no record."""
-        h = (self.catalog[model].record.get("inside") or {}).get("horizon")
-        if not h:
-            return (pd.DataFrame(columns=["k", "relative", "log10 relative"]),
-                    f"{model} has no inside record: `{HOW}` writes one.")
-        curve = pd.DataFrame({"k": range(1, len(h["relative"]) + 1), "relative": h["relative"],
-                              "log10 relative": [_log10(r) for r in h["relative"]]})
-        at = {name: f"k = {k}" if k else f"no k up to {h['max_distance']}" for name, k in h["below"].items()}
-        return curve, (f"For {model}, the dependence falls below 10 % of its value at k = 1 at {at['10%']}, below 1 % "
-                       f"at {at['1%']} (averaged over {h['positions']} positions of {h['text']}).")
+    def units(self, model: str, text: str, unit: int | str) -> tuple[list[dict], str]:
+        """The activation in [-1, 1] of one hidden unit of model `model` after each character of `text` (the
+        characters the model knows), and a note on the unit in Markdown. `unit`: a unit number, or a feature the
+        model's record names (its best unit for that feature)."""
+        clean, acts, note = self._units(model, text, unit)
+        return [{"char": c, "activation": a} for c, a in zip(clean, acts)], note
 
-    def all_horizons(self):
-        """Every recorded horizon in one frame (k, log10 relative, model), and a table of each model's figures."""
-        curves, rows = [], []
-        for name in self.catalog.names():
-            record = self.catalog[name].record.get("inside")
-            if not record:
-                continue
-            h, u = record["horizon"], record["units"]
-            curves += [{"k": k, "log10 relative": _log10(r), "model": name} for k, r in enumerate(h["relative"], 1)]
-            rows.append([name, *(k or f"> {h['max_distance']}" for k in h["below"].values()),
-                         f"{u['features_above_bar']} of {len(u['features'])}"])
-        return (pd.DataFrame(curves, columns=["k", "log10 relative", "model"]),
-                pd.DataFrame(rows, columns=["model", "below 10 % at k", "below 1 % at k", "features with a unit of "
-                                                                                        "AUC ≥ 0.95"]))
+    def units_page(self, model, text, unit):
+        clean, acts, note = self._units(model, text, unit)
+        return shaded(clean, acts), note + " Red: activation near +1, purple: near −1, pale: near 0."
 
-    def leans_on(self, model, text, position):
-        """How much the prediction of character number `position` (from 2; 1 is the first character, only read)
-        of `text` depends on each character before it: those coloured from pale to red by their dependence
-        relative to the largest (values 0 to 1; 0 for those more than LEANS_ON_BACK back, not measured), the
-        predicted one purple (-1), those after it pale (0); and a note."""
+    def _leans(self, model, text, position) -> tuple[str, int, list[float | None], str]:
         m = self.catalog[model]
         clean, dropped = self._text(m, text)
         if len(clean) < 2:
             raise gr.Error("text must hold at least two characters the model knows: the first is only read, the "
                            "later ones are predicted from those before them")
         t = as_number("position", position, 2, len(clean), integer=True) - 1
-        dep = inside.leans_on(m, clean, t, LEANS_ON_BACK).nan_to_num(0.0)  # too far back: not measured, shown pale
-        # Values: the dependence relative to the largest before t; -1 (purple) for t; 0 after (nothing depends on them).
-        rel = (dep / dep.max()).tolist() if dep.max() > 0 else [0.0] * t
-        # Half of all the dependence lies within the last `half` characters.
-        share = (dep.flip(0).cumsum(0) / dep.sum()).tolist() if dep.sum() > 0 else [1.0] * t
-        half = next(k for k, s in enumerate(share, 1) if s >= 0.5)
-        top = int(dep.argmax())
+        dep = inside.leans_on(m, clean, t, LEANS_ON_BACK)  # (t,), NaN where not measured
+        measured = dep.nan_to_num(0.0)
+        scale = measured.max().item() or 1.0  # all zero: nothing to scale
+        rel = [None if math.isnan(d) else round(d / scale, 4) for d in dep.tolist()]
+        top = int(measured.argmax())
+        share = (measured.flip(0).cumsum(0) / measured.sum()).tolist() if measured.sum() > 0 else [1.0] * t
+        half = next(k for k, s in enumerate(share, 1) if s >= 0.5)  # half of the dependence is this close
         far = f" Characters more than {LEANS_ON_BACK} back are not measured." if t > LEANS_ON_BACK else ""
         note = (f"The prediction of **{clean[t]!r}** (character {t + 1}) leans most on {clean[top]!r}, {t - top} "
                 f"character(s) back; half of its dependence lies on the last {half} character(s).{far}" + dropped)
-        return colored(clean, [round(r, 4) for r in rel] + [-1.0] + [0.0] * (len(clean) - t - 1)), note
+        return clean, t, rel, note
+
+    def leans_on(self, model: str, text: str, position: int) -> tuple[list[dict], str]:
+        """How much the prediction of character number `position` of `text` (from 2: the first is only read)
+        depends on each character before it, relative to the largest (None for the predicted character, those
+        after it and those more than LEANS_ON_BACK back, not measured), and a note in Markdown."""
+        clean, t, rel, note = self._leans(model, text, position)
+        values = rel + [None] * (len(clean) - t)
+        return [{"char": c, "dependence": v} for c, v in zip(clean, values)], note
+
+    def leans_page(self, model, text, position):
+        clean, t, rel, note = self._leans(model, text, position)
+        return shaded(clean, rel + [None] * (len(clean) - t), target=t), note
+
+    def horizon(self, model: str) -> tuple[list[dict], str]:
+        """The recorded memory horizon of model `model`: the dependence of a prediction on the character k back,
+        relative to k = 1, for k = 1..K (an empty list for a model with no record), and a note in Markdown."""
+        h = (self.catalog[model].record.get("inside") or {}).get("horizon")
+        if not h:
+            return [], f"{model} has no inside record: `{HOW}` writes one."
+        at = {name: f"k = {k}" if k else f"no k up to {h['max_distance']}" for name, k in h["below"].items()}
+        return ([{"k": k, "relative": r} for k, r in enumerate(h["relative"], 1)],
+                f"For {model}, the dependence falls below 10 % of its value at k = 1 at {at['10%']}, below 1 % at "
+                f"{at['1%']} (averaged over {h['positions']} positions of {h['text']}).")
+
+    def all_horizons(self) -> tuple[str, str]:
+        """Every recorded horizon in one chart, and each model's figures in a Markdown table."""
+        series, rows = [], []
+        for name in self.catalog.names():
+            record = self.catalog[name].record.get("inside")
+            if record:
+                h, u = record["horizon"], record["units"]
+                series.append((name, h["relative"]))
+                below = [str(k) if k else f"> {h['max_distance']}" for k in h["below"].values()]
+                rows.append(f"| {name} | {' | '.join(below)} | {u['features_above_bar']} of {len(u['features'])} |")
+        if not rows:
+            return "", f"No model here has an inside record: `{HOW}` writes one."
+        table = ["| model | below 10 % at k | below 1 % at k | features with a unit of AUC ≥ 0.95 |",
+                 "|---|---|---|---|", *rows]
+        return charts.decay(series, title="dependence ÷ its value at k = 1"), "\n".join(table)
 
     def unit_options(self, model, unit=None) -> tuple[list[tuple[str, str]], str]:
         """The choices of the unit box for `model` (its recorded features) and its value: `unit` if it is a
@@ -166,70 +187,62 @@ class Inside:
         choices, value = self.unit_options(model, unit)
         return gr.Dropdown(choices=choices, value=value)
 
-    def select_position(self, model, text, event: gr.SelectData):
-        """A click on a character of the coloured text: that character's number, and what its prediction leans on."""
-        clean, _ = self._text(self.catalog[model], text)
-        position = max(char_index(clean, event.index) + 1, 2)
-        return position, *self.leans_on(model, text, position)
-
 
 def _features(m) -> dict:
     """The features a model's inside record names, with their best units; {} for a model with no record."""
     return (m.record.get("inside") or {}).get("units", {}).get("features", {})
 
 
-def _log10(r: float) -> float | None:
-    return math.log10(r) if r > 0 else None  # the dependence underflowed to 0: no point on a log scale
+def _first(page, *args) -> tuple[str, str]:
+    """What the page shows before any request: the example as the first model reads it, if it can (a model that
+    knows fewer characters may read it shorter than the default position)."""
+    try:
+        return page(*args)
+    except gr.Error:
+        return "", ""
 
 
 def build_inside(catalog: Catalog, model: gr.Dropdown) -> Inside:
     """Lay out the view inside the current tab and wire it to the model dropdown."""
     view = Inside(catalog)
     first = model.value
-    gr.Markdown("### Units that mean something\nSome hidden units of a trained network track one thing a reader of "
-                "a play sees: a speaker's name, a line of verse, a parenthesis. Pick a feature to see the unit that "
-                "tells it best, or type a unit's number.")
-    text = gr.Textbox(EXAMPLE, lines=8, max_length=MAX_INSIDE_CHARS, label="Text", elem_id="inside-text")
+    gr.Markdown("Some hidden units of a trained network track what a reader of a play sees: a speaker's name, "
+                "a parenthesis, how far into the line it is. Pick a feature to shade the text by the unit that "
+                "tells it best, or type a unit's number; click a character to see what its prediction leans on.")
+    text = gr.Textbox(EXAMPLE, lines=6, max_lines=12, max_length=MAX_INSIDE_CHARS, label="Text", elem_id="inside-text")
     with gr.Row():
         choices, value = view.unit_options(first)
-        unit = gr.Dropdown(choices, value=value, allow_custom_value=True, label="Feature or unit number", elem_id="unit",
-                           info="a feature the model's record names, or a unit number")
-        show = gr.Button("Colour by this unit", variant="primary", elem_id="unit-button")
-    unit_colored = gr.HighlightedText(label="Each character coloured by the unit's activation after reading it",
-                                      show_legend=False, show_inline_category=False, elem_id="unit-colored")
-    unit_note = gr.Markdown(elem_id="unit-note")
-
-    gr.Markdown("### How far back each model looks\nThe dependence of a prediction on the character k steps back: "
-                "the norm of the gradient of log p(next character) with respect to the input k steps back, averaged "
-                "over positions of text the model did not train on, relative to its value at k = 1.")
-    curves, table = view.all_horizons()
-    with gr.Row():
-        gr.LinePlot(curves, x="k", y="log10 relative", color="model", title="Every model (log10: −2 is 1 %)",
-                    x_title="k (characters back)", y_title="log10 (dependence ÷ dependence at k = 1)", height=340,
-                    elem_id="horizon-plot")
-        this_curve, this_note = view.horizon(first)
-        this_plot = gr.LinePlot(this_curve, x="k", y="relative", title="This model", x_title="k (characters back)",
-                                y_title="dependence ÷ dependence at k = 1", height=340, elem_id="horizon-this")
-    horizon_note = gr.Markdown(this_note, elem_id="horizon-note")
-    gr.Dataframe(table, label="Memory horizon and units, per model", interactive=False, elem_id="horizon-table")
-
-    gr.Markdown("### What one prediction leans on\nThe same gradient for one character of the text above: each "
-                "character before it coloured by how much its prediction depends on it. Click a character, or give "
-                "its number.")
+        unit = gr.Dropdown(choices, value=value, allow_custom_value=True, label="Feature or unit number",
+                           elem_id="unit", info="a feature the model's record names, or a unit number")
+        show = gr.Button("Shade by this unit", variant="primary", elem_id="unit-button")
+    shown, note = _first(view.units_page, first, EXAMPLE, value)
+    unit_note = gr.Markdown(note, elem_id="unit-note")
+    unit_shaded = gr.HTML(shown, elem_id="unit-shaded", js_on_load=CLICK_JS)
+    gr.Markdown("### What one prediction leans on\nEach character before the outlined one shaded by how much its "
+                "prediction depends on it: the norm of the gradient of log p(that character) with respect to each "
+                "input, relative to the largest.")
     with gr.Row():
         position = gr.Number(LEANS_ON_DEFAULT, precision=0, minimum=2, maximum=MAX_INSIDE_CHARS,
                              label="Predicted character (its number in the text)", elem_id="position")
-        lean_button = gr.Button("Show what it leans on", elem_id="leans-button")
-    leans_colored = gr.HighlightedText(label="Red: what the prediction of the purple character depends on",
-                                       show_legend=False, show_inline_category=False, elem_id="leans-colored")
-    leans_note = gr.Markdown(elem_id="leans-note")
+        lean = gr.Button("Show what it leans on", elem_id="leans-button")
+    shown, note = _first(view.leans_page, first, EXAMPLE, LEANS_ON_DEFAULT)
+    leans_note = gr.Markdown(note, elem_id="leans-note")
+    leans_shaded = gr.HTML(shown, elem_id="leans-shaded", js_on_load=CLICK_JS)
+    gr.Markdown("### How far back each model looks\nThe same dependence, averaged over many positions of text the "
+                "model did not train on, for the character 1 to 256 steps back (recorded by `python -m charrnn "
+                "inside`).")
+    chart, table = view.all_horizons()
+    gr.HTML(chart, elem_id="horizon-chart")
+    gr.Markdown(table, elem_id="horizon-table")
 
-    show.click(view.units, [model, text, unit], [unit_colored, unit_note], api_name="units", **MODEL_EVENT)
-    model.change(view.horizon, model, [this_plot, horizon_note], api_name="horizon", preprocess=False)
-    model.change(view.unit_box, [model, unit], unit, api_visibility="private", preprocess=False)
-    lean_button.click(view.leans_on, [model, text, position], [leans_colored, leans_note], api_name="leans_on",
-                      **MODEL_EVENT)
-    leans_colored.select(view.select_position, [model, text], [position, leans_colored, leans_note],
-                         api_visibility="private", concurrency_id=MODEL_EVENT["concurrency_id"],
-                         concurrency_limit=MODEL_EVENT["concurrency_limit"])
+    shade_units = dict(fn=view.units_page, inputs=[model, text, unit], outputs=[unit_shaded, unit_note], **MODEL_EVENT)
+    shade_leans = dict(fn=view.leans_page, inputs=[model, text, position], outputs=[leans_shaded, leans_note],
+                       **MODEL_EVENT)
+    show.click(**shade_units)
+    lean.click(**shade_leans)
+    # Another model: its features to choose from, then the text shaded by its units and its gradients.
+    model.change(view.unit_box, [model, unit], unit, queue=False, api_visibility="private", preprocess=False).then(
+        **shade_units).then(**shade_leans)
+    for fn in (view.units, view.horizon, view.leans_on):
+        gr.api(fn, api_name=fn.__name__, **API_EVENT)
     return view
