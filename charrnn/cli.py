@@ -196,15 +196,17 @@ def parser() -> argparse.ArgumentParser:
         c.set_defaults(run=lambda args, method=method: read_test_split(method, args))
 
     c = sub.add_parser("inside", formatter_class=fmt, help="the memory horizon and the units that mean something",
-                       description="How far back a model's predictions look (the gradient of log p(x_t) with respect to "
-                                   "the input k characters back, averaged over positions of the validation slice or "
-                                   "the end of the training split) and, for each feature of play text, the hidden units "
-                                   "whose activation alone tells it best (ROC AUC, on text the model did not train on).")
+                       description="How far back a model's predictions look (the gradient of log p(x_t) with respect "
+                                   "to the input k characters back, averaged over positions of the validation slice "
+                                   "or the end of the training split) and, for each feature of play text, the hidden "
+                                   "units whose activation alone tells it best (ROC AUC, on text the model did not "
+                                   "train on).")
     c.add_argument("--checkpoint", default="checkpoints/gru-large", help="checkpoint directory or Hub id USER/NAME")
     c.add_argument("--data", default=DEFAULT_DATA, help="the corpus the model was trained on (path or URL)")
     c.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: PyTorch's)")
     c.add_argument("--positions", type=int, default=256, help="positions the memory horizon is averaged over")
-    c.add_argument("--max-distance", type=int, default=inside.horizon.MAX_DISTANCE, help="distances measured: 1 to this")
+    c.add_argument("--max-distance", type=int, default=inside.horizon.MAX_DISTANCE,
+                   help="distances measured: 1 to this")
     c.add_argument("--warmup", type=int, default=inside.horizon.WARMUP,
                    help="characters read before each position's window, to warm its state up")
     c.add_argument("--record", action="store_true", help="write the result into the checkpoint's config.json "

@@ -68,7 +68,8 @@ def test_dependence_is_the_gradient_norm_finite_differences_give(cell, kw):
     for row, t in enumerate(positions):
         start = max(0, t - K - warmup)
         for k in range(1, K + 1):
-            assert dep[row, k - 1].item() == pytest.approx(reference_dependence(model, ids, start, t, t - k), rel=1e-6, abs=1e-9)
+            expected = reference_dependence(model, ids, start, t, t - k)
+            assert dep[row, k - 1].item() == pytest.approx(expected, rel=1e-6, abs=1e-9)
 
 
 def test_leans_on_reads_the_text_from_its_start():

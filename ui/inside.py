@@ -84,8 +84,9 @@ class Inside:
                 raise gr.Error(f"{name} never holds on the text this model's units were chosen on: choose another")
             best = features[name]["units"][0]
             where = "high" if best["sign"] > 0 else "low"
+            measured_on = m.record["inside"]["units"]["measured_on"]
             return best["unit"], (f"the unit that best tells *{features[name]['about']}*: its activation is {where} "
-                                  f"there, with ROC AUC **{best['auc']}** on {m.record['inside']['units']['measured_on']}")
+                                  f"there, with ROC AUC **{best['auc']}** on {measured_on}")
         if isinstance(unit, str) and unit.strip().isdigit():
             unit = int(unit.strip())
         known = f"a recorded feature ({', '.join(features)}) or " if features else ""
@@ -193,13 +194,15 @@ def _features(m) -> dict:
     return (m.record.get("inside") or {}).get("units", {}).get("features", {})
 
 
-def _first(page, *args) -> tuple[str, str]:
-    """What the page shows before any request: the example as the first model reads it, if it can (a model that
-    knows fewer characters may read it shorter than the default position)."""
+def _shaded_text(prefix: str, page, *args) -> tuple[gr.Markdown, gr.HTML]:
+    """A note and a shaded text (elements `prefix`-note and `prefix`-shaded) showing, before any request, what
+    page(*args) gives: the example as the first model reads it, if it can (a model that knows fewer characters
+    may read it shorter than the default position)."""
     try:
-        return page(*args)
+        shown, note = page(*args)
     except gr.Error:
-        return "", ""
+        shown, note = "", ""
+    return gr.Markdown(note, elem_id=f"{prefix}-note"), gr.HTML(shown, elem_id=f"{prefix}-shaded", js_on_load=CLICK_JS)
 
 
 def build_inside(catalog: Catalog, model: gr.Dropdown) -> Inside:
@@ -215,9 +218,7 @@ def build_inside(catalog: Catalog, model: gr.Dropdown) -> Inside:
         unit = gr.Dropdown(choices, value=value, allow_custom_value=True, label="Feature or unit number",
                            elem_id="unit", info="a feature the model's record names, or a unit number")
         show = gr.Button("Shade by this unit", variant="primary", elem_id="unit-button")
-    shown, note = _first(view.units_page, first, EXAMPLE, value)
-    unit_note = gr.Markdown(note, elem_id="unit-note")
-    unit_shaded = gr.HTML(shown, elem_id="unit-shaded", js_on_load=CLICK_JS)
+    unit_note, unit_shaded = _shaded_text("unit", view.units_page, first, EXAMPLE, value)
     gr.Markdown("### What one prediction leans on\nEach character before the outlined one shaded by how much its "
                 "prediction depends on it: the norm of the gradient of log p(that character) with respect to each "
                 "input, relative to the largest.")
@@ -225,9 +226,7 @@ def build_inside(catalog: Catalog, model: gr.Dropdown) -> Inside:
         position = gr.Number(LEANS_ON_DEFAULT, precision=0, minimum=2, maximum=MAX_INSIDE_CHARS,
                              label="Predicted character (its number in the text)", elem_id="position")
         lean = gr.Button("Show what it leans on", elem_id="leans-button")
-    shown, note = _first(view.leans_page, first, EXAMPLE, LEANS_ON_DEFAULT)
-    leans_note = gr.Markdown(note, elem_id="leans-note")
-    leans_shaded = gr.HTML(shown, elem_id="leans-shaded", js_on_load=CLICK_JS)
+    leans_note, leans_shaded = _shaded_text("leans", view.leans_page, first, EXAMPLE, LEANS_ON_DEFAULT)
     gr.Markdown("### How far back each model looks\nThe same dependence, averaged over many positions of text the "
                 "model did not train on, for the character 1 to 256 steps back (recorded by `python -m charrnn "
                 "inside`).")

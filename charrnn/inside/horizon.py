@@ -45,7 +45,8 @@ def dependence(model, ids: torch.Tensor, positions: Sequence[int], max_distance:
             same = [i for i, wi in enumerate(warm) if wi == w]
             for a in range(0, len(same), batch):
                 rows = same[a : a + batch]
-                window = torch.stack([ids[positions[i] - K - w : positions[i] + 1] for i in rows]).to(device)  # (B, w+K+1)
+                # (B, w + K + 1): the warm-up, the window, and the predicted character
+                window = torch.stack([ids[positions[i] - K - w : positions[i] + 1] for i in rows]).to(device)
                 state = None
                 if w:
                     with torch.no_grad():

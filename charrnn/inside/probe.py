@@ -75,7 +75,8 @@ def lstm_cells(rnn: nn.LSTM, layer: int, inp: torch.Tensor, h: torch.Tensor) -> 
 
     c(t) = f(t) c(t-1) + i(t) g(t), the gates in PyTorch's order i, f, g, o computed from inp(t) and h(t-1).
     """
-    W_ih, W_hh, b_ih, b_hh = (getattr(rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+    W_ih, W_hh, b_ih, b_hh = (getattr(rnn, f"{name}_l{layer}")
+                              for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
     h_prev = torch.cat([h.new_zeros(1, h.shape[1]), h[:-1]])  # (T, H): h(t-1), h(-1) = 0
     c, prev = torch.empty_like(h), h.new_zeros(h.shape[1])
     for a in range(0, len(h), TIME_CHUNK):
