@@ -110,7 +110,7 @@ def look_inside(args) -> None:
         inside.check_recordable(args.checkpoint)
     model, train_text, test_text = _model_and_texts(args)
     result = inside.inside_record(model, train_text, test_text, args.positions, args.max_distance, args.warmup,
-                            log=lambda s: print(s, flush=True))
+                                  log=lambda s: print(s, flush=True))
     h, u = result["horizon"], result["units"]
     print(f"{args.checkpoint}: dependence on the character k back, relative to k = 1 ({h['positions']} positions):")
     print("  " + "  ".join(f"k={k}: {h['relative'][k - 1]:.3g}" for k in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)

@@ -53,7 +53,7 @@ def dependence(model, ids: torch.Tensor, positions: Sequence[int], max_distance:
                         _, state = model.features(window[:, :w])
                 x = model_inputs(model, window[:, w:-1]).detach().requires_grad_()  # (B, K, D)
                 top, _ = model.rnn(x, state)  # (B, K, H)
-                logp = F.log_softmax(model.readout(top[:, -1]).float(), dim=-1)  # (B, V): p(x_t | x_<t)
+                logp = F.log_softmax(model.readout(top[:, -1]), dim=-1)  # (B, V): p(x_t | x_<t)
                 picked = logp.gather(1, window[:, -1:]).sum()  # the windows are independent: one backward for all
                 (grad,) = torch.autograd.grad(picked, x)  # (B, K, D)
                 out[rows] = grad.norm(dim=-1).flip(1).cpu()  # column k - 1 = distance k

@@ -74,7 +74,8 @@ def best_units(model, train_text: str, test_text: str, training: dict, log: Call
         chosen = aucs["chosen"][f]
         strength = torch.maximum(chosen, 1 - chosen).nan_to_num(nan=-1.0)  # NaN: the feature never (or always) holds
         units = []
-        for u in strength.argsort(descending=True)[:TOP].tolist() if strength.max() >= 0 else []:
+        ranked = strength.argsort(descending=True)[:TOP].tolist() if strength.max() >= 0 else []
+        for u in ranked:
             sign = 1 if chosen[u] >= 0.5 else -1
             auc = aucs["measured"][f, u].item()
             entry = {"unit": u, "name": probe.unit_name(model, u), "sign": sign,
@@ -89,7 +90,7 @@ def best_units(model, train_text: str, test_text: str, training: dict, log: Call
 
 
 def inside_record(model, train_text: str, test_text: str, positions: int, max_distance: int = horizon.MAX_DISTANCE,
-            warmup: int = horizon.WARMUP, log: Callable[[str], None] = print) -> dict:
+                  warmup: int = horizon.WARMUP, log: Callable[[str], None] = print) -> dict:
     """The inside record of `model` (without its command): {"horizon": ..., "units": ...}."""
     text, words = tuning_text(train_text, model.record.get("training", {}))
     log(f"  horizon: {positions} positions of {words}, distances 1 to {max_distance}")
