@@ -4,6 +4,7 @@
     score         a checkpoint's loss on the test split, by piece and by line
     dynamic       the test split read as the paper's dynamic model (tuned off the test split; --record)
     cache         the test split read with a continuous cache (tuned off the test split; --record)
+    inside        the memory horizon and the units that mean something (off the test split; --record)
     push          publish a checkpoint as a Hugging Face model repo
     deploy-space  publish the demo as a Hugging Face Space
     bench         benchmarks: `bench train`, `bench app`
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from . import testtime
+from . import inside, testtime
 from .data import DEFAULT_DATA, read_text, resolve_corpus, split
 from .flags import add_flags, given
 from .hub import HubError, deploy_space, listing, load, push, space_upload
@@ -103,6 +104,32 @@ def read_test_split(method: testtime.Method, args) -> None:
         print(f"recorded in {args.checkpoint}/config.json and its model card")
 
 
+def look_inside(args) -> None:
+    """The inside command: the memory horizon and the best unit per feature, printed and (--record) recorded."""
+    if args.record:  # before the long computation: say now that the result could not be recorded
+        inside.check_recordable(args.checkpoint)
+    model, train_text, test_text = _model_and_texts(args)
+    result = inside.inside_record(model, train_text, test_text, args.positions, args.max_distance, args.warmup,
+                                  log=lambda s: print(s, flush=True))
+    h, u = result["horizon"], result["units"]
+    print(f"{args.checkpoint}: dependence on the character k back, relative to k = 1 ({h['positions']} positions):")
+    print("  " + "  ".join(f"k={k}: {h['relative'][k - 1]:.3g}" for k in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+                           if k <= h["max_distance"]))
+    beyond = f"more than {h['max_distance']}"
+    print("  below " + ", ".join(f"{name} at k = {k or beyond}" for name, k in h["below"].items()))
+    print(f"best unit per feature (chosen on {u['chosen_on']}; AUC on {u['measured_on']}):")
+    for name, f in u["features"].items():
+        best = f["units"][0] if f["units"] else None
+        print(f"  {name:<16} {f['share']:6.1%} of the characters  "
+              + (f"{best['name']:<20} {'+-'[best['sign'] < 0]}  AUC {best['auc']}" if best else "never holds there"))
+    print(f"  {u['features_above_bar']} of {len(u['features'])} features have a unit with AUC >= {u['auc_bar']}")
+    if args.record:
+        command = (f"python -m charrnn inside --checkpoint {args.checkpoint} --data {args.data} --positions "
+                   f"{args.positions} --max-distance {args.max_distance} --warmup {args.warmup} --record")
+        inside.write_record(model, args.checkpoint, {"command": command, **result})
+        print(f"recorded in {args.checkpoint}/config.json (inside) and its model card")
+
+
 def deploy(args) -> None:
     if args.dry_run:
         import yaml
@@ -167,6 +194,24 @@ def parser() -> argparse.ArgumentParser:
                                                              f"(final.{method.key}) and model card")
         add_flags(c.add_argument_group(f"{method.label} settings"), method.Settings)
         c.set_defaults(run=lambda args, method=method: read_test_split(method, args))
+
+    c = sub.add_parser("inside", formatter_class=fmt, help="the memory horizon and the units that mean something",
+                       description="How far back a model's predictions look (the gradient of log p(x_t) with respect "
+                                   "to the input k characters back, averaged over positions of the validation slice "
+                                   "or the end of the training split) and, for each feature of play text, the hidden "
+                                   "units whose activation alone tells it best (ROC AUC, on text the model did not "
+                                   "train on).")
+    c.add_argument("--checkpoint", default="checkpoints/gru-large", help="checkpoint directory or Hub id USER/NAME")
+    c.add_argument("--data", default=DEFAULT_DATA, help="the corpus the model was trained on (path or URL)")
+    c.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: PyTorch's)")
+    c.add_argument("--positions", type=int, default=256, help="positions the memory horizon is averaged over")
+    c.add_argument("--max-distance", type=int, default=inside.horizon.MAX_DISTANCE,
+                   help="distances measured: 1 to this")
+    c.add_argument("--warmup", type=int, default=inside.horizon.WARMUP,
+                   help="characters read before each position's window, to warm its state up")
+    c.add_argument("--record", action="store_true", help="write the result into the checkpoint's config.json "
+                                                         "(inside) and model card")
+    c.set_defaults(run=look_inside)
 
     c = sub.add_parser("push", formatter_class=fmt, help="upload a checkpoint as a Hugging Face model repo "
                                                          "(weights, config.json, model card)")

@@ -10,6 +10,13 @@
                                                the training time, and the test-time readings: final[key] is a
                                                test split read by a test-time method (charrnn.testtime), with
                                                its settings, its "label" and an "about" sentence
+    inside                                     what the network does inside (python -m charrnn inside --record,
+                                               charrnn.inside): the "command" that measured it; "horizon", the
+                                               mean dependence of a prediction on the input k characters back,
+                                               relative to k = 1, for k = 1..max_distance, and where it falls below
+                                               10 % and 1 %; "units", for each feature of play text the best units
+                                               (number, name, sign, ROC AUC) and the texts they were chosen and
+                                               measured on
 """
 from __future__ import annotations
 

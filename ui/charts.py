@@ -93,3 +93,38 @@ def curves(panels: list[tuple[str, dict[str, list[tuple[float, float]]]]], unit:
     legend = "".join(f"<span><i style='background:{c}'></i>{s}</span>" for s, c in SPLIT_COLORS.items())
     out.append(f"</div><div class='chart-legend'>{legend} · loss in {unit} against epochs</div>")
     return "".join(out)
+
+
+def decay(series: list[tuple[str, list[float]]], floor: int = -6, title: str = "") -> str:
+    """Lines of values that fall by orders of magnitude (one per (name, values), values[i] at x = i + 1), on a
+    log scale from 1 down to 10^floor, with dashed lines at 10 % and 1 %; a line leaving the bottom is cut
+    there, not flattened."""
+    w, h, left, right, top, bottom = 400, 230, 44, 8, 24, 30
+    n = max((len(v) for _, v in series), default=1)
+    x = lambda k: left + (w - left - right) * (k - 1) / max(n - 1, 1)  # noqa: E731
+    y = lambda v: top + (h - top - bottom) * -v / -floor  # v = log10 of the value  # noqa: E731
+    colors = SERIES_COLORS + ("#e45756", "#f58518", "#72b7b2")
+    out = [f"<svg viewBox='0 0 {w} {h}' class='chart decay' role='img' aria-label='{html.escape(title)}'>",
+           f"<clipPath id='decay-clip'><rect x='{left}' y='{top}' width='{w - left - right}' "
+           f"height='{h - top - bottom}'/></clipPath>"]
+    if title:
+        out.append(f"<text x='{left}' y='14' class='title'>{html.escape(title)}</text>")
+    for e in range(0, floor - 1, -1):
+        label = {0: "1", -1: "10 %", -2: "1 %", -3: "0.1 %"}.get(e, f"1e{e}")
+        out.append(f"<line x1='{left}' x2='{w - right}' y1='{y(e):.1f}' y2='{y(e):.1f}' "
+                   f"class='{'ref' if e in (-1, -2) else 'grid'}'/><text x='{left - 4}' y='{y(e) + 4:.1f}' "
+                   f"text-anchor='end' class='small'>{label}</text>")
+    for k in _nice_ticks(0, n, 4):
+        if k >= 1:
+            out.append(f"<text x='{x(k):.1f}' y='{h - 16}' text-anchor='middle' class='small'>{k:g}</text>")
+    out.append(f"<text x='{(left + w) / 2:.0f}' y='{h - 3}' text-anchor='middle' class='small'>characters back</text>")
+    out.append("<g clip-path='url(#decay-clip)'>")
+    for (name, values), color in zip(series, colors):
+        # A value of 0 (an underflow) is drawn off the chart: the line goes down through the floor.
+        path = " ".join(f"{x(k):.1f},{y(math.log10(v) if v > 0 else floor - 1):.1f}" for k, v in enumerate(values, 1))
+        out.append(f"<polyline points='{path}' fill='none' stroke='{color}' stroke-width='2'>"
+                   f"<title>{html.escape(name)}</title></polyline>")
+    out.append("</g></svg>")
+    legend = "".join(f"<span><i style='background:{c}'></i>{html.escape(name)}</span>"
+                     for (name, _), c in zip(series, colors))
+    return "".join(out) + f"<div class='chart-legend'>{legend}</div>"
