@@ -1,4 +1,4 @@
-"""The Gradio demo: write like Molière, compare the models, see how each learned, score a text.
+"""The Gradio demo: write like Molière, compare the models, see how each learned, score a text, look inside.
 
     python app.py [--model PATH_OR_HUB_ID ...]
 
@@ -18,6 +18,7 @@ import gradio as gr
 import charrnn
 from charrnn.sample import configure_cpu_for_sampling
 from ui.compare import build_compare
+from ui.inside import build_inside
 from ui.learned import build_learned
 from ui.score import build_score
 from ui.validate import CONCURRENCY, QUEUE_SIZE, Catalog
@@ -54,6 +55,8 @@ def build_app(models: dict[str, charrnn.CharRNN]) -> gr.Blocks:
                 build_learned(catalog, model)
             with gr.Tab("Your text", id="score"):
                 build_score(catalog, model)
+            with gr.Tab("Inside", id="inside"):
+                build_inside(catalog, model)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     return demo
 

@@ -1,7 +1,6 @@
 """The Gradio app: its actions called directly, then the served app through a real gradio_client.Client."""
 from __future__ import annotations
 
-import concurrent.futures
 import html
 import json
 import math
@@ -18,6 +17,7 @@ import httpx
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
+from gradio_client.utils import Status
 
 import app
 import charrnn
@@ -450,12 +450,14 @@ def test_main_exits_clearly_without_any_model(monkeypatch, tmp_path):
 # --- the served app, through gradio_client --------------------------------------------------------------
 
 def test_named_endpoints_and_their_parameters(client):
-    """The public API is exactly these four endpoints: the page's own events are private."""
+    """The public API is exactly these endpoints: the page's own events are private."""
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     params = {name: [p["parameter_name"] for p in e["parameters"]] for name, e in api.items()}
     assert params == {"/generate": ["model", "prompt", "length", "temperature", "top_k", "top_p", "random_seed"],
                       "/compare": ["prompt", "length", "temperature", "random_seed"],
-                      "/score": ["model", "text", "cache"], "/history": ["model"]}
+                      "/score": ["model", "text", "cache"], "/history": ["model"],
+                      "/units": ["model", "text", "unit"], "/horizon": ["model"],
+                      "/leans_on": ["model", "text", "position"]}
 
 
 def test_generate_streams_through_the_client(client, app_models):
@@ -521,10 +523,18 @@ def test_every_bad_request_gets_its_error_and_the_app_answers_the_next(client, a
         assert client.predict(PAPER, "VALÈRE.\n\n", 30, 0.8, 0, 1.0, 4, api_name="/generate") == expected
 
 
-def started(job, timeout: float = 60):
+def wait_for(condition, what: str, timeout: float = 60) -> None:
+    """Poll `condition` until it holds (a client job's state has no event to wait on), or fail after `timeout`."""
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, f"waited {timeout:.0f} s for {what}"
+        time.sleep(0.01)
+
+
+def started(job) -> None:
     """Wait until a streaming job has sent its first output: it holds a worker."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        assert len(pool.submit(lambda: next(iter(job))).result(timeout=timeout)) >= 1
+    wait_for(lambda: job.outputs() or job.done(), "the first output")
+    assert job.outputs(), "the job ended without an output"
 
 
 def test_a_cancelled_request_frees_its_worker_for_the_next(client, app_models):
@@ -548,11 +558,13 @@ def test_the_queue_refuses_requests_past_its_size(monkeypatch, app_models):
     demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     try:
         small = Client(demo.local_url, verbose=False)
-        slow = [small.submit(SLOW, "HARPAGON.\n\n", write_view.MAX_LENGTH, 1.0, 0, 1.0, s, api_name="/generate")
-                for s in (0, 1)]
-        for job in slow:
-            started(job)  # both workers busy
+        slow = []
+        for seed in (0, 1):  # one at a time: two at once would both wait in a queue of one
+            slow.append(small.submit(SLOW, "HARPAGON.\n\n", write_view.MAX_LENGTH, 1.0, 0, 1.0, seed,
+                                     api_name="/generate"))
+            started(slow[-1])  # until both workers are busy
         queued = small.submit(PAPER, "VALÈRE.\n\n", 30, 0.8, 0, 1.0, 4, api_name="/generate")
+        wait_for(lambda: queued.status().code == Status.IN_QUEUE, "the third request to wait in the queue")
         with pytest.raises(Exception, match="(?i)queue is full"):
             small.predict(PAPER, "VALÈRE.\n\n", 30, 0.8, 0, 1.0, 4, api_name="/generate")
         for job in slow:

@@ -27,7 +27,7 @@ ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-net
         "--disable-sync", "--no-first-run"]
 TIMEOUT_MS = 60_000
 SIZES = {"desktop": (1366, 900), "phone": (390, 844)}
-TABS = {"write": "Write", "compare": "Compare", "learned": "Learning", "score": "Your text"}
+TABS = {"write": "Write", "compare": "Compare", "learned": "Learning", "score": "Your text", "inside": "Inside"}
 
 
 def done(n: int) -> str:

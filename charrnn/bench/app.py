@@ -143,7 +143,7 @@ def start_app(port: int, name: str, timeout: float = 120.0) -> tuple[subprocess.
     raise RuntimeError(f"app.py did not answer within {timeout:.0f} s")
 
 
-VIEWS = {"write": "Write", "compare": "Compare", "learned": "Learning", "score": "Your text"}
+VIEWS = {"write": "Write", "compare": "Compare", "learned": "Learning", "score": "Your text", "inside": "Inside"}
 SIZES = {"desktop": (1366, 900), "phone": (390, 844)}
 CHROMIUM = dict(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--headless", "--disable-gpu",
                                                            "--no-first-run", "--disable-background-networking"])
@@ -177,6 +177,8 @@ def screenshots(url: str, out: Path, label: str) -> list[Path]:
                     page.wait_for_function("() => document.querySelector('#compare-stop').disabled === true")
                 elif view == "learned":
                     page.locator("#test-bars svg").wait_for()
+                elif view == "inside":
+                    page.locator("#horizon-chart svg").wait_for()
                 elif view == "score":  # the names that come again, read without and with the cache
                     page.locator("#score-cache input").check()
                     page.get_by_text("Names that come again").click()
