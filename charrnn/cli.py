@@ -7,7 +7,7 @@
     inside        the memory horizon and the units that mean something (off the test split; --record)
     push          publish a checkpoint as a Hugging Face model repo
     deploy-space  publish the demo as a Hugging Face Space
-    bench         benchmarks: `bench train`, `bench app`
+    bench         benchmarks: `bench train`, `bench app`, `bench ddp`
 
 Each command parses its flags, calls the library, and turns the library's errors (ValueError, OSError,
 HubError) into one line on stderr and exit status 1.
@@ -24,6 +24,7 @@ from . import inside, testtime
 from .data import DEFAULT_DATA, read_text, resolve_corpus, split
 from .flags import add_flags, given
 from .hub import HubError, deploy_space, listing, load, push, space_upload
+from .presets import PRESETS
 from .record import recorded_nats
 from .sample import configure_cpu_for_sampling, generate
 from .scoring import char_losses, costly_lines, evaluate
@@ -150,6 +151,12 @@ def bench_train(args) -> None:
     bench_training(args.steps)
 
 
+def bench_ddp(args) -> None:
+    from .bench.ddp import bench_ddp as run
+
+    run(args.preset, args.steps, args.rounds)
+
+
 def bench_app(args) -> None:
     from .bench.app import run
 
@@ -241,6 +248,13 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--clients", type=int, default=8, help="simultaneous clients")
     c.add_argument("--screenshots", type=Path, metavar="DIR", help="also save screenshots of the app's views here")
     c.set_defaults(run=bench_app)
+    c = kinds.add_parser("ddp", formatter_class=fmt, help="training speed of 1 process x 2 threads against 2 DDP "
+                                                          "processes x 1 thread, same global batch, and the share "
+                                                          "of a step spent exchanging")
+    c.add_argument("--preset", choices=sorted(PRESETS), default="paper", help="the model and global batch to train")
+    c.add_argument("--steps", type=int, default=20, help="timed training steps of each way, each round")
+    c.add_argument("--rounds", type=int, default=2, help="times the two ways are alternated (the machine may be busy)")
+    c.set_defaults(run=bench_ddp)
     return p
 
 
