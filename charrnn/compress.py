@@ -92,7 +92,10 @@ def adapt_settings(model, adapt: str, settings=None) -> dict:
     if adapt == "dynamic" and not (s["lr"] >= 0 and s["seq_len"] >= 1):
         raise CompressError(f"the dynamic model needs lr >= 0 and seq_len >= 1, not {s}")
     if adapt == "cache":
-        cache.check_cache(s["theta"], s["lam"], s["window"])
+        try:
+            cache.check_cache(s["theta"], s["lam"], s["window"])
+        except ValueError as e:
+            raise CompressError(f"the cache's settings: {e}") from None
     return s
 
 
@@ -180,10 +183,11 @@ def cumulative(p: torch.Tensor, escape: int) -> list[int]:
     return cum + [cum[-1] + escape]
 
 
-def escape_frequency(coded: int, escaped: int) -> int:
-    """The escape's share of TOTAL after `coded` characters, `escaped` of them escaped: (escaped + 1) / (2 (coded
-    + 2)), so that a text of the vocabulary pays about log2(length) / 2 bits in all for the possibility."""
-    return max(1, (escaped + 1) * TOTAL // (2 * (coded + 2)))
+def escape_frequency(coded: int, escaped: int, vocab_size: int) -> int:
+    """The escape's share of TOTAL after `coded` characters, `escaped` of them escaped: (escaped + 1/2) / (coded
+    + 1) (Krichevsky-Trofimov), so that a text of the vocabulary pays about log2(length) / 2 nats in all for the
+    possibility and one out of it little more than its own characters; the vocabulary keeps 2 each at least."""
+    return min(TOTAL - 2 * vocab_size, max(1, (2 * escaped + 1) * TOTAL // (2 * (coded + 1))))
 
 
 class _Writer:
@@ -250,7 +254,7 @@ def _code(model, header: Header, channel, text: str | None, progress: Callable[[
         with same_arithmetic():
             reader = PREDICTORS[header.adapt](model, first, **header.settings)
             for k in range(header.chars):
-                cum = cumulative(reader.p, escape_frequency(k, escapes.escaped))
+                cum = cumulative(reader.p, escape_frequency(k, escapes.escaped, V))
                 s = channel.symbol(cum, None if text is None else stoi.get(text[k], V))
                 if s < V:
                     out.append(vocab[s])
