@@ -7,7 +7,9 @@
     inside        the memory horizon and the units that mean something (off the test split; --record)
     push          publish a checkpoint as a Hugging Face model repo
     deploy-space  publish the demo as a Hugging Face Space
-    bench         benchmarks: `bench train`, `bench app`, `bench ddp`
+    compress      compress a text file with a model (an arithmetic coder driven by its predictions)
+    decompress    the text back, exactly
+    bench         benchmarks: `bench train`, `bench app`, `bench ddp`, `bench compress`
 
 Each command parses its flags, calls the library, and turns the library's errors (ValueError, OSError,
 HubError) into one line on stderr and exit status 1.
@@ -15,11 +17,14 @@ HubError) into one line on stderr and exit status 1.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 from pathlib import Path
 
 import torch
 
+from . import compress as coder
 from . import inside, testtime
 from .data import DEFAULT_DATA, read_text, resolve_corpus, split
 from .flags import add_flags, given
@@ -143,6 +148,50 @@ def deploy(args) -> None:
         print(deploy_space(args.space_id))
 
 
+def _write_atomically(path: str, data: bytes) -> None:
+    """Write `path` whole or not at all: a failure or a kill leaves no half-written file (nor harms an old one)."""
+    tmp = Path(path).with_name(f".{Path(path).name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _progress(total: int | None):
+    """A progress bar of characters coded, gone once done (a text takes minutes: a few hundred characters/s)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="char", unit_scale=True, dynamic_ncols=True, leave=False)
+
+
+def compress(args) -> None:
+    raw = Path(args.input).read_bytes()
+    model = load(args.checkpoint)
+    t = time.perf_counter()
+    with _progress(None) as bar:
+        data = coder.compress_text(model, raw, args.adapt, checkpoint=args.checkpoint, progress=bar.update)
+    seconds = time.perf_counter() - t
+    _write_atomically(args.output, data)
+    chars = coder.read_header(data)[0].chars
+    print(f"{args.input}: {chars:,} characters ({len(raw):,} bytes) -> {args.output}: {len(data):,} bytes, "
+          f"{8 * len(data) / max(chars, 1):.4f} bits/char ({args.checkpoint}, adapt {args.adapt}; {seconds:.1f} s)")
+
+
+def decompress(args) -> None:
+    data = Path(args.input).read_bytes()
+    header, _ = coder.read_header(data)
+    checkpoint = args.checkpoint or header.checkpoint
+    if not checkpoint:
+        raise ValueError("the file names no checkpoint: pass --checkpoint with the one it was compressed with")
+    model = load(checkpoint)
+    with _progress(header.chars) as bar:
+        text = coder.decompress_text(model, data, progress=bar.update)
+    _write_atomically(args.output, text.encode("utf-8"))
+    print(f"{args.input} -> {args.output}: {header.chars:,} characters, checked against the file's sha256 "
+          f"({checkpoint}, adapt {header.adapt})")
+
+
 def bench_train(args) -> None:
     from .bench.train import bench_training
 
@@ -161,6 +210,13 @@ def bench_app(args) -> None:
     from .bench.app import run
 
     run(args.reps, args.length, args.rate_length, args.clients, args.screenshots)
+
+
+def bench_compress(args) -> None:
+    from .bench.compress import run
+
+    checkpoints = args.models or sorted(str(p.parent) for p in Path("checkpoints").glob("*/config.json"))
+    run(checkpoints, args.modes, args.data, tools=not args.no_tools)
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
@@ -234,6 +290,24 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--dry-run", action="store_true", help="list the files and front matter, upload nothing")
     c.set_defaults(run=deploy)
 
+    c = sub.add_parser("compress", formatter_class=fmt, help="compress a text file with a model",
+                       description="Compress a UTF-8 text file with an arithmetic coder driven by a model's "
+                                   "predictions: it costs what its loss says. Characters outside the vocabulary are "
+                                   "kept exactly. Decompressing needs the same checkpoint (and torch version).")
+    c.add_argument("input", metavar="IN", help="the text file (UTF-8)")
+    c.add_argument("output", metavar="OUT", help="the compressed file to write")
+    c.add_argument("--checkpoint", default="checkpoints/gru-large", help="checkpoint directory or Hub id USER/NAME")
+    c.add_argument("--adapt", choices=coder.ADAPT, default="none",
+                   help="none: the stored weights; dynamic or cache: the test-time method with the settings the "
+                        "checkpoint recorded, repeated by the decoder")
+    c.set_defaults(run=compress)
+    c = sub.add_parser("decompress", formatter_class=fmt, help="the text of a file written by compress, exactly")
+    c.add_argument("input", metavar="IN", help="the compressed file")
+    c.add_argument("output", metavar="OUT", help="the text file to write")
+    c.add_argument("--checkpoint", default=None, help="the checkpoint it was compressed with (default: the one "
+                                                      "the file names)")
+    c.set_defaults(run=decompress)
+
     bench = sub.add_parser("bench", formatter_class=fmt, help="benchmarks (they print figures, assert nothing)")
     kinds = bench.add_subparsers(dest="kind", required=True, metavar="KIND")
     c = kinds.add_parser("train", formatter_class=fmt, help="training speed of the presets against the course "
@@ -255,6 +329,14 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--steps", type=int, default=20, help="timed training steps of each way, each round")
     c.add_argument("--rounds", type=int, default=2, help="times the two ways are alternated (the machine may be busy)")
     c.set_defaults(run=bench_ddp)
+    c = kinds.add_parser("compress", formatter_class=fmt, help="the models as compressors of the test split, beside "
+                                                               "xz, zstd, bzip2 and zpaq")
+    c.add_argument("--data", default=DEFAULT_DATA, help="the corpus the models were trained on (path or URL)")
+    c.add_argument("--models", nargs="+", metavar="DIR", help="checkpoints to run (default: every one in checkpoints/)")
+    c.add_argument("--modes", nargs="+", choices=(*coder.ADAPT, "best"), default=["none", "best"],
+                   help="none: static; best: the recorded adaptive mode with the lowest loss on the tuning text")
+    c.add_argument("--no-tools", action="store_true", help="leave out xz, zstd, bzip2 and zpaq")
+    c.set_defaults(run=bench_compress)
     return p
 
 
