@@ -46,8 +46,8 @@ def build_app(models: dict[str, charrnn.CharRNN]) -> gr.Blocks:
     with gr.Blocks(title="charrnn · write like Molière", analytics_enabled=False) as demo:
         gr.Markdown(INTRO)
         model = gr.Dropdown(catalog.choices(), value=catalog.best, label="Model", elem_id="model")
-        # Short tab labels: on a phone every tab stays a tab, none hides in an overflow menu.
-        with gr.Tabs():
+        # Tabs wrap onto a second line rather than hide in an overflow menu: on a phone every view stays in sight.
+        with gr.Tabs(overflow_behavior="wrap"):
             with gr.Tab("Write", id="write"):
                 build_write(catalog, model)
             with gr.Tab("Compare", id="compare"):
