@@ -102,10 +102,16 @@ def served_app(app_models):
     """The app launched in this process on a free port; yields its URL."""
     import app
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     demo = app.build_app(app_models)
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=app.CSS)
+    for attempt in range(5):  # a port free when chosen may be taken by another process before the server binds it
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        try:
+            demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=app.CSS)
+            break
+        except OSError:  # gradio's "Cannot find empty port": taken in between, so another one
+            if attempt == 4:
+                raise
     yield f"http://127.0.0.1:{port}/"
     demo.close()
