@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from charrnn import char_losses, evaluate, next_chars
+from charrnn.scoring import read
 
 from .helpers import TINY_TEXT, tiny_model
 
@@ -66,3 +67,25 @@ def test_next_chars_are_the_softmax_of_the_model_s_own_logits(text):
     assert [c for c, _ in top] == [model.vocab.chars[int(i)] for i in order]
     assert [p for _, p in top] == pytest.approx(probs[order].tolist(), abs=1e-6)
     assert top[0][1] > 0.3  # peaked enough that the check means something
+
+
+def test_read_gives_each_character_s_loss_and_the_guesses_after_every_prefix():
+    """Against the softmax of the model's own logits at every position: losses[i] is -log p(text[i + 1]), guesses[i]
+    the k most likely characters after text[:i + 1], guesses[-1] those after the whole text."""
+    model = tiny_model("gru", embed_size=8)
+    with torch.no_grad():
+        model.head.bias.normal_(0, 3, generator=torch.Generator().manual_seed(0))  # peaked: a wrong temperature shows
+    text = "Il est là, monsieur."
+    losses, guesses = read(model, text, k=3)
+    with torch.no_grad():
+        probs = torch.softmax(model(torch.tensor([model.encode(text)]))[0][0].double(), -1)  # (N, V)
+    ids = model.encode(text)
+    assert losses.shape == (len(text) - 1,) and len(guesses) == len(text)
+    assert torch.allclose(losses.double(), -probs[torch.arange(len(text) - 1), ids[1:]].log(), atol=1e-5)
+    for p, guess in zip(probs, guesses):
+        order = torch.argsort(p, descending=True)[:3]
+        assert [c for c, _ in guess] == [model.vocab.chars[int(i)] for i in order]
+        assert [q for _, q in guess] == pytest.approx(p[order].tolist(), abs=1e-6)
+    after = next_chars(model, text, k=3)
+    assert [c for c, _ in guesses[-1]] == [c for c, _ in after]
+    assert [q for _, q in guesses[-1]] == pytest.approx([q for _, q in after], abs=1e-6)
