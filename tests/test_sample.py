@@ -56,13 +56,13 @@ def test_top_k_and_top_p_cut_the_distribution():
     assert torch.allclose(p, q / q.sum())
 
 
-@pytest.mark.parametrize("top_p, expected", [(0.5, [0, 0, 1.0, 0, 0]), (0.75, [1 / 3, 0, 2 / 3, 0, 0]),
-                                             (0.875, [2 / 7, 0, 4 / 7, 1 / 7, 0])])
-def test_top_p_keeps_the_smallest_set_whose_mass_reaches_it_exactly_at_the_boundary(top_p, expected):
-    """Powers of two, so the masses add up exactly: when the most likely characters reach top_p exactly, the next
-    one (whose mass before it already reaches top_p) is out."""
-    logits = torch.log(torch.tensor([0.25, 0.0625, 0.5, 0.125, 0.0625]))  # softmax gives these back exactly
-    assert torch.allclose(next_char_probs(logits, 1.0, top_k=0, top_p=top_p), torch.tensor(expected), atol=1e-6)
+@pytest.mark.parametrize("top_p, kept", [(0.25, 1), (0.5, 2), (0.75, 3)])
+def test_top_p_keeps_the_smallest_set_whose_mass_reaches_it_exactly_at_the_boundary(top_p, kept):
+    """Four equally likely characters, 1/4 each exactly in any arithmetic: `kept` of them reach top_p = kept / 4
+    exactly, so the next one, whose mass before it already reaches top_p, is out."""
+    logits = torch.tensor([0.0, float("-inf"), 0.0, 0.0, 0.0])
+    p = next_char_probs(logits, 1.0, top_k=0, top_p=top_p)
+    assert sorted(p.tolist(), reverse=True) == pytest.approx([1 / kept] * kept + [0.0] * (5 - kept))
 
 
 def test_the_sample_command_line_writes_the_prompt_then_what_generate_writes(tiny_checkpoints):
