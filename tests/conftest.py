@@ -97,16 +97,29 @@ def app_models(tiny_checkpoints, cached_lstm) -> dict:
             "Slow LSTM (untrained)": slow.eval()}
 
 
+def launch_on_free_port(demo) -> int:
+    """Launch `demo` in this process on a free port of 127.0.0.1 and return the port."""
+    import app
+
+    for attempt in range(5):  # a port free when chosen may be taken by another process before the server binds it
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        try:
+            demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.LAUNCH)
+            return port
+        except OSError:  # gradio's "Cannot find empty port": taken in between, so another one
+            if attempt == 4:
+                raise
+
+
 @pytest.fixture(scope="session")
 def served_app(app_models):
     """The app launched in this process on a free port; yields its URL."""
     import app
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     demo = app.build_app(app_models)
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.LAUNCH)
+    port = launch_on_free_port(demo)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 
@@ -140,9 +153,6 @@ def inside_app(inside_lstm, tiny_checkpoints):
         model = gr.Dropdown(catalog.names(), value="LSTM", label="Model", elem_id="model")
         build_inside(catalog, model)
     demo.queue()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.LAUNCH)
+    port = launch_on_free_port(demo)
     yield f"http://127.0.0.1:{port}/", models
     demo.close()

@@ -28,6 +28,15 @@ def test_normalize_maps_typography_and_counts_dropped():
     assert v.dropped_chars("c’est «bien»… e\u0301\u00a0🎭z") == ["z", "🎭"]
 
 
+def test_normalize_maps_line_breaks_tabs_and_dashes():
+    """For a vocabulary with \\n, the space and - but not their variants: Windows and old Mac line breaks become one
+    \\n each (not two), a tab a space, en and em dashes and the non-breaking hyphen a hyphen."""
+    v = Vocab.from_text("Non-dit, mon ami.\n")
+    assert v.normalize("Non\r\ndit\tmon\rami\r\n\r\n") == ("Non\ndit mon\nami\n\n", 0)
+    assert v.normalize("Non \u2013 dit \u2014 mon\u2011ami") == ("Non - dit - mon-ami", 0)
+    assert Vocab.from_text("a\tb\u2014").normalize("a\tb\u2014") == ("a\tb\u2014", 0)  # kept where the vocabulary has them
+
+
 def test_normalize_keeps_variants_the_vocabulary_has():
     v = Vocab.from_text("«ab»")
     assert v.normalize("«a»") == ("«a»", 0)

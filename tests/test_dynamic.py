@@ -1,13 +1,16 @@
 """The paper's dynamic model: evaluation that keeps training on the text it scores, one pass, causal."""
+import copy
 import json
 import math
 import random
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import charrnn
 from charrnn.cli import main
+from charrnn.model import detach_state
 from charrnn.testtime.dynamic import dynamic_char_losses, evaluate_dynamic, tune
 from charrnn.testtime import tuning_text
 from charrnn.scoring import char_losses, costly_lines
@@ -20,6 +23,35 @@ def test_learning_rate_zero_is_the_static_one_pass_loss():
     assert evaluate_dynamic(model, TINY_TEXT, lr=0.0, seq_len=37)["nats"] == pytest.approx(static, abs=1e-5)
     each = dynamic_char_losses(model, TINY_TEXT, lr=0.0, seq_len=37)
     assert torch.allclose(each, char_losses(model, TINY_TEXT), atol=1e-5)  # character by character
+
+
+@pytest.mark.parametrize("cell, kw", [("paper", {}), ("lstm", {"embed_size": 8, "dropout": 0.5})])
+def test_each_update_is_one_plain_sgd_step_on_the_segment_s_mean_loss(cell, kw):
+    """The reference, by hand: score a segment from the carried state, then p <- p - lr * d(mean loss)/dp for every
+    weight (no momentum, no clipping, no dropout), and read on; the last segment is shorter."""
+    model = tiny_model(cell, **kw)
+    text, lr, seq_len = TINY_TEXT[:131], 0.5, 30  # segments of 30, 30, 30, 30 and 10 characters
+    ref = copy.deepcopy(model).eval()
+    ids = torch.tensor([model.encode(text)])  # (1, N)
+    n = ids.shape[1] - 1
+    expected, state = [], None
+    for t in range(0, n, seq_len):
+        x, y = ids[:, t : min(t + seq_len, n)], ids[:, t + 1 : min(t + seq_len, n) + 1]  # (1, T)
+        logits, state = ref(x, state)
+        losses = F.cross_entropy(logits[0], y[0], reduction="none")  # (T,), scored before the step
+        grads = torch.autograd.grad(losses.mean(), list(ref.parameters()))
+        with torch.no_grad():
+            for p, g in zip(ref.parameters(), grads):
+                p -= lr * g
+        expected.append(losses.detach())
+        state = detach_state(state)
+    expected = torch.cat(expected)
+    got = dynamic_char_losses(model.train(), text, lr, seq_len)
+    assert torch.allclose(got, expected, atol=1e-5)
+    # The steps matter: the segments after the first are read by a model that has moved.
+    static = char_losses(model, text)
+    assert torch.allclose(got[:seq_len], static[:seq_len], atol=1e-5)
+    assert (got[seq_len:] - static[seq_len:]).abs().max() > 0.1
 
 
 def test_it_adapts_to_a_repetitive_text_and_leaves_the_model_unchanged():

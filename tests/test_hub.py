@@ -15,6 +15,7 @@ import math
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -46,6 +47,7 @@ PROBE = "ALCESTE.\n\nMais encore"
 
 RESOLVE = re.compile(r"^/(?:(spaces|datasets)/)?([^/]+/[^/]+)/resolve/([^/]+)/(.+)$")
 API = re.compile(r"^/api/(model|space|dataset)s/([^/]+/[^/]+)/(preupload|commit)/([^/]+)$")
+TOKENS = {"hf_test_token": "alice", "t": "alice"}  # the stand-in's valid tokens, each with the one namespace it owns
 
 
 class StandInHub(ThreadingHTTPServer):
@@ -55,6 +57,7 @@ class StandInHub(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.repos: dict[tuple[str, str], dict] = {}  # (repo type, id) -> {"created": payload, "commits": [...]}
         self.log: list[tuple[str, str, str | None]] = []  # (method, path, authorization) of every request
+        self.refuse: dict[tuple[str, str], int] = {}  # (repo type, id) -> the status its creation gets (402: payment)
 
     @property
     def url(self) -> str:
@@ -108,6 +111,8 @@ class _Handler(BaseHTTPRequestHandler):
         revision, filename = unquote(m[3]), unquote(m[4])
         if repo is None:  # hf_raise_for_status maps this header to RepositoryNotFoundError
             return self._send(404, b"Repository not found", {"X-Error-Code": "RepoNotFound"}, head)
+        if repo["created"].get("visibility") == "private" and self._user() != m[2].split("/")[0]:  # others: not found
+            return self._send(401, b"Repository not found", {"X-Error-Code": "RepoNotFound"}, head)
         commits = repo["commits"]
         commit = commits[-1] if revision == "main" else next((c for c in commits if c["oid"] == revision), None)
         if commit is None:
@@ -119,16 +124,24 @@ class _Handler(BaseHTTPRequestHandler):
         etag = hashlib.sha1(b"blob %d\0" % len(body) + body).hexdigest()  # git's blob id, the Hub's ETag for such files
         self._send(200, body, {"ETag": f'"{etag}"', "X-Repo-Commit": commit["oid"]}, head)
 
+    def _user(self) -> str | None:
+        return TOKENS.get((self.headers.get("authorization") or "").removeprefix("Bearer "))
+
     def do_POST(self):
         self.server.log.append((self.command, self.path, self.headers.get("authorization")))
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         path = urlsplit(self.path).path
-        if not (self.headers.get("authorization") or "").startswith("Bearer "):
+        user = self._user()
+        if user is None:
             return self._json(401, {"error": "Invalid credentials in Authorization header"})
         if path == "/api/repos/create":
             p = json.loads(body)
             kind, repo_id = p.get("type") or "model", f"{p['organization']}/{p['name']}"
             url = self.server.url + ("" if kind == "model" else f"/{kind}s") + f"/{repo_id}"
+            if p["organization"] != user:
+                return self._json(403, {"error": f"You don't have the rights to create a {kind} under {p['organization']}"})
+            if (kind, repo_id) in self.server.refuse:
+                return self._json(self.server.refuse[kind, repo_id], {"error": "Payment required"})
             if (kind, repo_id) in self.server.repos:
                 return self._json(409, {"error": "You already created this repo", "url": url})
             self.server.create(kind, repo_id, p)
@@ -423,6 +436,95 @@ def test_push_uploads_weights_config_and_card_then_loads_by_id(stand_in, checkpo
     assert len(stand_in.log) == before
 
 
+def test_load_asks_for_the_config_first_then_the_weights_at_its_commit_and_downloads_once(stand_in, checkpoints,
+                                                                                              tmp_path):
+    """The order of the requests: config.json at the asked revision, then model.safetensors at the commit the config
+    came from (never at "main", which a push could move in between); a repo that is not a checkpoint costs no
+    weights; the second load, online, asks for nothing but the current commit."""
+    a, _ = checkpoints
+    stand_in.create("model", "alice/tiny")
+    oid = stand_in.commit("model", "alice/tiny", {n: (a / n).read_bytes() for n in ("config.json", "model.safetensors")},
+                          "a checkpoint")
+    stand_in.create("model", "alice/other")
+    stand_in.commit("model", "alice/other", {"config.json": b'{"architectures": ["Bert"]}',
+                                             "model.safetensors": b"not for charrnn"}, "not ours")
+    env = hub_env(tmp_path / "hf", stand_in.url)
+    got = load_in_subprocess(tmp_path / "first", env, [("alice/tiny", None), ("alice/other", None)])
+    assert torch.equal(got[0], logits_of(charrnn.load(a))) and "not a charrnn checkpoint" in got[1]
+    asked = [(method, path) for method, path, _ in stand_in.log]
+    files = [path.rsplit("/resolve/", 1)[1] for _, path in asked]
+    assert files.index(f"{oid}/model.safetensors") > files.index("main/config.json")
+    assert set(files) == {"main/config.json", f"{oid}/model.safetensors"}  # the weights at the config's commit only
+    assert [path for method, path in asked if method == "GET"] == ["/alice/tiny/resolve/main/config.json",
+                                                                   f"/alice/tiny/resolve/{oid}/model.safetensors",
+                                                                   "/alice/other/resolve/main/config.json"]
+    del stand_in.log[:]
+    got = load_in_subprocess(tmp_path / "second", env, [("alice/tiny", None)])
+    assert torch.equal(got[0], logits_of(charrnn.load(a)))
+    assert [(method, path) for method, path, _ in stand_in.log] == [("HEAD", "/alice/tiny/resolve/main/config.json")]
+
+
+def test_a_private_repo_is_created_private_and_read_only_with_a_token(stand_in, checkpoints, tmp_path):
+    a, _ = checkpoints
+    env = hub_env(tmp_path / "hf", stand_in.url, HF_TOKEN="hf_test_token")
+    r = run_py(["-m", "charrnn", "push", str(a), "alice/secret", "--private"], env)
+    assert r.returncode == 0, r.stderr
+    assert stand_in.repos["model", "alice/secret"]["created"]["visibility"] == "private"
+    del stand_in.log[:]
+    (got,) = load_in_subprocess(tmp_path / "owner", env, [("alice/secret", None)])
+    assert torch.equal(got, logits_of(charrnn.load(a)))
+    assert {auth for _, _, auth in stand_in.log} == {"Bearer hf_test_token"}  # every request carried the token
+    anonymous = {k: v for k, v in env.items() if k != "HF_TOKEN"} | {"HF_HOME": str(tmp_path / "hf2")}
+    (got,) = load_in_subprocess(tmp_path / "anonymous", anonymous, [("alice/secret", None)])
+    assert "no model repo alice/secret on the Hub" in got and "private or gated repo also needs a token" in got
+
+
+@pytest.mark.parametrize("token, target, code, message", [
+    ("hf_expired", "alice/tiny", 401, "the Hub refused publishing alice/tiny (HTTP 401): the token is not valid or "
+                                      "cannot write to that user or organization; run `hf auth login` with a write "
+                                      "token, or set HF_TOKEN"),
+    ("hf_test_token", "bob/tiny", 403, "the Hub refused publishing bob/tiny (HTTP 403): the token is not valid or "
+                                       "cannot write to that user or organization"),
+    ("hf_test_token", "space alice/demo", 402, "the Hub asks for payment for publishing alice/demo (HTTP 402): a Gradio "
+                                               "Space on free hardware needs a PRO (user) or Team (organization) "
+                                               "subscription; otherwise check the billing"),
+])
+def test_the_hub_s_refusals_are_one_sentence_that_says_what_to_do(stand_in, checkpoints, project, tmp_path, token,
+                                                                   target, code, message):
+    """A bad token (401), a namespace the token may not write to (403), a Space the account must pay for (402)."""
+    root, _ = project
+    if target.startswith("space "):
+        stand_in.refuse["space", target.split()[1]] = code
+        args = ["deploy-space", target.split()[1]]
+    else:
+        args = ["push", str(checkpoints[0]), target]
+    r = run_py(["-m", "charrnn", *args], hub_env(tmp_path / "hf", stand_in.url, HF_TOKEN=token), cwd=root)
+    assert r.returncode == 1 and r.stderr.startswith(f"error: {message}") and r.stderr.count("\n") == 1, r.stderr
+    assert any(method == "POST" for method, _, _ in stand_in.log)  # the Hub was asked, and said no
+    assert stand_in.repos == {}  # nothing was created
+
+
+def test_train_py_push_to_hub_publishes_the_finished_checkpoint(stand_in, tmp_path):
+    data = tmp_path / "text.txt"
+    data.write_text(TEXT, encoding="utf-8")
+    args = ["train.py", "--preset", "paper", "--data", str(data), "--hidden-size", "8", "--batch-size", "4",
+            "--seq-len", "16", "--epochs", "1", "--push-to-hub", "alice/trained"]
+    env = hub_env(tmp_path / "hf", stand_in.url, HF_TOKEN="hf_test_token")
+    r = run_py([*args, "--out", str(tmp_path / "ck")], env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == f"{stand_in.url}/alice/trained"
+    pushed = stand_in.repos["model", "alice/trained"]["commits"][-1]["added"]
+    assert set(pushed) == {"model.safetensors", "config.json", "README.md"}
+    assert all(pushed[n] == (tmp_path / "ck" / n).read_bytes() for n in ("model.safetensors", "config.json"))
+    assert json.loads(pushed["config.json"])["status"] == "complete"
+    # Without a token the run is not lost: it is saved, and the error says so.
+    r = run_py([*args, "--out", str(tmp_path / "ck2")], {k: v for k, v in env.items() if k != "HF_TOKEN"})
+    assert r.returncode == 1
+    assert r.stderr.splitlines()[-1].startswith(f"error: the checkpoint is saved in {tmp_path / 'ck2'}, but publishing "
+                                                "it failed: no Hugging Face token")
+    assert charrnn.load(tmp_path / "ck2").record["status"] == "complete"
+
+
 def test_offline_with_an_empty_cache_says_so(stand_in, tmp_path):
     env = hub_env(tmp_path / "hf", stand_in.url, HF_HUB_OFFLINE="1")
     (got,) = load_in_subprocess(tmp_path / "out", env, [("alice/tiny", None)])
@@ -432,13 +534,14 @@ def test_offline_with_an_empty_cache_says_so(stand_in, tmp_path):
 
 
 def test_no_network_says_so(tmp_path):
-    closed = StandInHub()  # bind a port, then close it: nothing listens there
-    url = closed.url
-    closed.server_close()
-    # huggingface_hub retries a failed connection with growing sleeps; the test skips the waiting.
-    env = hub_env(tmp_path / "hf", url)
-    script = "import time; time.sleep = lambda s: None\n" + LOAD
-    r = run_py(["-c", script, json.dumps([("alice/tiny", None)]), str(tmp_path), PROBE], env)
+    # A port held bound but not listening: connections to it are refused, and no other process can take it meanwhile.
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{held.getsockname()[1]}"
+        # huggingface_hub retries a failed connection with growing sleeps; the test skips the waiting.
+        env = hub_env(tmp_path / "hf", url)
+        script = "import time; time.sleep = lambda s: None\n" + LOAD
+        r = run_py(["-c", script, json.dumps([("alice/tiny", None)]), str(tmp_path), PROBE], env)
     (got,) = json.loads(r.stdout.splitlines()[-1])
     assert got.startswith(f"no local directory alice/tiny, and cannot reach the Hub at {url} to download alice/tiny, "
                           "and it is not in the cache")

@@ -120,3 +120,47 @@ def test_a_new_cell_is_one_registry_entry(monkeypatch, tmp_path):
     assert isinstance(loaded.rnn, ReluRNN) and loaded.head.bias is not None
     x = torch.tensor([model.encode(TINY_TEXT[:40])])
     assert torch.allclose(loaded(x)[0], model.eval()(x)[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", ["paper", "lstm"])
+def test_dropout_before_the_output_layer_drops_at_its_rate_in_training_only(cell):
+    """What reaches V in training: each of the top layer's outputs zeroed with probability p, the others scaled by
+    1 / (1 - p); in eval mode, the outputs as they are."""
+    p = 0.4
+    model = tiny_model(cell, hidden_size=50, dropout=p)
+    seen = []
+    model.head.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    out = torch.rand(4, 50, 50, generator=torch.Generator().manual_seed(0)) + 0.1  # (B, T, H), no zero
+    with torch.no_grad():
+        model.train().readout(out)
+        model.eval().readout(out)
+    dropped = seen[0] == 0
+    assert abs(dropped.float().mean().item() - p) < 0.03  # 10,000 draws: the rate within 3 standard deviations
+    assert torch.allclose(seen[0][~dropped], out[~dropped] / (1 - p))
+    assert torch.equal(seen[1], out)
+
+
+def test_the_paper_model_drops_the_state_between_its_layers_in_training_only(monkeypatch):
+    """The second layer reads the first layer's state s(t) with dropout: each unit zeroed with probability p, the
+    others scaled by 1 / (1 - p), then in its tanh form 2 s - 1 like any state. Inspected at the input of the
+    recurrence kernel, whose output h gives the first layer's s = (1 + h) / 2."""
+    p = 0.4
+    model = tiny_model("paper", hidden_size=50, num_layers=2, dropout=p)
+    calls, rnn_tanh = [], torch.rnn_tanh
+
+    def spy(inp, *args):
+        calls.append((inp, rnn_tanh(inp, *args)[0]))
+        return rnn_tanh(inp, *args)
+
+    monkeypatch.setattr(torch, "rnn_tanh", spy)
+    x = F.one_hot(torch.randint(0, model.config.vocab_size, (4, 50), generator=torch.Generator().manual_seed(0)),
+                  model.config.vocab_size).float()  # (4, 50, V)
+    for train in (True, False):
+        with torch.no_grad():
+            model.train(train).rnn(x, None)
+    (_, h1), (inp2, _), (_, h1_eval), (inp2_eval, _) = calls  # two layers, in training then in eval mode
+    s1, seen = (1 + h1) / 2, (1 + inp2) / 2  # (4, 50, 50) each: the state, and what the second layer read of it
+    dropped = seen == 0
+    assert abs(dropped.float().mean().item() - p) < 0.03  # 10,000 draws: the rate within 3 standard deviations
+    assert torch.allclose(seen[~dropped], s1[~dropped] / (1 - p), atol=1e-5)
+    assert torch.allclose((1 + inp2_eval) / 2, (1 + h1_eval) / 2, atol=1e-6)  # eval: the state as it is

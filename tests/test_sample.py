@@ -1,13 +1,19 @@
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
+import charrnn
 from charrnn import char_losses, evaluate, generate, next_chars
 from charrnn.scoring import costly_lines
 from charrnn.sample import next_char_probs
 
 from .helpers import TINY_TEXT, tiny_model
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_generation_length_determinism_and_prompt_warmup():
@@ -48,6 +54,35 @@ def test_top_k_and_top_p_cut_the_distribution():
     p = next_char_probs(logits, 0.5, top_k=0, top_p=1.0)  # T = 0.5 squares the odds
     q = torch.tensor([0.5, 0.3, 0.15, 0.05]) ** 2
     assert torch.allclose(p, q / q.sum())
+
+
+@pytest.mark.parametrize("top_p, kept", [(0.25, 1), (0.5, 2), (0.75, 3)])
+def test_top_p_keeps_the_smallest_set_whose_mass_reaches_it_exactly_at_the_boundary(top_p, kept):
+    """Four equally likely characters, 1/4 each exactly in any arithmetic: `kept` of them reach top_p = kept / 4
+    exactly, so the next one, whose mass before it already reaches top_p, is out."""
+    logits = torch.tensor([0.0, float("-inf"), 0.0, 0.0, 0.0])
+    p = next_char_probs(logits, 1.0, top_k=0, top_p=top_p)
+    assert sorted(p.tolist(), reverse=True) == pytest.approx([1 / kept] * kept + [0.0] * (5 - kept))
+
+
+def test_the_sample_command_line_writes_the_prompt_then_what_generate_writes(tiny_checkpoints):
+    """python -m charrnn sample passes each flag on: the text is that of generate() with the same settings, each of
+    which changes the text of this (trained) model."""
+    path = tiny_checkpoints["lstm"]
+    settings = dict(prompt="Mais quoi", length=60, temperature=0.7, top_k=6, top_p=0.8, seed=3)
+    write = lambda s: "".join(generate(charrnn.load(path), **s))
+    text = write(settings)
+    for name, other in (("prompt", "DORINE.\n\n"), ("length", 59), ("temperature", 1.0), ("top_k", 0), ("top_p", 1.0),
+                        ("seed", 4)):
+        assert write({**settings, name: other}) != text, name
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in settings.items()]
+    r = subprocess.run([sys.executable, "-m", "charrnn", "sample", "--checkpoint", str(path), *flags], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "Mais quoi" + text + "\n"
+    r = subprocess.run([sys.executable, "-m", "charrnn", "sample", "--checkpoint", str(path), "--top-p", "0"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and r.stderr == "error: top_p must be in (0, 1] (1 = no nucleus cut)\n"
 
 
 def test_unknown_prompt_characters_are_dropped_not_fatal():

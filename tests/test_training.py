@@ -1,3 +1,4 @@
+import copy
 import math
 import subprocess
 import sys
@@ -5,12 +6,13 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file
 
 import charrnn
 import train as train_cli
 from charrnn.checkpoint import load_training_state
-from charrnn.data import split
+from charrnn.data import Batches, split
 from charrnn.training import Run, TrainConfig, TrainingDiverged, lr_at, train
 
 from .helpers import TINY_TEXT, tiny_model
@@ -39,6 +41,60 @@ def test_training_records_history_and_final_losses(tmp_path):
     assert loaded.record["status"] == "complete"
     assert charrnn.evaluate(loaded, run.test_text)["nats"] == pytest.approx(record["final"]["test"]["nats"], abs=1e-6)
     assert record["final"]["test"]["bpc"] == pytest.approx(record["final"]["test"]["nats"] / math.log(2))
+
+
+def test_recorded_losses_are_those_of_the_stored_float16_file(tmp_path):
+    """The model trains in float32 and is stored in float16: every loss recorded, at the last evaluation and as
+    final, is what the file gives once reloaded: the same computation, so to the last bit here, where the float32
+    weights' losses differ from the file's by ~1e-5."""
+    model = tiny_model("lstm", embed_size=8, hidden_size=32)
+    run = _run(tmp_path, epochs=1, val_chars=300, save_dtype="float16")
+    record = train(model, run)
+    loaded = charrnn.load(run.out)
+    assert loaded.record["dtype"] == "float16"
+    train_text, val_text = run.train_text[:-300], run.train_text[-300:]
+    for split, text in (("train", train_text), ("val", val_text), ("test", run.test_text)):
+        assert charrnn.evaluate(loaded, text)["nats"] == pytest.approx(record["final"][split]["nats"], abs=1e-7), split
+    last = record["history"][-1]
+    for key, text in (("train_loss", train_text[: len(run.test_text)]), ("val_loss", val_text),
+                      ("test_loss", run.test_text)):
+        assert charrnn.evaluate(loaded, text)["nats"] == pytest.approx(last[key], abs=1e-7), key
+
+
+def test_sgd_with_a_constant_rate_and_no_clipping_on_the_first_max_chars_is_the_hand_written_loop(tmp_path):
+    """optimizer sgd, schedule constant, grad_clip 0, max_chars: the saved weights are those of truncated BPTT
+    written out by hand over the first max_chars characters, each step p <- p - lr * (grad + weight_decay * p)
+    at the same rate from the first step, with the gradient as it is."""
+    lr, wd, max_chars = 0.5, 0.01, 1_200
+    model = tiny_model("paper", hidden_size=24)
+    with torch.no_grad():
+        model.head.weight.mul_(10)  # confident from the start: gradients beyond the default clipping norm
+    ref = copy.deepcopy(model)
+    run = _run(tmp_path, epochs=1, optimizer="sgd", schedule="constant", lr=lr, weight_decay=wd, grad_clip=0.0,
+               warmup_steps=5, max_chars=max_chars)
+    record = train(model, run)
+    assert record["training"]["train_chars"] == max_chars
+
+    batches = Batches(torch.tensor(ref.encode(run.train_text[:max_chars])), batch_size=4, seq_len=16)
+    state, norms = None, []
+    for x, y in (batches[i] for i in range(len(batches))):
+        logits, state = ref(x, state)
+        grads = torch.autograd.grad(F.cross_entropy(logits.flatten(0, 1), y.flatten()), list(ref.parameters()))
+        norms.append(torch.cat([g.flatten() for g in grads]).norm().item())
+        with torch.no_grad():
+            for p, g in zip(ref.parameters(), grads):
+                p -= lr * (g + wd * p)
+        state = state.detach()
+    assert record["history"][-1]["step"] == len(batches) == 18
+    assert max(norms) > 1.0  # clipping at the default norm 1.0 would have changed some steps
+    saved = charrnn.load(run.out)
+    for (name, p), q in zip(saved.named_parameters(), ref.parameters()):
+        assert torch.allclose(p, q, atol=1e-5), name
+
+
+def test_the_constant_schedule_is_the_peak_rate_from_the_first_step_to_the_last():
+    cfg = TrainConfig(lr=0.3, schedule="constant", warmup_steps=10)
+    assert [lr_at(step, 100, cfg) for step in (0, 5, 10, 50, 99, 100)] == [0.3] * 6
 
 
 def _interrupt_at_step(monkeypatch, n):
