@@ -4,6 +4,7 @@
     score         a checkpoint's loss on the test split, by piece and by line
     dynamic       the test split read as the paper's dynamic model (tuned off the test split; --record)
     cache         the test split read with a continuous cache (tuned off the test split; --record)
+    writing       the writing form (int8, bf16 or float32) fastest on this CPU, and its test loss (--record)
     push          publish a checkpoint as a Hugging Face model repo
     deploy-space  publish the demo as a Hugging Face Space
     bench         benchmarks: `bench train`, `bench app`
@@ -20,6 +21,7 @@ from pathlib import Path
 import torch
 
 from . import testtime
+from . import fast
 from .data import DEFAULT_DATA, read_text, resolve_corpus, split
 from .flags import add_flags, given
 from .hub import HubError, deploy_space, listing, load, push, space_files, space_metadata
@@ -103,6 +105,28 @@ def read_test_split(method: testtime.Method, args) -> None:
         print(f"recorded in {args.checkpoint}/config.json and its model card")
 
 
+def writing(args) -> None:
+    """Time each writing form's one-character step here, evaluate the chosen form on the test split, --record."""
+    model, _, test = _model_and_texts(args)
+    if args.record:  # before the long computation: say now that the result could not be recorded
+        testtime.check_recordable(args.checkpoint, model.record)
+    threads = torch.get_num_threads()
+    configure_cpu_for_sampling()  # the step timed as the app writes: one thread, no oneDNN
+    form, steps = fast.choose_form(model)
+    form = args.form or form
+    print(f"one-character step on {fast.cpu_name()}: "
+          + ", ".join(f"{f} {us:,.0f} µs" for f, us in steps.items()) + f"; writing form: {form}", flush=True)
+    torch.set_num_threads(args.threads or threads)
+    r = evaluate(fast.for_writing(model, form), test)
+    static = recorded_nats(model.record)
+    print(f"{args.checkpoint}: test in the {form} writing form {r['nats']:.4f} nats/char, {r['bpc']:.4f} bits/char"
+          + (f" (the stored weights in float32: {static:.4f}, change {r['nats'] - static:+.4f})" if static is not None else ""))
+    if args.record:
+        testtime.record(model, args.checkpoint, "writing", {"form": form, "test": r, "cpu": fast.cpu_name(),
+                                                             "step_us": {f: round(us, 1) for f, us in steps.items()}})
+        print(f"recorded in {args.checkpoint}/config.json (final.writing)")
+
+
 def deploy(args) -> None:
     if args.dry_run:
         import yaml
@@ -166,6 +190,20 @@ def parser() -> argparse.ArgumentParser:
                                                              f"(final.{method.key}) and model card")
         add_flags(c.add_argument_group(f"{method.label} settings"), method.Settings)
         c.set_defaults(run=lambda args, method=method: read_test_split(method, args))
+
+    c = sub.add_parser("writing", formatter_class=fmt, help="the writing form (charrnn.fast) that is fastest on this "
+                                                            "CPU, and its test loss",
+                       description="Times a one-character step of a checkpoint in each writing form (int8, bf16, "
+                                   "float32; see charrnn/fast.py) on this CPU, evaluates the fastest (or --form) on "
+                                   "the test split, and with --record writes both into its config.json (final.writing), "
+                                   "whence charrnn.for_writing takes the form.")
+    c.add_argument("--checkpoint", default="checkpoints/lstm", help="checkpoint directory or Hub id USER/NAME")
+    c.add_argument("--data", default=DEFAULT_DATA, help="the corpus the model was trained on (path or URL)")
+    c.add_argument("--threads", type=int, default=None, help="CPU threads for the evaluation (default: PyTorch's)")
+    c.add_argument("--form", choices=fast.FORMS, help="this form instead of the fastest")
+    c.add_argument("--record", action="store_true", help="write the form and its test loss into the checkpoint's "
+                                                         "config.json (final.writing)")
+    c.set_defaults(run=writing)
 
     c = sub.add_parser("push", formatter_class=fmt, help="upload a checkpoint as a Hugging Face model repo "
                                                          "(weights, config.json, model card)")
