@@ -15,6 +15,7 @@ HubError) into one line on stderr and exit status 1.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -114,7 +115,8 @@ def writing(args) -> None:
     configure_cpu_for_sampling()  # the step timed as the app writes: one thread, no oneDNN
     form, steps = fast.choose_form(model)
     form = args.form or form
-    print(f"one-character step on {fast.cpu_name()}: "
+    load = os.getloadavg()[0]  # other processes slow the steps down: the record says how busy the machine was
+    print(f"one-character step on {fast.cpu_name()} (load average {load:.1f}): "
           + ", ".join(f"{f} {us:,.0f} µs" for f, us in steps.items()) + f"; writing form: {form}", flush=True)
     torch.set_num_threads(args.threads or threads)
     r = evaluate(fast.for_writing(model, form), test)
@@ -123,6 +125,7 @@ def writing(args) -> None:
           + (f" (the stored weights in float32: {static:.4f}, change {r['nats'] - static:+.4f})" if static is not None else ""))
     if args.record:
         testtime.record(model, args.checkpoint, "writing", {"form": form, "test": r, "cpu": fast.cpu_name(),
+                                                             "load_average": round(load, 1),
                                                              "step_us": {f: round(us, 1) for f, us in steps.items()}})
         print(f"recorded in {args.checkpoint}/config.json (final.writing)")
 

@@ -163,25 +163,28 @@ def for_writing(model: CharRNN, form: str | None = None) -> WritingModel:
 
 
 @torch.inference_mode()
-def step_us(model, steps: int = 200, reps: int = 10) -> float:
-    """Microseconds of one one-character step (a call on one character from a warm state): the best of `reps`
-    runs, as other processes on the machine only ever slow it down."""
+def step_us(models: dict[str, nn.Module], steps: int = 200, reps: int = 10) -> dict[str, float]:
+    """Microseconds of one one-character step (a call on one character from a warm state) of each model, the
+    best of `reps` runs taken in turns: other processes on the machine only ever slow a run down, and in turns
+    a busy spell slows all the models alike."""
     idx = torch.zeros(1, 1, dtype=torch.long)
-    _, state = model(idx)
-    times = []
+    states = {name: m(idx)[1] for name, m in models.items()}
+    best = dict.fromkeys(models, float("inf"))
     for _ in range(reps):
-        t = time.perf_counter()
-        for _ in range(steps):
-            _, state = model(idx, state)
-        times.append((time.perf_counter() - t) / steps)
-    return 1e6 * min(times)
+        for name, m in models.items():
+            state = states[name]
+            t = time.perf_counter()
+            for _ in range(steps):
+                _, state = m(idx, state)
+            best[name] = min(best[name], (time.perf_counter() - t) / steps)
+    return {name: 1e6 * b for name, b in best.items()}
 
 
 def choose_form(model: CharRNN) -> tuple[str, dict[str, float]]:
     """The form to write `model` with on this machine, and each form's one-character step in µs: the most
     exact form (float32, then bf16, then int8) whose step is within WITHIN of the fastest, so that no
     precision is given up for a gain as small as the timing's noise."""
-    times = {form: step_us(for_writing(model, form)) for form in FORMS}
+    times = step_us({form: for_writing(model, form) for form in FORMS})
     return next(f for f in FORMS if times[f] <= WITHIN * min(times.values())), times
 
 

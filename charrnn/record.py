@@ -10,7 +10,7 @@
                                                its settings, its "label" and an "about" sentence; and
                                                final["writing"]: the form the app writes with (charrnn.fast:
                                                "int8", "bf16" or "float32"), its test loss record, and the
-                                               one-character step of each form (µs) on the CPU it was chosen on
+                                               one-character step of each form (µs) on the CPU it was chosen on, and its load average then
 """
 from __future__ import annotations
 
