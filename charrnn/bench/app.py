@@ -206,9 +206,9 @@ def run(reps: int = 5, length: int = 500, rate_length: int = 2000, clients: int 
         mb = 4 * model.num_weights() / 1e6
         print(f"  {name:<26} {mb:5.1f} MB of float32 weights; a matrix-vector product that large: "
               f"{matvec_gbps(model.num_weights()):5.1f} GB/s")
-        for form, m in (("float32", model), (writer.form, writer)):
+        for label, m in (("model (float32)", model), (f"writing ({writer.form})", writer)):
             first, rate = in_process(m, reps, rate_length)
-            line = f"    {form:<8} first character {first:6.1f} ms   {rate:7,.0f} chars/s"
+            line = f"    {label:<17} first character {first:6.1f} ms   {rate:7,.0f} chars/s"
             if m is writer:
                 short = "" if rate >= TARGETS["chars_s"] else f" by {1 - rate / TARGETS['chars_s']:.0%}"
                 line += f"   [first {_mark(first <= TARGETS['first_ms'])}, chars/s {_mark(rate >= TARGETS['chars_s'])}{short}]"
