@@ -111,14 +111,17 @@ def writing(args) -> None:
     model, _, test = _model_and_texts(args)
     if args.record:  # before the long computation: say now that the result could not be recorded
         testtime.check_recordable(args.checkpoint, model.record)
-    threads = torch.get_num_threads()
+    threads, onednn = torch.get_num_threads(), torch.backends.mkldnn.enabled
     configure_cpu_for_sampling()  # the step timed as the app writes: one thread, no oneDNN
-    form, steps = fast.choose_form(model)
+    try:
+        form, steps = fast.choose_form(model)
+    finally:  # process-wide settings: as they were for the evaluation, and for a caller that imported the CLI
+        torch.set_num_threads(args.threads or threads)
+        torch.backends.mkldnn.enabled = onednn
     form = args.form or form
     load = os.getloadavg()[0]  # other processes slow the steps down: the record says how busy the machine was
     print(f"one-character step on {fast.cpu_name()} (load average {load:.1f}): "
           + ", ".join(f"{f} {us:,.0f} µs" for f, us in steps.items()) + f"; writing form: {form}", flush=True)
-    torch.set_num_threads(args.threads or threads)
     r = evaluate(fast.for_writing(model, form), test)
     static = recorded_nats(model.record)
     print(f"{args.checkpoint}: test in the {form} writing form {r['nats']:.4f} nats/char, {r['bpc']:.4f} bits/char"

@@ -31,7 +31,7 @@ from .model import CharRNN
 
 FORMS = ("float32", "bf16", "int8")
 WITHIN = 1.1  # a more exact form is chosen over a faster one within 10 %
-DEFAULT_FORM = "int8"  # for a model that records none: the fastest on every CPU measured (see the README)
+DEFAULT_FORM = "int8"  # for a model that records none: the fewest bytes to read, the fastest for the gated models
 
 
 class TanhSteps(nn.Module):
@@ -143,6 +143,8 @@ def for_writing(model: CharRNN, form: str | None = None) -> WritingModel:
 
     form: "int8", "bf16" or "float32"; None = the form its record names, else DEFAULT_FORM.
     """
+    if not isinstance(model, CharRNN):
+        raise ValueError(f"for_writing takes a CharRNN (as charrnn.load returns), not a {type(model).__name__}")
     form = form or recorded_form(model.record) or DEFAULT_FORM
     if form not in FORMS:
         raise ValueError(f"unknown writing form {form!r}: choose one of {', '.join(FORMS)}")

@@ -109,7 +109,10 @@ def test_the_recorded_form_and_test_loss_reproduce(lstm_copy, corpus_file, tiny_
     """`python -m charrnn writing --form int8 --record` records the form and its test loss; the weights stay byte
     for byte, for_writing then builds the recorded form, and evaluating it gives the recorded loss."""
     weights = (lstm_copy / "model.safetensors").read_bytes()
+    settings = torch.get_num_threads(), torch.backends.mkldnn.enabled
     main(["writing", "--checkpoint", str(lstm_copy), "--data", str(corpus_file), "--form", "int8", "--record"])
+    # The steps are timed as the app writes (one thread, no oneDNN); the process's settings are left as they were.
+    assert (torch.get_num_threads(), torch.backends.mkldnn.enabled) == settings
     out = capsys.readouterr().out
     entry = json.loads((lstm_copy / "config.json").read_text())["final"]["writing"]
     assert entry["form"] == "int8" and set(entry["step_us"]) == set(FORMS)
