@@ -1,4 +1,4 @@
-"""The Gradio demo: write like Molière, see how each model learned, score a text.
+"""The Gradio demo: write like Molière, compare the models, see how each learned, score a text, look inside.
 
     python app.py [--model PATH_OR_HUB_ID ...]
 
@@ -17,23 +17,26 @@ import gradio as gr
 
 import charrnn
 from charrnn.sample import configure_cpu_for_sampling
+from ui.compare import build_compare
+from ui.inside import build_inside
 from ui.learned import build_learned
-from ui.score import CSS, build_score
+from ui.score import build_score
 from ui.validate import CONCURRENCY, QUEUE_SIZE, Catalog
 from ui.write import build_write
 
 HERE = Path(__file__).resolve().parent
-SHIPPED = {"Paper RNN (Mikolov 2010)": HERE / "checkpoints" / "paper-rnn", "GRU": HERE / "checkpoints" / "gru",
-           "GRU, hidden 704": HERE / "checkpoints" / "gru-large", "LSTM": HERE / "checkpoints" / "lstm",
-           # The course notebook's recipe (hidden 128, 50,000 characters, one SGD step a character): the "before".
-           "Course notebook recipe": HERE / "checkpoints" / "seed"}
+CSS = (HERE / "ui" / "style.css").read_text(encoding="utf-8")
+# The shipped models in the order of the story: the course notebook's recipe (the "before"), the paper's
+# model trained properly, then the gated cells.
+SHIPPED = {"Course notebook (2010 RNN, 50k characters)": HERE / "checkpoints" / "seed",
+           "Paper RNN, trained properly": HERE / "checkpoints" / "paper-rnn",
+           "GRU": HERE / "checkpoints" / "gru",
+           "LSTM": HERE / "checkpoints" / "lstm",
+           "GRU, large": HERE / "checkpoints" / "gru-large"}
 
 INTRO = """# charrnn · write like Molière
-Character-level language models trained on Molière's dialogues: the simple recurrent network of
-Mikolov et al. (2010), exactly as the paper defines it, GRUs of two sizes and an LSTM. They read and write
-one character at a time and know no words: every word, name and line break below is learned from 1.5 M
-characters.
-How good they are is measured, not claimed: see *How it learned*."""
+Networks that write one character at a time, trained on Molière's plays: from a course notebook's 2010
+network to the gated cells (GRU, LSTM) that replaced it. They know no words: they learned every one."""
 
 
 def build_app(models: dict[str, charrnn.CharRNN]) -> gr.Blocks:
@@ -41,15 +44,19 @@ def build_app(models: dict[str, charrnn.CharRNN]) -> gr.Blocks:
     catalog = Catalog(models)
     with gr.Blocks(title="charrnn · write like Molière", analytics_enabled=False) as demo:
         gr.Markdown(INTRO)
-        model = gr.Dropdown(catalog.names(), value=catalog.names()[0], label="Model",
-                            info="the shipped models and any given with --model", elem_id="model")
+        model = gr.Dropdown(catalog.choices(), value=catalog.best, label="Model", elem_id="model")
+        # Short tab labels: on a phone every tab stays a tab, none hides in an overflow menu.
         with gr.Tabs():
             with gr.Tab("Write", id="write"):
                 build_write(catalog, model)
-            with gr.Tab("How it learned", id="learned"):
+            with gr.Tab("Compare", id="compare"):
+                build_compare(catalog)
+            with gr.Tab("Learning", id="learned"):
                 build_learned(catalog, model)
-            with gr.Tab("How Molière is your text?", id="score"):
+            with gr.Tab("Your text", id="score"):
                 build_score(catalog, model)
+            with gr.Tab("Inside", id="inside"):
+                build_inside(catalog, model)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     return demo
 

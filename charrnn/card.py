@@ -46,6 +46,28 @@ def fmt_duration(seconds: float) -> str:
     return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s"
 
 
+def inside_section(inside: dict) -> list[str]:
+    """The card's short account of the record's "inside" (python -m charrnn inside --record)."""
+    h, u = inside["horizon"], inside["units"]
+    at = {name: f"k = {k}" if k else f"no k up to {h['max_distance']}" for name, k in h["below"].items()}
+    lines = ["## Inside the model", "",
+             f"How far back it looks: the dependence of a prediction on the character k steps back (the norm of the "
+             f"gradient of log p(x_t) with respect to the {h['input']} input at t - k, averaged over {h['positions']} "
+             f"positions of {h['text']}) falls below 10 % of its value at k = 1 at {at['10%']}, below 1 % at "
+             f"{at['1%']}.", "",
+             f"Units that mean something: for each feature of play text, the units whose activation alone tells it "
+             f"best, by ROC AUC (chosen on {u['chosen_on']}; AUC on {u['measured_on']}). Features with a unit of "
+             f"AUC ≥ {u['auc_bar']}: {u['features_above_bar']} of {len(u['features'])}. A unit marked (+) is high "
+             "where the feature holds, (−) low.", "",
+             "| feature | best unit | AUC |", "|---|---|---|"]
+    for f in u["features"].values():
+        best = f["units"][0] if f["units"] else None
+        unit = f"{best['name']} ({'+' if best['sign'] > 0 else '−'})" if best else "—"
+        auc = best["auc"] if best and best["auc"] is not None else "—"  # None: the feature never holds there
+        lines.append(f"| {f['about']} | {unit} | {auc} |")
+    return lines + ["", "```bash", inside["command"], "```", ""]
+
+
 def model_card(record: dict, name: str) -> str:
     m = record["model"]
     training = record.get("training", {})
@@ -82,6 +104,8 @@ def model_card(record: dict, name: str) -> str:
     else:
         lines += [f"Training did not finish (status: {record.get('status', 'unknown')}): this checkpoint has no "
                   "final losses yet; the history below ends at its last evaluation.", ""]
+    if record.get("inside"):
+        lines += inside_section(record["inside"])
     if history:
         splits = [s for s in SPLIT_NAMES if f"{s}_loss" in history[-1]]
         lines += ["## Training history", "",

@@ -4,10 +4,13 @@
     score         a checkpoint's loss on the test split, by piece and by line
     dynamic       the test split read as the paper's dynamic model (tuned off the test split; --record)
     cache         the test split read with a continuous cache (tuned off the test split; --record)
+    inside        the memory horizon and the units that mean something (off the test split; --record)
     writing       the writing form (int8, bf16 or float32) fastest on this CPU, and its test loss (--record)
     push          publish a checkpoint as a Hugging Face model repo
     deploy-space  publish the demo as a Hugging Face Space
-    bench         benchmarks: `bench train`, `bench app`
+    compress      compress a text file with a model (an arithmetic coder driven by its predictions)
+    decompress    the text back, exactly
+    bench         benchmarks: `bench train`, `bench app`, `bench ddp`, `bench compress`
 
 Each command parses its flags, calls the library, and turns the library's errors (ValueError, OSError,
 HubError) into one line on stderr and exit status 1.
@@ -17,15 +20,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 import torch
 
-from . import testtime
-from . import fast
+from . import compress as coder
+from . import fast, inside, testtime
 from .data import DEFAULT_DATA, read_text, resolve_corpus, split
 from .flags import add_flags, given
-from .hub import HubError, deploy_space, listing, load, push, space_files, space_metadata
+from .hub import HubError, deploy_space, listing, load, push, space_upload
+from .presets import PRESETS
 from .record import recorded_nats
 from .sample import configure_cpu_for_sampling, generate
 from .scoring import char_losses, costly_lines, evaluate
@@ -45,11 +50,12 @@ def print_costly_lines(text: str, losses, top: int) -> None:
               f"of the loss; first {e['first']:.1f}, last {e['last']:.1f})  {e['line'][:50]!r}")
 
 
-def _corpus_flags(p: argparse.ArgumentParser, checkpoint: str) -> None:
+def _corpus_flags(p: argparse.ArgumentParser, checkpoint: str, lines: bool = True) -> None:
     p.add_argument("--checkpoint", default=checkpoint, help="checkpoint directory or Hub id USER/NAME")
     p.add_argument("--data", default=DEFAULT_DATA, help="the corpus the model was trained on (path or URL)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: PyTorch's)")
-    p.add_argument("--lines", type=int, default=0, help=LINES_HELP)
+    if lines:
+        p.add_argument("--lines", type=int, default=0, help=LINES_HELP)
 
 
 def _model_and_texts(args) -> tuple:
@@ -106,6 +112,32 @@ def read_test_split(method: testtime.Method, args) -> None:
         print(f"recorded in {args.checkpoint}/config.json and its model card")
 
 
+def look_inside(args) -> None:
+    """The inside command: the memory horizon and the best unit per feature, printed and (--record) recorded."""
+    if args.record:  # before the long computation: say now that the result could not be recorded
+        inside.check_recordable(args.checkpoint)
+    model, train_text, test_text = _model_and_texts(args)
+    result = inside.inside_record(model, train_text, test_text, args.positions, args.max_distance, args.warmup,
+                                  log=lambda s: print(s, flush=True))
+    h, u = result["horizon"], result["units"]
+    print(f"{args.checkpoint}: dependence on the character k back, relative to k = 1 ({h['positions']} positions):")
+    print("  " + "  ".join(f"k={k}: {h['relative'][k - 1]:.3g}" for k in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+                           if k <= h["max_distance"]))
+    beyond = f"more than {h['max_distance']}"
+    print("  below " + ", ".join(f"{name} at k = {k or beyond}" for name, k in h["below"].items()))
+    print(f"best unit per feature (chosen on {u['chosen_on']}; AUC on {u['measured_on']}):")
+    for name, f in u["features"].items():
+        best = f["units"][0] if f["units"] else None
+        print(f"  {name:<16} {f['share']:6.1%} of the characters  "
+              + (f"{best['name']:<20} {'+-'[best['sign'] < 0]}  AUC {best['auc']}" if best else "never holds there"))
+    print(f"  {u['features_above_bar']} of {len(u['features'])} features have a unit with AUC >= {u['auc_bar']}")
+    if args.record:
+        command = (f"python -m charrnn inside --checkpoint {args.checkpoint} --data {args.data} --positions "
+                   f"{args.positions} --max-distance {args.max_distance} --warmup {args.warmup} --record")
+        inside.write_record(model, args.checkpoint, {"command": command, **result})
+        print(f"recorded in {args.checkpoint}/config.json (inside) and its model card")
+
+
 def writing(args) -> None:
     """Time each writing form's one-character step here, evaluate the chosen form on the test split, --record."""
     model, _, test = _model_and_texts(args)
@@ -137,11 +169,56 @@ def deploy(args) -> None:
     if args.dry_run:
         import yaml
 
-        files, meta = space_files("."), space_metadata(".")
+        files, meta = space_upload(args.space_id, ".")
         print(f"would upload to the Space {args.space_id} (sdk gradio):\n{listing(files)}\n"
-              f"front matter of README.md:\n{yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)}", end="")
+              f"front matter of README.md:\n{yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)}"
+              f"requirements.txt for the Space:\n{files['requirements.txt'].decode()}", end="")
     else:
         print(deploy_space(args.space_id))
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    """Write `path` whole or not at all: a failure or a kill leaves no half-written file (nor harms an old one)."""
+    tmp = Path(path).with_name(f".{Path(path).name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _progress(total: int | None):
+    """A progress bar of characters coded, gone once done (a text takes minutes: a few hundred characters/s)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="char", unit_scale=True, dynamic_ncols=True, leave=False)
+
+
+def compress(args) -> None:
+    raw = Path(args.input).read_bytes()
+    model = load(args.checkpoint)
+    t = time.perf_counter()
+    with _progress(None) as bar:
+        data = coder.compress_text(model, raw, args.adapt, checkpoint=args.checkpoint, progress=bar.update)
+    seconds = time.perf_counter() - t
+    _write_atomically(args.output, data)
+    chars = coder.read_header(data)[0].chars
+    print(f"{args.input}: {chars:,} characters ({len(raw):,} bytes) -> {args.output}: {len(data):,} bytes, "
+          f"{8 * len(data) / max(chars, 1):.4f} bits/char ({args.checkpoint}, adapt {args.adapt}; {seconds:.1f} s)")
+
+
+def decompress(args) -> None:
+    data = Path(args.input).read_bytes()
+    header, _ = coder.read_header(data)
+    checkpoint = args.checkpoint or header.checkpoint
+    if not checkpoint:
+        raise ValueError("the file names no checkpoint: pass --checkpoint with the one it was compressed with")
+    model = load(checkpoint)
+    with _progress(header.chars) as bar:
+        text = coder.decompress_text(model, data, progress=bar.update)
+    _write_atomically(args.output, text.encode("utf-8"))
+    print(f"{args.input} -> {args.output}: {header.chars:,} characters, checked against the file's sha256 "
+          f"({checkpoint}, adapt {header.adapt})")
 
 
 def bench_train(args) -> None:
@@ -152,10 +229,23 @@ def bench_train(args) -> None:
     bench_training(args.steps)
 
 
+def bench_ddp(args) -> None:
+    from .bench.ddp import bench_ddp as run
+
+    run(args.preset, args.steps, args.rounds)
+
+
 def bench_app(args) -> None:
     from .bench.app import run
 
     run(args.reps, args.length, args.rate_length, args.clients, args.screenshots)
+
+
+def bench_compress(args) -> None:
+    from .bench.compress import run
+
+    checkpoints = args.models or sorted(str(p.parent) for p in Path("checkpoints").glob("*/config.json"))
+    run(checkpoints, args.modes, args.data, tools=not args.no_tools)
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
@@ -197,15 +287,31 @@ def parser() -> argparse.ArgumentParser:
         add_flags(c.add_argument_group(f"{method.label} settings"), method.Settings)
         c.set_defaults(run=lambda args, method=method: read_test_split(method, args))
 
+    c = sub.add_parser("inside", formatter_class=fmt, help="the memory horizon and the units that mean something",
+                       description="How far back a model's predictions look (the gradient of log p(x_t) with respect "
+                                   "to the input k characters back, averaged over positions of the validation slice "
+                                   "or the end of the training split) and, for each feature of play text, the hidden "
+                                   "units whose activation alone tells it best (ROC AUC, on text the model did not "
+                                   "train on).")
+    c.add_argument("--checkpoint", default="checkpoints/gru-large", help="checkpoint directory or Hub id USER/NAME")
+    c.add_argument("--data", default=DEFAULT_DATA, help="the corpus the model was trained on (path or URL)")
+    c.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: PyTorch's)")
+    c.add_argument("--positions", type=int, default=256, help="positions the memory horizon is averaged over")
+    c.add_argument("--max-distance", type=int, default=inside.horizon.MAX_DISTANCE,
+                   help="distances measured: 1 to this")
+    c.add_argument("--warmup", type=int, default=inside.horizon.WARMUP,
+                   help="characters read before each position's window, to warm its state up")
+    c.add_argument("--record", action="store_true", help="write the result into the checkpoint's config.json "
+                                                         "(inside) and model card")
+    c.set_defaults(run=look_inside)
+
     c = sub.add_parser("writing", formatter_class=fmt, help="the writing form (charrnn.fast) that is fastest on this "
                                                             "CPU, and its test loss",
                        description="Times a one-character step of a checkpoint in each writing form (int8, bf16, "
                                    "float32; see charrnn/fast.py) on this CPU, evaluates the fastest (or --form) on "
                                    "the test split, and with --record writes both into its config.json (final.writing), "
                                    "whence charrnn.for_writing takes the form.")
-    c.add_argument("--checkpoint", default="checkpoints/lstm", help="checkpoint directory or Hub id USER/NAME")
-    c.add_argument("--data", default=DEFAULT_DATA, help="the corpus the model was trained on (path or URL)")
-    c.add_argument("--threads", type=int, default=None, help="CPU threads for the evaluation (default: PyTorch's)")
+    _corpus_flags(c, "checkpoints/lstm", lines=False)
     c.add_argument("--form", choices=fast.FORMS, help="this form instead of the fastest")
     c.add_argument("--record", action="store_true", help="write the form and its test loss into the checkpoint's "
                                                          "config.json (final.writing)")
@@ -225,6 +331,24 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--dry-run", action="store_true", help="list the files and front matter, upload nothing")
     c.set_defaults(run=deploy)
 
+    c = sub.add_parser("compress", formatter_class=fmt, help="compress a text file with a model",
+                       description="Compress a UTF-8 text file with an arithmetic coder driven by a model's "
+                                   "predictions: it costs what its loss says. Characters outside the vocabulary are "
+                                   "kept exactly. Decompressing needs the same checkpoint (and torch version).")
+    c.add_argument("input", metavar="IN", help="the text file (UTF-8)")
+    c.add_argument("output", metavar="OUT", help="the compressed file to write")
+    c.add_argument("--checkpoint", default="checkpoints/gru-large", help="checkpoint directory or Hub id USER/NAME")
+    c.add_argument("--adapt", choices=coder.ADAPT, default="none",
+                   help="none: the stored weights; dynamic or cache: the test-time method with the settings the "
+                        "checkpoint recorded, repeated by the decoder")
+    c.set_defaults(run=compress)
+    c = sub.add_parser("decompress", formatter_class=fmt, help="the text of a file written by compress, exactly")
+    c.add_argument("input", metavar="IN", help="the compressed file")
+    c.add_argument("output", metavar="OUT", help="the text file to write")
+    c.add_argument("--checkpoint", default=None, help="the checkpoint it was compressed with (default: the one "
+                                                      "the file names)")
+    c.set_defaults(run=decompress)
+
     bench = sub.add_parser("bench", formatter_class=fmt, help="benchmarks (they print figures, assert nothing)")
     kinds = bench.add_subparsers(dest="kind", required=True, metavar="KIND")
     c = kinds.add_parser("train", formatter_class=fmt, help="training speed of the presets against the course "
@@ -239,6 +363,21 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--clients", type=int, default=8, help="simultaneous clients")
     c.add_argument("--screenshots", type=Path, metavar="DIR", help="also save screenshots of the app's views here")
     c.set_defaults(run=bench_app)
+    c = kinds.add_parser("ddp", formatter_class=fmt, help="training speed of 1 process x 2 threads against 2 DDP "
+                                                          "processes x 1 thread, same global batch, and the share "
+                                                          "of a step spent exchanging")
+    c.add_argument("--preset", choices=sorted(PRESETS), default="paper", help="the model and global batch to train")
+    c.add_argument("--steps", type=int, default=20, help="timed training steps of each way, each round")
+    c.add_argument("--rounds", type=int, default=2, help="times the two ways are alternated (the machine may be busy)")
+    c.set_defaults(run=bench_ddp)
+    c = kinds.add_parser("compress", formatter_class=fmt, help="the models as compressors of the test split, beside "
+                                                               "xz, zstd, bzip2 and zpaq")
+    c.add_argument("--data", default=DEFAULT_DATA, help="the corpus the models were trained on (path or URL)")
+    c.add_argument("--models", nargs="+", metavar="DIR", help="checkpoints to run (default: every one in checkpoints/)")
+    c.add_argument("--modes", nargs="+", choices=(*coder.ADAPT, "best"), default=["none", "best"],
+                   help="none: static; best: the recorded adaptive mode with the lowest loss on the tuning text")
+    c.add_argument("--no-tools", action="store_true", help="leave out xz, zstd, bzip2 and zpaq")
+    c.set_defaults(run=bench_compress)
     return p
 
 

@@ -6,6 +6,7 @@ import os
 import tempfile
 import unicodedata
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,21 +66,42 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, timeo
     return dest
 
 
-def resolve_corpus(data: str = DEFAULT_DATA, cache_dir: str | os.PathLike = "data") -> Path:
-    """A local path for `data`: the path itself, or the cached download of an http(s) URL.
+def download_path(url: str, cache_dir: str | os.PathLike = "data") -> Path:
+    """Where resolve_corpus caches the download of `url`: under cache_dir/downloads/, named by a hash of the
+    whole address and the file's name, so that two corpus.txt at two addresses are two files, and no download
+    ever lands on the pinned corpus (DEFAULT_DATA)."""
+    name = Path(urllib.parse.urlsplit(url).path).name[:100] or "corpus.txt"
+    return Path(cache_dir) / "downloads" / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}-{name}"
 
-    The default path downloads the Molière corpus from its public address when it is missing.
+
+def _check_sha256(path: Path, expected: str | None, what: str, fix: str) -> None:
+    if expected is not None and (actual := sha256_of(path)) != expected:
+        raise DataError(f"{path}, {what}, has sha256 {actual}, not the expected {expected}: {fix}")
+
+
+def resolve_corpus(data: str = DEFAULT_DATA, cache_dir: str | os.PathLike = "data") -> Path:
+    """A local path for `data`: the path itself, or the cached download of an http(s) URL (see download_path).
+
+    The default path downloads the Molière corpus from its public address when it is missing. Where the
+    content is known (the default path and that address), the file is checked against its sha256 every
+    time, cached or not: a file changed since, or put there by hand, is refused rather than trained on.
     """
     if data.startswith(("http://", "https://")):
-        dest = Path(cache_dir) / (Path(data.split("?")[0]).name or "corpus.txt")
+        dest = download_path(data, cache_dir)
+        expected = MOLIERE_SHA256 if data == MOLIERE_URL else None
         if not dest.exists():
-            download(data, dest, MOLIERE_SHA256 if data == MOLIERE_URL else None)
+            download(data, dest, expected)
+        _check_sha256(dest, expected, f"the cached download of {data}", "delete it to download it again")
         return dest
     path = Path(data)
+    if path.resolve() == Path(DEFAULT_DATA).resolve():  # the pinned corpus
+        if not path.exists():
+            download(MOLIERE_URL, path, MOLIERE_SHA256)
+        _check_sha256(path, MOLIERE_SHA256, "the default corpus", "it is not the pinned Molière text. Delete it to "
+                      "download that again; to train on this file, move it elsewhere and pass --data with its path")
+        return path
     if not path.exists():
-        if data != DEFAULT_DATA:
-            raise DataError(f"no corpus file at {data}: pass --data with an existing text file or an http(s) URL")
-        download(MOLIERE_URL, path, MOLIERE_SHA256)
+        raise DataError(f"no corpus file at {data}: pass --data with an existing text file or an http(s) URL")
     return path
 
 

@@ -21,7 +21,9 @@ from .checkpoint import CARD, CONFIG, WEIGHTS, CheckpointError, checkpoint_dir, 
 from .model import CharRNN
 
 SPACE_TOP_FILES = ("app.py", "requirements.txt", "README.md")  # what the Space runs, installs and shows
-SPACE_CODE = ("charrnn/*.py", "charrnn/**/*.py", "ui/*.py", "ui/**/*.py")  # the library and the app's views
+SPACE_CODE = ("charrnn/*.py", "charrnn/**/*.py", "ui/*.py", "ui/**/*.py", "ui/*.css",  # the library, the app's views
+              "docs/*.png")  # the pictures the README (the Space's page) shows
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 SPACE_SKIP = ("**/__pycache__/*", "*/.*", ".*", "**/.*/*")  # caches and hidden (editor, notebook) copies
 
 
@@ -70,9 +72,8 @@ def download_checkpoint(repo_id: str, revision: str | None = None) -> Path:
         commit = config.parent.name  # the cache keeps each commit's files in snapshots/<commit hash>/
         hf_hub_download(repo_id, WEIGHTS, revision=commit, library_name="charrnn")
     except RepositoryNotFoundError:  # the Hub answers the same for a private repo one may not read
-        raise CheckpointError(f"no model repo {repo_id} on the Hub ({constants.ENDPOINT}), nor a local directory of "
-                              "that name: check the id; a private or gated repo also needs a token that can read it "
-                              "(HF_TOKEN or `hf auth login`)") from None
+        raise CheckpointError(f"no model repo {repo_id} on the Hub ({constants.ENDPOINT}): check the id; a private or "
+                              "gated repo also needs a token that can read it (HF_TOKEN or `hf auth login`)") from None
     except RevisionNotFoundError:
         raise CheckpointError(f"the Hub repo {repo_id} has no revision {revision!r} (a branch, tag or commit)") \
             from None
@@ -91,13 +92,20 @@ def download_checkpoint(repo_id: str, revision: str | None = None) -> Path:
 
 
 def load(name: str | os.PathLike, device: str | torch.device = "cpu", revision: str | None = None) -> CharRNN:
-    """Load a model from a local checkpoint directory or, if no such directory exists, a Hub id USER/NAME."""
-    local = checkpoint_dir(Path(name))
+    """Load a model from a local checkpoint directory or, if no such directory exists, a Hub id USER/NAME.
+
+    A name that cannot be a Hub id (a name too long for a path, which no id is) never reaches the Hub.
+    """
+    local = checkpoint_dir(Path(name))  # CheckpointError for a name the file system cannot even look up
     if local.exists():
         return load_dir(local, device)
-    if looks_like_repo_id(str(name)):
-        return load_dir(download_checkpoint(str(name), revision=revision), device)
-    raise CheckpointError(f"no checkpoint directory {name} (and it is not a Hub id of the form USER/NAME)")
+    if not looks_like_repo_id(str(name)):
+        raise CheckpointError(f"no checkpoint directory {name} (and it is not a Hub id of the form USER/NAME)")
+    try:
+        path = download_checkpoint(str(name), revision=revision)
+    except CheckpointError as e:  # the name may be a mistyped local path as much as a Hub id: say both
+        raise CheckpointError(f"no local directory {name}, and {e}") from None
+    return load_dir(path, device)
 
 
 def _checkpoint_files(path: Path, name: str) -> dict[str, bytes]:
@@ -192,7 +200,9 @@ def space_files(root=".") -> dict[str, bytes]:
     if missing or not (root / "charrnn" / "__init__.py").is_file():
         raise HubError(f"{root.resolve()} is not the project directory: it lacks {', '.join(missing) or 'charrnn/'}")
     files = {f: (root / f).read_bytes() for f in SPACE_TOP_FILES}
-    present = [p.relative_to(root).as_posix() for top in ("charrnn", "ui") for p in (root / top).rglob("*") if p.is_file()]
+    files["requirements.txt"] = space_requirements(files["requirements.txt"].decode()).encode()
+    present = [p.relative_to(root).as_posix() for top in ("charrnn", "ui", "docs") if (root / top).is_dir()
+               for p in (root / top).rglob("*") if p.is_file()]
     for rel in sorted(filter_repo_objects(present, allow_patterns=SPACE_CODE, ignore_patterns=SPACE_SKIP)):
         files[rel] = (root / rel).read_bytes()
     # Hidden entries are save()'s temporary and previous copies; a directory without config.json is no checkpoint.
@@ -203,6 +213,18 @@ def space_files(root=".") -> dict[str, bytes]:
     for d in ckpts:
         files.update({f"checkpoints/{d.name}/{n}": b for n, b in _checkpoint_files(d, d.name).items()})
     return files
+
+
+def space_requirements(local: str) -> str:
+    """The Space's requirements.txt from the project's: the same pins, but PyTorch's CPU-only build from
+    PyTorch's own index (`+cpu`), so that a CPU Space does not download the CUDA libraries (several GB)."""
+    pin = re.search(r"^torch==(\S+)$", local, re.MULTILINE)
+    if not pin:
+        raise HubError("requirements.txt pins no torch==VERSION: the Space's CPU build needs the version")
+    version = pin.group(1).split("+")[0]
+    body = local.replace(pin.group(0), f"torch=={version}+cpu")
+    return (f"# Written by `python -m charrnn deploy-space`: PyTorch's CPU-only build for a CPU Space.\n"
+            f"--extra-index-url {TORCH_CPU_INDEX}\n{body}")
 
 
 def space_metadata(root=".") -> dict:
@@ -226,7 +248,8 @@ def space_metadata(root=".") -> dict:
     return meta
 
 
-def _space(space_id: str, root) -> tuple[dict[str, bytes], dict]:
+def space_upload(space_id: str, root=".") -> tuple[dict[str, bytes], dict]:
+    """What deploy_space would upload to `space_id` from project directory `root`: its files and front matter."""
     if not looks_like_repo_id(space_id):
         raise HubError(f"{space_id!r} is not a Hub id of the form USER/SPACE")
     files = space_files(root)  # first: it says which of the files space_metadata reads is missing
@@ -235,7 +258,7 @@ def _space(space_id: str, root) -> tuple[dict[str, bytes], dict]:
 
 def deploy_space(space_id: str, root=".", token: str | None = None) -> str:
     """Create the Gradio Space `space_id` if needed and upload exactly space_files(root). Returns the URL."""
-    files, _ = _space(space_id, root)
+    files, _ = space_upload(space_id, root)
     return _commit(space_id, "space", files, "Deploy the charrnn demo", _token(token), space_sdk="gradio")
 
 

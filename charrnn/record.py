@@ -1,6 +1,8 @@
 """What a checkpoint's record (its config.json) holds, and how to read it.
 
     charrnn_format, model, dtype, num_params   written by checkpoint.save from the model
+    weights_sha256                             written by checkpoint.save: the sha256 of model.safetensors,
+                                               checked by every load
     training                                   the run's settings, command, corpus checksum, device
     history                                    one entry per evaluation: losses, characters seen, a sample
     status                                     "training", "interrupted" or "complete"
@@ -10,12 +12,23 @@
                                                its settings, its "label" and an "about" sentence; and
                                                final["writing"]: the form the app writes with (charrnn.fast:
                                                "int8", "bf16" or "float32"), its test loss record, and the
-                                               one-character step of each form (µs) on the CPU it was chosen on, and its load average then
+                                               one-character step of each form (µs) on the CPU it was chosen
+                                               on, with that CPU's name and load average then
+    inside                                     what the network does inside (python -m charrnn inside --record,
+                                               charrnn.inside): the "command" that measured it; "horizon", the
+                                               mean dependence of a prediction on the input k characters back,
+                                               relative to k = 1, for k = 1..max_distance, and where it falls below
+                                               10 % and 1 %; "units", for each feature of play text the best units
+                                               (number, name, sign, ROC AUC) and the texts they were chosen and
+                                               measured on
 """
 from __future__ import annotations
 
+import re
+
 SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}  # in the order tables and plots show them
-MODEL_FIELDS = ("charrnn_format", "model", "dtype", "num_params")  # what checkpoint.save adds from the model
+# What checkpoint.save adds from the model and its weights file.
+MODEL_FIELDS = ("charrnn_format", "model", "dtype", "num_params", "weights_sha256")
 
 
 def caller_fields(record: dict) -> dict:
@@ -32,3 +45,52 @@ def recorded_nats(record: dict, split: str = "test") -> float | None:
 def readings(record: dict) -> dict[str, dict]:
     """The test-time readings of a record, by key (e.g. "dynamic", "cache"), in the order they were recorded."""
     return {k: v for k, v in (record.get("final") or {}).items() if isinstance(v, dict) and "label" in v}
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _loss_record(v) -> bool:
+    return isinstance(v, dict) and _number(v.get("nats")) and _number(v.get("bpc"))
+
+
+def problem(record: dict) -> str | None:
+    """What is wrong, in words, with the parts of a record that cards and reports read; None if nothing.
+
+    checkpoint.read_record refuses a config.json with any, so that a record that loads can be shown.
+    """
+    dtype = record.get("dtype", "float32")
+    if dtype not in ("float32", "float16", "bfloat16", "float64"):
+        return f"names no storage type torch has for weights (dtype {dtype!r:.40})"
+    sha = record.get("weights_sha256")
+    if sha is not None and not (isinstance(sha, str) and re.fullmatch("[0-9a-f]{64}", sha)):
+        return f"holds a weights_sha256 that is no sha256 ({sha!r:.80})"
+    for key, kind in (("training", dict), ("history", list), ("final", dict), ("status", str), ("num_params", int)):
+        v = record.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, kind)):
+            return f"has a {key} that is not a {kind.__name__}"
+    losses = {f"{s}_loss" for s in SPLIT_NAMES}
+    history = record.get("history") or []
+    for i, h in enumerate(history):
+        # Every entry holds the same losses, as the card's table and the app's curve read them.
+        if not (isinstance(h, dict) and {"train_loss", "test_loss"} <= h.keys()
+                and losses & h.keys() == losses & history[0].keys()
+                and all(_number(h.get(k)) for k in ("epoch", "chars", "time_s", *(losses & h.keys())))
+                and isinstance(h.get("sample", ""), str)):
+            return (f"has a history entry ({i + 1}) without the numbers every entry holds (epoch, chars, time_s, "
+                    "train_loss, test_loss, and the same losses in every entry)")
+    training = record.get("training") or {}
+    if not (isinstance(training.get("command", ""), str) and isinstance(training.get("resumed_with", []), list)
+            and all(isinstance(c, str) for c in training.get("resumed_with", []))):
+        return "has a training command that is not text"
+    final = record.get("final") or {}
+    if final and not all(_loss_record(final.get(s)) for s in ("train", "test")):
+        return "has final losses without a train and a test loss record (nats and bpc)"
+    for key, v in final.items():
+        is_reading = isinstance(v, dict) and "label" in v
+        if (key in SPLIT_NAMES and not _loss_record(v)) or (key == "train_time_s" and not _number(v)) or (
+                is_reading and not (isinstance(v["label"], str) and isinstance(v.get("about"), str)
+                                    and _loss_record(v.get("test")))):
+            return f"has final[{key!r:.40}] in no form charrnn reads"
+    return None

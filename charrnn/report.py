@@ -9,8 +9,9 @@ import math
 
 from .card import fmt_duration
 from .record import SPLIT_NAMES, readings
-from .scoring import char_losses, next_chars
-from .units import LN2
+from .data import START
+from .scoring import read
+from .units import LN2, bits
 
 
 def perplexity(nats: float) -> float:
@@ -18,27 +19,27 @@ def perplexity(nats: float) -> float:
     return math.exp(nats)
 
 
-def overfitting_in_words(train_nats: float, held_nats: float, history: list[dict] = (), split: str = "test") -> str:
-    """The gap between held-out and train loss relative to the train loss, and, from the recorded history,
-    whether more training still lowered the held-out loss.
+def gap_in_words(train_nats: float, held_nats: float, history: list[dict] = (), split: str = "test") -> str:
+    """The generalisation gap, held-out loss against train loss, in words, and what the recorded history says
+    of it: whether more training still lowered the held-out loss.
 
-    split: which held-out text, "val" or "test". The validation slice is the better judge where a run
-    held one out: it is text of the same plays, while the test split's plays differ, so a gap there is
-    partly the plays and not memorisation.
+    split: which held-out text, "val" or "test". The validation slice is text of the same plays as the
+    training text; the test split's plays differ, so a gap there is partly the plays, not memorisation.
+    No verdict of over-fitting is given that the curves do not support: only a held-out loss that rose
+    again is one.
     """
     name = SPLIT_NAMES[split]
     rel = (held_nats - train_nats) / max(train_nats, 1e-9)
-    if rel < 0.02:
-        words = f"none: it predicts the {name} text, never seen, as well as its training text"
-    else:
-        size = "slight" if rel < 0.08 else "clear" if rel < 0.20 else "strong"
-        words = f"{size}: the {name} text, never seen, costs {rel:.0%} more than training text"
+    words = (f"the {name} text costs {rel:.0%} more than the training text" if rel >= 0.005 else
+             f"the {name} text costs no more than the training text")
+    if split == "test":
+        words += " (the test plays differ from the training plays: part of the gap is the text, not memorisation)"
     if len(history) >= 2:
         best = min(history, key=lambda h: h[f"{split}_loss"])
         if history[-1][f"{split}_loss"] > best[f"{split}_loss"] + 0.005:
-            words += f"; the {name} loss has risen since epoch {best['epoch']:g}: later training memorised"
+            words += f"; its loss has risen since epoch {best['epoch']:g}, a sign of over-fitting"
         else:
-            words += f"; the {name} loss was still falling at the last evaluation"
+            words += "; its loss was still falling at the last evaluation"
     return words
 
 
@@ -57,46 +58,42 @@ def summary(record: dict) -> dict:
         out.update(epoch=last.get("epoch"), chars_seen=last.get("chars"))
     if final:
         train, test = final["train"]["nats"], final["test"]["nats"]
-        out.update(train_nats=train, test_nats=test, train_time_s=final.get("train_time_s"),
-                   source="final evaluation of the stored weights")
+        out.update(train_nats=train, test_nats=test, train_time_s=final.get("train_time_s"))
         if "val" in final:
             out["val_nats"] = final["val"]["nats"]
         out["readings"] = {r["label"]: r["test"]["nats"] for r in readings(record).values()}
     elif history:
         train, test = last["train_loss"], last["test_loss"]
-        out.update(train_nats=train, test_nats=test, train_time_s=last.get("time_s"),
-                   source=f"evaluation at epoch {last['epoch']:g}; training not finished")
+        out.update(train_nats=train, test_nats=test, train_time_s=last.get("time_s"))
         if "val_loss" in last:
             out["val_nats"] = last["val_loss"]
     else:
         return out
     held = "val" if "val_nats" in out else "test"
     out.update(train_bpc=train / LN2, test_bpc=test / LN2, train_perplexity=perplexity(train),
-               test_perplexity=perplexity(test), gap_nats=test - train,
-               overfitting=overfitting_in_words(train, out.get("val_nats", test), history, held))
+               test_perplexity=perplexity(test), gap_nats=out.get("val_nats", test) - train, gap_split=held,
+               gap=gap_in_words(train, out.get("val_nats", test), history, held))
     return out
 
 
 def summary_rows(record: dict) -> list[list[str]]:
-    """summary(record) as [quantity, value] rows for a table, formatted for reading."""
+    """summary(record) as [quantity, value] rows for a table, in bits/char, formatted for reading."""
     s = summary(record)
     if s["complete"]:
         status = "complete"
     elif s.get("epoch") is not None:
-        status = f"{s['status']}: epoch {s['epoch']:g} of {s['epochs_planned'] or '?'}"
+        status = f"{s['status']}: epoch {s['epoch']:g} of {s['epochs_planned'] or '?'} (last evaluation shown)"
     else:
         status = s["status"]
     rows = [["status", status]]
     if "test_nats" in s:
-        rows += [["train loss (nats/char)", f"{s['train_nats']:.4f}"],
-                 ["validation loss (nats/char)", f"{s['val_nats']:.4f}" if "val_nats" in s else "none held out"],
-                 ["test loss (nats/char)", f"{s['test_nats']:.4f}"],
-                 *[[f"test loss, {label} (nats/char)", f"{nats:.4f}"] for label, nats in s.get("readings", {}).items()],
-                 ["train bits/char", f"{s['train_bpc']:.3f}"], ["test bits/char", f"{s['test_bpc']:.3f}"],
-                 ["train perplexity", f"{s['train_perplexity']:.2f}"],
-                 ["test perplexity", f"{s['test_perplexity']:.2f}"],
-                 ["gap test − train (nats/char)", f"{s['gap_nats']:+.4f}"], ["over-fitting", s["overfitting"]],
-                 ["losses from", s["source"]]]
+        rows += [["train bits/char", f"{bits(s['train_nats']):.3f}"],
+                 ["validation bits/char", f"{bits(s['val_nats']):.3f}" if "val_nats" in s else "none held out"],
+                 ["test bits/char", f"{bits(s['test_nats']):.3f}"],
+                 *[[f"test bits/char, {label}", f"{bits(nats):.3f}"] for label, nats in s.get("readings", {}).items()],
+                 ["test perplexity (per character)", f"{2 ** bits(s['test_nats']):.2f}"],
+                 [f"generalisation gap, {SPLIT_NAMES[s['gap_split']]} − train", f"{bits(s['gap_nats']):+.3f} bits/char"],
+                 ["the gap in words", s["gap"]]]
     else:
         rows.append(["losses", "none recorded in this checkpoint"])
     if s["num_params"] is not None:
@@ -104,7 +101,7 @@ def summary_rows(record: dict) -> list[list[str]]:
     if s.get("chars_seen") is not None:
         rows.append(["characters seen", f"{s['chars_seen']:,}"])
     if s.get("train_time_s") is not None:
-        device = record.get("training", {}).get("device")
+        device = record.get("training", {}).get("device", "").replace("(1 CPU threads)", "(1 CPU thread)")
         rows.append(["training time", fmt_duration(s["train_time_s"]) + (f" on {device}" if device else "")])
     return rows
 
@@ -125,15 +122,18 @@ def loss_curve(record: dict) -> list[dict]:
     return points
 
 
-def score(model, text: str, k: int = 5) -> dict:
-    """How well `model` predicts `text`: bits of each character after the first, their mean, the next characters.
+def score(model, text: str, k: int = 5, *, deadline: float | None = None) -> dict:
+    """How well `model` predicts `text`: bits of each character after the first, their mean, the k characters
+    the model expected at each of them ("guesses") and after the text ("next").
 
     The text is normalised first (see Vocab.normalize); `dropped` lists the characters that were removed.
+    It is read once (scoring.read), and deadline, a time.monotonic() value, is checked as it is read.
     """
     clean, n_dropped = model.vocab.normalize(text)
+    losses, guesses = read(model, clean or START, k, deadline=deadline)
     out = {"text": clean, "n_dropped": n_dropped, "dropped": model.vocab.dropped_chars(text) if n_dropped else [],
-           "bits": [], "bpc": None, "next": next_chars(model, clean, k)}
+           "bits": [], "bpc": None, "guesses": [], "next": guesses[-1]}
     if len(clean) >= 2:
-        bits = char_losses(model, clean) / LN2  # (len(clean) - 1,)
-        out.update(bits=bits.tolist(), bpc=float(bits.mean()))
+        bits = losses / LN2  # (len(clean) - 1,)
+        out.update(bits=bits.tolist(), bpc=float(bits.mean()), guesses=guesses[:-1])
     return out

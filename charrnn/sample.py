@@ -7,6 +7,7 @@ from typing import Iterator
 import torch
 
 from .data import START
+from .deadline import check_deadline
 
 
 def check_sampling(length: int, temperature: float, top_k: int, top_p: float) -> None:
@@ -21,8 +22,16 @@ def check_sampling(length: int, temperature: float, top_k: int, top_p: float) ->
 
 
 def next_char_probs(logits: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
-    """Sampling distribution (V,) from next-character logits (V,); temperature > 0."""
-    logits = logits.float() / temperature
+    """Sampling distribution (V,) from next-character logits (V,); temperature > 0.
+
+    Computed in float64, with the largest logit subtracted before the division: the most likely character's scaled
+    logit is 0 whatever the temperature, so a tiny one (1e-40) samples greedily instead of dividing inf by inf.
+    """
+    logits = logits.double()
+    top = logits.max()  # NaN if any is
+    if not torch.isfinite(top):
+        raise ValueError("the model's next-character scores are not numbers (NaN or infinite): its weights are broken")
+    logits = (logits - top) / temperature
     if 0 < top_k < logits.numel():
         kth = torch.topk(logits, top_k).values[-1]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -31,28 +40,32 @@ def next_char_probs(logits: torch.Tensor, temperature: float, top_k: int, top_p:
         # Keep the smallest set of most likely characters whose mass reaches top_p.
         sorted_p, order = torch.sort(probs, descending=True)
         keep = torch.cumsum(sorted_p, 0) - sorted_p < top_p  # mass before this one is still short
+        keep[0] = True  # the most likely one always, however small top_p (1e-40, or a denormal flushed to 0)
         probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_p[keep])
         probs /= probs.sum()
-    return probs
+    return probs.float()
 
 
 @torch.inference_mode()
 def generate(model, prompt: str, length: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-             seed: int | None = None) -> Iterator[str]:
+             seed: int | None = None, *, deadline: float | None = None) -> Iterator[str]:
     """Yield `length` characters that continue `prompt`, one at a time.
 
     The whole prompt warms the recurrent state (not only its last character). Characters the model
     does not know are normalised or dropped (see Vocab.normalize). temperature 0 is greedy decoding;
-    the same seed gives the same text.
+    the same seed gives the same text. deadline: a time.monotonic() value; once it has passed, the next
+    character raises DeadlineExceeded instead (those yielded so far stand).
     """
     check_sampling(length, temperature, top_k, top_p)
     model.eval()
     device = model.device
     gen = torch.Generator().manual_seed(seed if seed is not None else int.from_bytes(os.urandom(8), "little") >> 1)
     prompt, _ = model.vocab.normalize(prompt)
+    check_deadline(deadline, 0, length, "generated")
     ids = torch.tensor([model.encode(prompt or START)], dtype=torch.long, device=device)  # (1, P)
     logits, state = model(ids)  # the prompt in one call: the fused recurrence warms the state
-    for _ in range(length):
+    for i in range(length):
+        check_deadline(deadline, i, length, "generated")
         last = logits[0, -1]  # (V,)
         if temperature == 0:
             nxt = int(torch.argmax(last))

@@ -2,6 +2,10 @@
 
 No training decision looks at the test split: the learning-rate schedule is fixed in advance and the
 last weights are kept; the test loss is only recorded.
+
+Under DDP (several processes, see charrnn.distributed) the run's streams are shared among the ranks, each
+carrying its own streams' hidden state, and the gradients are averaged: the same steps as one process
+running all the streams. Rank 0 alone evaluates, samples, shows progress and writes the checkpoint.
 """
 from __future__ import annotations
 
@@ -14,12 +18,14 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from . import checkpoint
 from .data import SAMPLE_PROMPT, Batches, hold_out
+from .distributed import World, deferred_stop
 from .flags import check_choices
-from .model import CharRNN, detach_state, map_state
+from .model import CharRNN, map_state
 from .sample import generate
 from .scoring import evaluate
 from .units import bits
@@ -44,6 +50,8 @@ class TrainConfig:
     sample_length: int = 200  # characters of the sample recorded at each evaluation
     seed: int = 1337  # random seed of the initial weights, dropout and samples: the same seed, the same run
     save_dtype: Literal["float32", "float16"] = "float32"  # storage type of model.safetensors
+    dtype: Literal["fp32", "bf16"] = "fp32"  # compute type of the training steps: bf16 runs them under autocast
+    #                                          (for GPUs); weights, optimizer and evaluations stay float32
 
     def __post_init__(self):
         check_choices(self)
@@ -65,6 +73,7 @@ class Run:
     out: Path
     info: dict = field(default_factory=dict)  # recorded as-is: command line, corpus checksum, device
     progress: bool = True
+    world: World = field(default_factory=World)  # alone, or this process's place among several (DDP)
 
 
 def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
@@ -83,28 +92,48 @@ def make_optimizer(model: CharRNN, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 
 def train_step(model, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, state=None,
-               grad_clip: float = 0.0) -> tuple[torch.Tensor, object]:
+               grad_clip: float = 0.0, world: World | None = None,
+               dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, object]:
     """One step of truncated BPTT on inputs x (B, T) and targets y (B, T), from recurrent `state`:
     forward, the loss of each character, backward, clipping (0 = off), the optimizer's update.
 
     Returns the per-character losses (B, T), measured before the update, and the new state, both
     detached. The same step serves training, the training benchmark and the dynamic evaluation.
+    world: under DDP (`model` wrapped in DistributedDataParallel), the losses returned are those of every
+    rank's streams (world.size·B, T), as one process running them all would return them, and a NaN seen
+    by any rank stops every rank (one stopping alone would leave the others waiting in backward).
+    dtype: torch.bfloat16 runs the forward pass under autocast; the state carried on stays float32.
     """
-    logits, new_state = model(x, state)
-    losses = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view_as(y)
-    loss = losses.mean()
-    if not torch.isfinite(loss):
-        raise TrainingDiverged(f"the loss became {loss.item()}")
+    with torch.autocast(x.device.type, torch.bfloat16, enabled=dtype == torch.bfloat16):
+        logits, new_state = model(x, state)
+    losses = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), reduction="none").view_as(y)
+    seen = losses.detach() if world is None else world.gather_rows(losses.detach())  # (size·B, T)
+    if not torch.isfinite(seen.mean()):
+        raise TrainingDiverged(f"the loss became {seen.mean().item()}")
     opt.zero_grad(set_to_none=True)
-    loss.backward()
+    losses.mean().backward()  # DDP averages the ranks' gradients: the gradient of seen.mean()
     if grad_clip:
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     opt.step()
-    return losses.detach(), detach_state(new_state)
+    return seen, map_state(new_state, lambda s: s.detach().float())
 
 
 def _sample(model: CharRNN, length: int) -> str:
     return "".join(generate(model, SAMPLE_PROMPT, length, temperature=0.8, seed=0))
+
+
+def _generators(device: torch.device) -> dict:
+    """The states of the random generators dropout draws from: the CPU's, and the GPU's when training on one."""
+    states = {"rng": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda_rng"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def _restore_generators(states: dict, device: torch.device) -> None:
+    torch.set_rng_state(states["rng"])
+    if device.type == "cuda" and "cuda_rng" in states:  # a run started on the CPU has none to restore
+        torch.cuda.set_rng_state(states["cuda_rng"], device)
 
 
 def _stored(model: CharRNN, dtype: torch.dtype) -> CharRNN:
@@ -119,22 +148,29 @@ def _stored(model: CharRNN, dtype: torch.dtype) -> CharRNN:
 def train(model: CharRNN, run: Run, resume: dict | None = None, record: dict | None = None) -> dict:
     """Train `model` and keep `run.out` holding the latest checkpoint. Returns the saved record.
 
-    resume: a training_state (see checkpoint.load_training_state) and record its config.json.
+    resume: a training_state (see checkpoint.load_training_state) and record its config.json. A run can be
+    resumed by another number of processes training the same number of streams in all; it trains on the
+    same data in the same order, but dropout cannot draw as it would have.
     Ctrl-C saves a checkpoint at the current step and returns; a NaN or infinite loss raises
     TrainingDiverged without touching the last good checkpoint.
     """
-    cfg = run.config
+    cfg, world = run.config, run.world
     device = model.device
     dtype = getattr(torch, cfg.save_dtype)
+    compute_dtype = torch.bfloat16 if cfg.dtype == "bf16" else torch.float32
     train_text, val_text = hold_out(run.train_text, cfg.val_chars, cfg.max_chars)
-    batches = Batches(torch.tensor(model.encode(train_text), dtype=torch.long), cfg.batch_size, cfg.seq_len)
+    # The run's streams are cut as one process would cut them; this rank trains its share of them.
+    streams, rows = cfg.batch_size * world.size, world.rows(cfg.batch_size)
+    batches = Batches(torch.tensor(model.encode(train_text), dtype=torch.long), streams, cfg.seq_len)
     # The train loss in the history is measured like the test loss (eval mode, no dropout) on a fixed
     # slice of training text as long as the test split, so the two are comparable and the gap is honest.
     train_probe = train_text[: len(run.test_text)]
     total_steps = cfg.epochs * len(batches)
     opt = make_optimizer(model, cfg)
     record = dict(record or {})
-    record.update(training={**asdict(cfg), **run.info, "train_chars": len(train_text), "test_chars": len(run.test_text)})
+    how = {"world_size": world.size, "backend": world.backend} if world.size > 1 else {}
+    record.update(training={**asdict(cfg), **run.info, **how, "train_chars": len(train_text),
+                            "test_chars": len(run.test_text)})
     history = record.setdefault("history", [])
     record.pop("final", None)
     step, elapsed = 0, 0.0
@@ -142,24 +178,45 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, record: dict | N
         model.load_state_dict(resume["model"])
         opt.load_state_dict(resume["optimizer"])
         step, elapsed = int(resume["step"]), float(resume["elapsed"])
-        torch.set_rng_state(resume["rng"])
-        # The hidden state the streams had reached, saved on the CPU.
-        carried = map_state(resume.get("carried"), lambda s: s.to(device))
+        saved = resume.get("ranks") or [{k: v for k, v in resume.items() if k in ("rng", "cuda_rng")}]
+        if len(saved) == world.size:
+            _restore_generators(saved[world.rank], device)
+        else:  # each rank draws its own dropout, not one saved for another number of processes
+            torch.manual_seed(cfg.seed + world.rank + step)
+        # The hidden state every stream had reached, saved on the CPU: (L, streams, H), or the LSTM's pair.
+        carried = resume.get("carried")
+        saved_streams = None if carried is None else (carried[0] if isinstance(carried, tuple) else carried).shape[1]
+        if saved_streams not in (None, streams):
+            raise ValueError(f"the saved run trains {saved_streams} parallel streams in all, this one {streams} "
+                             f"({world.size} process(es) x batch size {cfg.batch_size}): continue it with "
+                             f"{saved_streams} streams in all")
+        carried = map_state(carried, lambda s: s[:, rows].to(device))
     else:
-        torch.manual_seed(cfg.seed)
+        torch.manual_seed(cfg.seed + world.rank)  # rank r > 0 draws its own dropout masks
         carried = None
+    if world.size > 1:  # averages the gradients over the ranks in backward; rank 0's weights to all at the start
+        net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    else:
+        net = model
 
     def save(status: str) -> None:
         record["status"] = status
-        # Everything as it was after the last completed step, so a resumed run is the same run.
+        # Everything as it was after the last completed step, so a resumed run is the same run: every
+        # stream's carried state and every rank's random generators, gathered on rank 0.
+        every_stream = map_state(state, lambda s: world.gather_rows(s, dim=1).cpu())
+        generators = world.gather_objects(rng)
+        if not world.main:
+            return
         resume_state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                        "elapsed": elapsed, "rng": rng, "carried": state}
+                        "elapsed": elapsed, **generators[0], "carried": every_stream}
+        if world.size > 1:
+            resume_state["ranks"] = generators
         checkpoint.save(model, run.out, record, resume_state, dtype)
 
     def log_eval() -> None:
         stored = _stored(model, dtype)
         history.append({
-            "epoch": round(step / len(batches), 4), "step": step, "chars": step * cfg.batch_size * cfg.seq_len,
+            "epoch": round(step / len(batches), 4), "step": step, "chars": step * streams * cfg.seq_len,
             "time_s": round(elapsed, 2), "lr": lr_at(step - 1, total_steps, cfg),
             "train_loss": evaluate(stored, train_probe)["nats"], "test_loss": evaluate(stored, run.test_text)["nats"],
             "train_running_loss": running / max(1, running_n), "sample": _sample(stored, cfg.sample_length),
@@ -170,52 +227,59 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, record: dict | N
                    f"| {bits(h['test_loss']):.3f} bpc | {elapsed:.0f} s")
 
     eval_every = cfg.eval_every or len(batches)
-    running, running_n, state, rng = 0.0, 0, carried, torch.get_rng_state()
-    bar = tqdm(total=total_steps, initial=step, disable=not run.progress, unit="step", dynamic_ncols=True)
+    running, running_n, state, rng = 0.0, 0, carried, _generators(device)
+    bar = tqdm(total=total_steps, initial=step, disable=not (run.progress and world.main), unit="step",
+               dynamic_ncols=True)
     wall0 = time.perf_counter() - elapsed  # elapsed counts wall time, evaluations included, across resumes
     shown_at, shown_step = elapsed, step  # when the progress bar's loss and chars/s were last shown
     model.train()
     try:
-        while step < total_steps:
-            i = step % len(batches)
-            if i == 0:
-                state = None  # a new epoch starts every stream at its beginning
-            x, y = (t.to(device) for t in batches[i])
-            rng = torch.get_rng_state()  # dropout draws from it; an interrupted step must not count
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step, total_steps, cfg)
-            try:
-                losses, new_state = train_step(model, opt, x, y, state, cfg.grad_clip)
-            except TrainingDiverged as e:
-                raise TrainingDiverged(f"{e} at step {step}; the last good checkpoint in {run.out} is kept. "
-                                       "Lower --lr or set --grad-clip, then --resume or start again.") from None
-            step, state = step + 1, new_state
-            elapsed = time.perf_counter() - wall0
-            running += losses.mean().item()
-            running_n += 1
-            bar.update(1)
-            if elapsed - shown_at >= 0.5:  # formatting the bar every step would slow one-character steps
-                chars_s = (step - shown_step) * x.numel() / (elapsed - shown_at)
-                bar.set_postfix(loss=f"{running / running_n:.3f}", chars_s=f"{chars_s:,.0f}")
-                shown_at, shown_step = elapsed, step
-            if step % eval_every == 0 or step == total_steps:
-                log_eval()
-                rng = torch.get_rng_state()
+        with deferred_stop(world):
+            while step < total_steps:
+                rng = _generators(device)  # dropout draws from them; an interrupted step must not count
+                if world.stop_requested():  # a signal under DDP: every rank stops here, after the same step
+                    raise KeyboardInterrupt
+                i = step % len(batches)
+                if i == 0:
+                    state = None  # a new epoch starts every stream at its beginning
+                x, y = (t[rows].to(device) for t in batches[i])
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(step, total_steps, cfg)
+                try:
+                    losses, new_state = train_step(net, opt, x, y, state, cfg.grad_clip, world, compute_dtype)
+                except TrainingDiverged as e:
+                    raise TrainingDiverged(f"{e} at step {step}; the last good checkpoint in {run.out} is kept. "
+                                           "Lower --lr or set --grad-clip, then --resume or start again.") from None
+                step, state = step + 1, new_state
                 elapsed = time.perf_counter() - wall0
-                running, running_n = 0.0, 0
-                if step < total_steps:
-                    save("training")
+                running += losses.mean().item()
+                running_n += 1
+                bar.update(1)
+                if elapsed - shown_at >= 0.5:  # formatting the bar every step would slow one-character steps
+                    chars_s = (step - shown_step) * losses.numel() / (elapsed - shown_at)
+                    bar.set_postfix(loss=f"{running / running_n:.3f}", chars_s=f"{chars_s:,.0f}")
+                    shown_at, shown_step = elapsed, step
+                if step % eval_every == 0 or step == total_steps:
+                    if world.main:
+                        log_eval()
+                    rng = _generators(device)
+                    elapsed = time.perf_counter() - wall0
+                    running, running_n = 0.0, 0
+                    if step < total_steps:
+                        save("training")
     except KeyboardInterrupt:
         bar.close()
         elapsed = time.perf_counter() - wall0
-        tqdm.write(f"interrupted at step {step}/{total_steps}; saving {run.out} (continue with --resume)")
+        if world.main:
+            tqdm.write(f"interrupted at step {step}/{total_steps}; saving {run.out} (continue with --resume)")
         save("interrupted")
         return record
     bar.close()
     elapsed = time.perf_counter() - wall0
-    stored = _stored(model, dtype)
-    splits = (("train", train_text), ("val", val_text), ("test", run.test_text))
-    record["final"] = {split: evaluate(stored, text) for split, text in splits if text}
-    record["final"]["train_time_s"] = round(elapsed, 1)
+    if world.main:
+        stored = _stored(model, dtype)
+        splits = (("train", train_text), ("val", val_text), ("test", run.test_text))
+        record["final"] = {split: evaluate(stored, text) for split, text in splits if text}
+        record["final"]["train_time_s"] = round(elapsed, 1)
     save("complete")
     return record

@@ -109,3 +109,40 @@ def served_app(app_models):
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=app.CSS)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
+
+
+@pytest.fixture(scope="session")
+def inside_lstm(tiny_checkpoints, tiny_text, tmp_path_factory):
+    """A copy of the tiny LSTM's checkpoint with an inside record, made as the shipped ones are (--record)."""
+    from charrnn.cli import main
+
+    root = tmp_path_factory.mktemp("inside")
+    path = shutil.copytree(tiny_checkpoints["lstm"], root / "lstm")
+    (root / "corpus.txt").write_text(tiny_text, encoding="utf-8")
+    main(["inside", "--checkpoint", str(path), "--data", str(root / "corpus.txt"), "--positions", "8",
+          "--max-distance", "16", "--warmup", "8", "--record"])
+    return path
+
+
+@pytest.fixture(scope="session")
+def inside_app(inside_lstm, tiny_checkpoints):
+    """A page with the Inside view alone over the tiny LSTM (with an inside record) and the tiny paper RNN (with
+    none), launched in this process on a free port; yields (its URL, its models)."""
+    import gradio as gr
+
+    import app
+    from ui.inside import build_inside
+    from ui.validate import Catalog
+
+    models = {"LSTM": charrnn.load(inside_lstm), "Paper RNN": charrnn.load(tiny_checkpoints["paper"])}
+    catalog = Catalog(models)
+    with gr.Blocks() as demo:
+        model = gr.Dropdown(catalog.names(), value="LSTM", label="Model", elem_id="model")
+        build_inside(catalog, model)
+    demo.queue()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=app.CSS)
+    yield f"http://127.0.0.1:{port}/", models
+    demo.close()

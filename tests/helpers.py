@@ -22,6 +22,7 @@ def assert_shown(checkpoint, words: str, nats: float) -> None:
     """A test-time figure recorded into `checkpoint` shows in its model card and in the app's summary table."""
     import charrnn
     from charrnn.report import summary_rows
+    from charrnn.units import LN2
 
     assert f"| {words} | {nats:.4f} |" in (checkpoint / "README.md").read_text()
-    assert [f"test loss, {words} (nats/char)", f"{nats:.4f}"] in summary_rows(charrnn.load(checkpoint).record)
+    assert [f"test bits/char, {words}", f"{nats / LN2:.3f}"] in summary_rows(charrnn.load(checkpoint).record)

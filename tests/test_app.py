@@ -1,9 +1,12 @@
 """The Gradio app: its actions called directly, then the served app through a real gradio_client.Client."""
 from __future__ import annotations
 
-import concurrent.futures
+import html
+import json
 import math
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -14,16 +17,21 @@ import httpx
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
+from gradio_client.utils import Status
 
 import app
 import charrnn
 from charrnn import report
 from charrnn.bench import app as bench_app
 from charrnn.data import SAMPLE_PROMPT
+from ui import compare as compare_view
+from ui import render
 from ui import score as score_view
 from ui import write as write_view
+from ui.compare import Compare
 from ui.learned import Learned
 from ui.score import Score
+from ui import validate
 from ui.validate import Catalog
 from ui.write import Write
 
@@ -43,6 +51,11 @@ def scorer(app_models):
 @pytest.fixture(scope="module")
 def learned(app_models):
     return Learned(Catalog(app_models))
+
+
+@pytest.fixture(scope="module")
+def compare(app_models):
+    return Compare(Catalog(app_models))
 
 
 @pytest.fixture(scope="module")
@@ -130,23 +143,62 @@ def test_generate_refuses_bad_input_saying_what_is_allowed(write, app_models, ar
         assert f"from 0 to {len(app_models[LSTM].vocab)}" in e.value.message
 
 
-def test_score_colours_each_character_by_its_loss(scorer, app_models):
+def test_the_page_shows_the_prompt_and_the_text_as_a_play(write, app_models):
+    with pytest.warns(UserWarning, match="left out: '☃'"):
+        pages = list(write.page(LSTM, "DORINE.\n\nEh ☃", 120, 0.8, 0, 1.0, 5))
+    text = reference(app_models[LSTM], "DORINE.\n\nEh ", 120, random_seed=5)
+    last = pages[-1]
+    assert last.startswith("<div class='play'><b><span class='prompt'>DORINE.</span></b>")  # the prompt, a speaker
+    assert html.unescape(re.sub(r"<[^>]+>", "", last.split("<div class='status'>")[0])) == "DORINE.\n\nEh " + text
+    assert "writing… " in pages[0] and re.search(r"120 characters in \d+\.\d s", last)
+    for line in text.split("\n"):  # every speaker line the model wrote is set apart
+        if render.SPEAKER.match(line):
+            assert f"<b>{html.escape(line)}</b>" in last
+
+
+def test_compare_writes_every_model_with_the_same_settings_and_seed(compare, app_models, monkeypatch):
+    outs = list(compare.compare("VALÈRE.\n\n", 80, 0.9, 3))
+    assert list(outs[-1]) == list(app_models)  # in the order of the story
+    for name, text in outs[-1].items():
+        assert text == reference(app_models[name], "VALÈRE.\n\n", 80, 0.9, random_seed=3)
+    assert all(len(t) == 1 for t in outs[0].values())  # every column starts at once
+    assert all(all(b[n].startswith(a[n]) for n in a) for a, b in zip(outs, outs[1:]))
+    random = [list(compare.compare("VALÈRE.\n\n", 60, 1.0, -1))[-1] for _ in range(2)]
+    assert random[0] != random[1]
+    # -1: one new seed, the same for every model
+    monkeypatch.setattr(compare_view.os, "urandom", lambda n: (12345).to_bytes(n, "little"))
+    drawn = list(compare.compare("VALÈRE.\n\n", 60, 1.0, -1))[-1]
+    assert drawn == {n: reference(m, "VALÈRE.\n\n", 60, 1.0, random_seed=12345 >> 1) for n, m in app_models.items()}
+
+
+@pytest.mark.parametrize("arg, value, message", [
+    ("length", compare_view.MAX_COMPARE_LENGTH + 1, f"length must be an integer from 1 to {compare_view.MAX_COMPARE_LENGTH}"),
+    ("length", 0, "length must be an integer from 1 to"),
+    ("temperature", -1, "temperature must be a number from 0 to 2"),
+    ("random_seed", "x", "random_seed (or -1 for a new random seed) must be an integer"),
+    ("prompt", "a" * (write_view.MAX_PROMPT_CHARS + 1), "prompt is 2,001 characters long"),
+    ("prompt", 7, "prompt must be text; got int"),
+])
+def test_compare_refuses_bad_input(compare, arg, value, message):
+    good = dict(prompt="VALÈRE.\n\n", length=10, temperature=0.8, random_seed=1)
+    with pytest.raises(gr.Error) as e:
+        next(compare.compare(**{**good, arg: value}))
+    assert message in e.value.message
+
+
+def test_score_gives_each_character_its_bits_and_the_next_characters(scorer, app_models):
     text = "VALÈRE.\n\nMonsieur, je vous dis que la chose est faite."  # ',' is not in the tiny vocabulary
     clean = text.replace(",", "")
-    highlighted, note, next_label = scorer.score(LSTM, text)
-    assert "".join(c for c, _ in highlighted) == clean.replace("\n", "↵\n")
-    assert highlighted[0][1] is None  # the first character is only read
+    chars, note, next_chars = scorer.score(LSTM, text)
+    assert "".join(c["char"] for c in chars) == clean and chars[0]["bits"] is None
     bits = charrnn.char_losses(app_models[LSTM], clean) / math.log(2)
-    for (c, label), b in zip(highlighted[1:], bits.tolist()):
-        bound = next(bd for bd, lb in score_view.LOSS_CLASSES if lb == label)
-        lower = [bd for bd, _ in score_view.LOSS_CLASSES if bd < bound]
-        assert b <= bound and (not lower or b > max(lower))
+    assert [c["bits"] for c in chars[1:]] == pytest.approx(bits.tolist(), abs=1e-5)
     bpc = charrnn.evaluate(app_models[LSTM], clean)["bpc"]
     assert f"**{bpc:.2f} bits/char** over the {len(clean) - 1} characters" in note
     assert "1 character(s) the model has never seen were left out: ','" in note
-    expected = charrnn.next_chars(app_models[LSTM], clean, 5)
-    assert list(next_label) == [score_view.SHOWN_AS.get(c, c) for c, _ in expected]
-    assert list(next_label.values()) == pytest.approx([p for _, p in expected])
+    expected = charrnn.next_chars(app_models[LSTM], clean, score_view.GUESSES)
+    assert [c["char"] for c in next_chars] == [c for c, _ in expected]
+    assert [c["p"] for c in next_chars] == pytest.approx([p for _, p in expected], abs=1e-5)
 
 
 def test_score_compares_with_the_models_test_loss(scorer, app_models):
@@ -160,18 +212,36 @@ def test_score_with_the_cache_reads_as_the_cached_model(scorer, app_models):
     from charrnn.testtime.cache import CachedModel
 
     text = "DORINE.\n\nEh bien monsieur.\n\nDORINE.\n\nEh bien."
-    highlighted, note, next_label = scorer.score(LSTM, text, cache=True)
+    chars, note, next_chars = scorer.score(LSTM, text, cache=True)
     cached = CachedModel.from_record(app_models[LSTM])
-    bpc = charrnn.char_losses(cached, text).mean().item() / math.log(2)
-    assert f"**{bpc:.2f} bits/char**" in note
-    assert bpc != pytest.approx(charrnn.char_losses(app_models[LSTM], text).mean().item() / math.log(2), abs=0.01)
+    bits = charrnn.char_losses(cached, text) / math.log(2)
+    assert [c["bits"] for c in chars[1:]] == pytest.approx(bits.tolist(), abs=1e-5)
+    assert f"**{bits.mean().item():.2f} bits/char**" in note
+    assert bits.mean().item() != pytest.approx(charrnn.char_losses(app_models[LSTM], text).mean().item() / math.log(2),
+                                               abs=0.01)
     recorded = app_models[LSTM].record["final"]["cache"]["test"]["bpc"]
     assert f"Molière's own test text costs this model {recorded:.2f} bits/char with its cache" in note
-    assert list(next_label.values()) == pytest.approx([p for _, p in charrnn.next_chars(cached, text, 5)])
+    assert [c["p"] for c in next_chars] == pytest.approx([p for _, p in charrnn.next_chars(cached, text, 3)], abs=1e-5)
     with pytest.raises(gr.Error, match="records no cache settings"):
         scorer.score(PAPER, text, cache=True)
     with pytest.raises(gr.Error, match="cache must be true or false"):
         scorer.score(LSTM, text, cache="yes")
+
+
+def test_the_scored_page_colours_each_character_and_reads_with_and_without_the_cache(scorer, app_models):
+    text = "DORINE.\n\nEh bien monsieur.\n\nDORINE.\n\nEh bien."
+    note, page = scorer.page(LSTM, text, False)
+    runs = re.findall(r"<span class='l(-first|\d)' data-i='(\d+)' data-n='(\d+)'>([^<]*)</span>", page)
+    assert "".join(html.unescape(r[3]) for r in runs).replace("↵\n", "\n") == text  # every character, in order
+    bits = (charrnn.char_losses(app_models[LSTM], text) / math.log(2)).tolist()
+    for cls, start, n, _ in runs:  # each run is one class, the class of each of its characters
+        expected = {"-first" if i == 0 else str(render.loss_class(bits[i - 1])) for i in range(int(start), int(start) + int(n))}
+        assert expected == {cls}
+    assert len(runs) < len(text)  # runs, not one element per character
+    assert "After your text the model expects:" in note
+    note, page = scorer.page(LSTM, text, True)
+    assert page.count("class='reading'") == 2 and "<h4>without the cache</h4>" in page and "<h4>with the cache</h4>" in page
+    assert note.startswith("Without the cache: ") and "With the cache: " in note
 
 
 @pytest.mark.parametrize("model, text, message", [
@@ -188,51 +258,50 @@ def test_score_refuses_bad_input(scorer, model, text, message):
 
 
 def test_history_of_a_finished_model(learned, app_models):
-    meta = app_models[PAPER].record
+    record = app_models[PAPER].record
     curve, table = learned.history(PAPER)
-    assert len(curve) == 2 * len(meta["history"]) == 6
-    test = curve[curve["split"] == "test"]
-    assert test["bits/char"].tolist() == pytest.approx([h["test_loss"] / math.log(2) for h in meta["history"]])
-    assert test["epoch"].tolist() == [1.0, 2.0, 3.0]
-    rows = dict(zip(table["quantity"], table["value"]))
-    final = meta["final"]
+    assert len(curve) == 2 * len(record["history"]) == 6
+    test = [p for p in curve if p["split"] == "test"]
+    assert [p["bits/char"] for p in test] == pytest.approx([h["test_loss"] / math.log(2) for h in record["history"]])
+    assert [p["epoch"] for p in test] == [1.0, 2.0, 3.0]
+    rows = dict(table)
+    final = record["final"]
     assert rows["status"] == "complete"
-    assert rows["test loss (nats/char)"] == f"{final['test']['nats']:.4f}"
+    assert rows["test bits/char"] == f"{final['test']['bpc']:.3f}"
     assert rows["train bits/char"] == f"{final['train']['bpc']:.3f}"
-    assert rows["test perplexity"] == f"{math.exp(final['test']['nats']):.2f}"
-    assert rows["gap test − train (nats/char)"] == f"{final['test']['nats'] - final['train']['nats']:+.4f}"
-    assert rows["over-fitting"].split(":")[0] in ("none", "slight", "clear", "strong")
-    assert rows["losses from"] == "final evaluation of the stored weights"
+    assert rows["test perplexity (per character)"] == f"{2 ** final['test']['bpc']:.2f}"
+    gap = (final["test"]["nats"] - final["train"]["nats"]) / math.log(2)
+    assert rows["generalisation gap, test − train"] == f"{gap:+.3f} bits/char"
+    assert "the test plays differ from the training plays" in rows["the gap in words"]
     assert rows["parameters"] == f"{app_models[PAPER].num_params():,}"
     assert rows["training time"].endswith(" s on cpu")
+    assert not any("nats" in q or "over-fitting" == q for q in rows)  # one unit, no verdict row
 
 
 def test_history_shows_the_validation_loss_of_a_run_that_held_one_out(learned, app_models):
-    meta = app_models[LSTM].record
+    record = app_models[LSTM].record
     curve, table = learned.history(LSTM)
-    assert curve["split"].tolist()[:3] == ["train", "val", "test"] and len(curve) == 3 * len(meta["history"])
-    val = curve[curve["split"] == "val"]
-    assert val["bits/char"].tolist() == pytest.approx([h["val_loss"] / math.log(2) for h in meta["history"]])
-    rows = dict(zip(table["quantity"], table["value"]))
-    assert rows["validation loss (nats/char)"] == f"{meta['final']['val']['nats']:.4f}"
-    paper_rows = dict(zip(*learned.history(PAPER)[1].T.values))
-    assert paper_rows["validation loss (nats/char)"] == "none held out"
+    assert [p["split"] for p in curve][:3] == ["train", "val", "test"] and len(curve) == 3 * len(record["history"])
+    val = [p["bits/char"] for p in curve if p["split"] == "val"]
+    assert val == pytest.approx([h["val_loss"] / math.log(2) for h in record["history"]])
+    rows = dict(table)
+    assert rows["validation bits/char"] == f"{record['final']['val']['bpc']:.3f}"
+    assert "generalisation gap, validation − train" in rows
+    assert dict(learned.history(PAPER)[1])["validation bits/char"] == "none held out"
 
 
 def test_history_of_a_model_still_training(learned, app_models):
     last = app_models[UNFINISHED].record["history"][-1]
-    _, table = learned.history(UNFINISHED)
-    rows = dict(zip(table["quantity"], table["value"]))
-    assert rows["status"] == "training: epoch 3 of 3"
-    assert rows["test loss (nats/char)"] == f"{last['test_loss']:.4f}"
-    assert rows["losses from"] == "evaluation at epoch 3; training not finished"
+    rows = dict(learned.history(UNFINISHED)[1])
+    assert rows["status"] == "training: epoch 3 of 3 (last evaluation shown)"
+    assert rows["test bits/char"] == f"{last['test_loss'] / math.log(2):.3f}"
 
 
 def test_history_of_a_model_without_record(learned):
     curve, table = learned.history(SLOW)
-    assert len(curve) == 0 and list(curve.columns) == ["epoch", "characters seen", "split", "bits/char"]
-    assert dict(zip(table["quantity"], table["value"]))["losses"] == "none recorded in this checkpoint"
-    assert learned.training_sample(SLOW, 1) == ("This checkpoint recorded no samples during training.", "")
+    assert curve == [] and dict(table)["losses"] == "none recorded in this checkpoint"
+    caption, sample = learned.training_sample(SLOW, 1)
+    assert caption == "This checkpoint recorded no samples during training."
 
 
 def test_history_refuses_unknown_model(learned):
@@ -244,67 +313,85 @@ def test_training_sample_at_each_evaluation(learned, app_models):
     history = app_models[LSTM].record["history"]
     for i, h in enumerate(history, 1):
         caption, sample = learned.training_sample(LSTM, i)
-        assert sample == SAMPLE_PROMPT + h["sample"]
+        assert sample == render.play(SAMPLE_PROMPT, h["sample"])
         assert caption.startswith(f"Epoch {h['epoch']:g}: {h['chars']:,} characters seen")
     for bad in (0, len(history) + 1, 1.5, "2"):
         with pytest.raises(gr.Error, match=f"index must be an integer from 1 to {len(history)}"):
             learned.training_sample(LSTM, bad)
 
 
-def test_all_models_side_by_side(learned, app_models):
-    curves, table = learned.all_models()
-    assert sorted(set(curves["model · split"])) == sorted([f"{PAPER} · train", f"{PAPER} · test"] +
-                                                          [f"{n} · {s}" for n in (LSTM, UNFINISHED)
-                                                           for s in ("train", "val", "test")])
+def test_the_bars_show_every_model_s_test_figures_beside_the_compressors(learned, app_models):
+    svg = learned.test_bars()
+    titles = dict(re.findall(r"<title>(.+?): ([\d.]+) bits/char</title>", svg))
+    for name, m in app_models.items():
+        final = m.record.get("final")
+        if final and "test" in final:
+            assert titles[f"{html.escape(name)}, weights alone"] == f"{final['test']['bpc']:.3f}"
+    assert titles[f"{LSTM}, continuous cache"] == f"{app_models[LSTM].record['final']['cache']['test']['bpc']:.3f}"
+    assert f"{SLOW}," not in svg  # a model without a record has no bar
+    assert "xz -9e: 2.12 bits/char" in svg and "zpaq -m5: 1.59 bits/char" in svg
+
+
+def test_the_curves_are_one_panel_per_model_with_its_splits(learned, app_models):
+    svg = learned.loss_curves()
+    panels = re.findall(r"<figcaption>(.*?)</figcaption>(.*?)</figure>", svg)
+    assert [html.unescape(t) for t, _ in panels] == list(app_models)
+    lines = {html.unescape(t): re.findall(r"<title>(\w+)</title></polyline>", body) for t, body in panels}
+    assert lines[PAPER] == ["train", "test"] and lines[LSTM] == ["train", "validation", "test"] and lines[SLOW] == []
+    n = len(app_models[LSTM].record["history"])
+    assert all(len(p.split()) == n for p in re.findall(r"points='([^']*)'", dict(panels)[LSTM]))
+
+
+def test_key_figures_and_every_figure_side_by_side(learned, app_models):
+    final = app_models[LSTM].record["final"]
+    words = learned.key_figures(LSTM)
+    assert f"**{final['test']['bpc']:.2f} bits/char** on Molière's test text" in words
+    assert f"read with continuous cache, {final['cache']['test']['bpc']:.2f}" in words
+    assert learned.key_figures(SLOW) == f"**{SLOW}** recorded no losses."
+    table = learned.side_by_side()
     assert list(table.columns) == ["quantity", *app_models]
     rows = table.set_index("quantity")
     assert rows.loc["status", PAPER] == "complete" and rows.loc["status", UNFINISHED].startswith("training")
-    assert rows.loc["test loss (nats/char)", SLOW] == ""  # a model with no losses leaves its cells empty
+    assert rows.loc["test bits/char", SLOW] == ""  # a model with no losses leaves its cells empty
+
+
+def test_the_catalog_offers_the_best_model_first_and_marks_it(app_models):
+    catalog = Catalog(app_models)
+    held = {n: m.record["final"]["val"]["nats"] for n, m in app_models.items() if "val" in (m.record.get("final") or {})}
+    assert catalog.best == min(held, key=held.get) == LSTM
+    assert (f"{LSTM} · best", LSTM) in catalog.choices() and (PAPER, PAPER) in catalog.choices()
 
 
 # --- report: the computations behind the loss panel -------------------------------------------------
 
-@pytest.mark.parametrize("train, test, verdict", [
-    (1.5, 1.5, "none"), (1.5, 1.45, "none"), (1.5, 1.55, "slight"), (1.5, 1.7, "clear"), (1.5, 2.0, "strong")])
-def test_overfitting_in_words(train, test, verdict):
-    assert report.overfitting_in_words(train, test) == {
-        "none": "none: it predicts the test text, never seen, as well as its training text",
-        "slight": "slight: the test text, never seen, costs 3% more than training text",
-        "clear": "clear: the test text, never seen, costs 13% more than training text",
-        "strong": "strong: the test text, never seen, costs 33% more than training text"}[verdict]
+def test_the_gap_in_words_states_what_is_measured_without_a_verdict():
+    assert report.gap_in_words(1.5, 1.5) == ("the test text costs no more than the training text (the test plays differ "
+                                             "from the training plays: part of the gap is the text, not memorisation)")
+    assert report.gap_in_words(1.0, 1.1, split="val") == "the validation text costs 10% more than the training text"
+    falling = [{"epoch": 1.0, "val_loss": 2.0}, {"epoch": 2.0, "val_loss": 1.8}]
+    rising = falling + [{"epoch": 3.0, "val_loss": 1.9}]
+    assert report.gap_in_words(1.5, 1.8, falling, "val").endswith("; its loss was still falling at the last evaluation")
+    assert report.gap_in_words(1.4, 1.9, rising, "val").endswith("; its loss has risen since epoch 2, a sign of "
+                                                                 "over-fitting")
+    assert "over-fitting" not in report.gap_in_words(1.0, 2.0, falling, "val")
 
 
-def test_overfitting_in_words_reads_the_test_loss_trend():
-    falling = [{"epoch": 1.0, "test_loss": 2.0}, {"epoch": 2.0, "test_loss": 1.8}]
-    rising = falling + [{"epoch": 3.0, "test_loss": 1.9}]
-    assert report.overfitting_in_words(1.5, 1.8, falling).endswith("; the test loss was still falling at the last "
-                                                                   "evaluation")
-    assert report.overfitting_in_words(1.4, 1.9, rising) == ("strong: the test text, never seen, costs 36% more than "
-                                                             "training text; the test loss has risen since epoch 2: "
-                                                             "later training memorised")
-
-
-def test_overfitting_is_judged_on_the_validation_slice_where_a_run_held_one_out():
-    """The test plays differ from the training plays; the validation slice is the same plays, so it judges."""
+def test_the_gap_is_the_validation_slice_s_where_a_run_held_one_out():
     history = [{"epoch": 1.0, "chars": 10, "train_loss": 1.2, "val_loss": 1.15, "test_loss": 1.5, "time_s": 1.0},
                {"epoch": 2.0, "chars": 20, "train_loss": 1.0, "val_loss": 1.1, "test_loss": 1.4, "time_s": 2.0}]
-    meta = {"status": "complete", "history": history,
-            "final": {"train": {"nats": 1.0}, "val": {"nats": 1.1}, "test": {"nats": 1.4}, "train_time_s": 2.0}}
-    assert report.summary(meta)["overfitting"] == ("clear: the validation text, never seen, costs 10% more than "
-                                                   "training text; the validation loss was still falling at the "
-                                                   "last evaluation")
-    rising = [*history, {**history[-1], "epoch": 3.0, "val_loss": 1.2, "test_loss": 1.3}]
-    assert report.overfitting_in_words(1.0, 1.2, rising, "val").endswith(
-        "the validation loss has risen since epoch 2: later training memorised")
-    without = {**meta, "final": {k: v for k, v in meta["final"].items() if k != "val"}}
-    assert report.summary(without)["overfitting"].startswith("strong: the test text, never seen, costs 40% more")
+    record = {"status": "complete", "history": history,
+              "final": {"train": {"nats": 1.0}, "val": {"nats": 1.1}, "test": {"nats": 1.4}, "train_time_s": 2.0}}
+    s = report.summary(record)
+    assert (s["gap_split"], s["gap_nats"]) == ("val", pytest.approx(0.1))
+    without = {**record, "final": {k: v for k, v in record["final"].items() if k != "val"}}
+    assert report.summary(without)["gap"].startswith("the test text costs 40% more")
 
 
 def test_summary_prefers_final_losses_over_history():
-    meta = {"num_params": 10, "status": "complete", "training": {"epochs": 2},
-            "history": [{"epoch": 2.0, "chars": 100, "train_loss": 9.0, "test_loss": 9.0, "time_s": 5.0}],
-            "final": {"train": {"nats": 1.0}, "test": {"nats": 1.2}, "train_time_s": 7.0}}
-    s = report.summary(meta)
+    record = {"num_params": 10, "status": "complete", "training": {"epochs": 2},
+              "history": [{"epoch": 2.0, "chars": 100, "train_loss": 9.0, "test_loss": 9.0, "time_s": 5.0}],
+              "final": {"train": {"nats": 1.0}, "test": {"nats": 1.2}, "train_time_s": 7.0}}
+    s = report.summary(record)
     assert (s["train_nats"], s["test_nats"], s["train_time_s"]) == (1.0, 1.2, 7.0)
     assert s["test_bpc"] == pytest.approx(1.2 / math.log(2))
     assert s["test_perplexity"] == pytest.approx(math.exp(1.2)) == pytest.approx(2 ** s["test_bpc"])
@@ -322,6 +409,37 @@ def test_load_models_skips_what_fails_and_says_why(monkeypatch, capsys, tiny_che
     assert f"skipping model '{tmp_path}'" in err and "has no config.json" in err
 
 
+def test_a_malformed_extra_model_is_reported_and_the_others_still_serve(monkeypatch, capsys, tiny_checkpoints,
+                                                                         tmp_path):
+    bad = shutil.copytree(tiny_checkpoints["paper"], tmp_path / "bad")
+    record = json.loads((bad / "config.json").read_text())
+    record["final"] = {"train": {}, "test": "x"}  # loads no loss the page could show
+    (bad / "config.json").write_text(json.dumps(record))
+    monkeypatch.setattr(app, "SHIPPED", {"Tiny": tiny_checkpoints["paper"]})
+    models = app.load_models([str(bad)])
+    assert list(models) == ["Tiny"]
+    assert f"skipping model '{bad}' ({bad}): CheckpointError: {bad / 'config.json'}" in capsys.readouterr().err
+    app.build_app(models)  # the page builds with the models that loaded
+
+
+def test_the_time_limit_stops_a_request_inside_its_computation(monkeypatch, client, write, scorer):
+    monkeypatch.setattr(validate, "TIME_LIMIT_S", 0.3)  # the slow model needs seconds for 2,000 characters
+    written = ""
+    with pytest.raises(gr.Error) as e:
+        for written in write.generate(SLOW, "HARPAGON.\n\n", 2000, 1.0, 0, 1.0, 0):
+            pass
+    assert re.fullmatch(r"the time limit ran out after [0-9,]+ of 2,000 characters generated: a request may take "
+                        r"0\.3 s at most here; ask for less", e.value.message)
+    assert 0 < len(written) < 2000
+    page = list(write.page(SLOW, "HARPAGON.\n\n", 2000, 1.0, 0, 1.0, 0))[-1]
+    assert re.search(r"[0-9,]+ characters, stopped at the time limit \(0\.3 s\), in", page)
+    with pytest.raises(AppError, match="the time limit ran out after"):
+        client.predict(SLOW, "HARPAGON.\n\n", 2000, 1.0, 0, 1.0, 0, api_name="/generate")
+    monkeypatch.setattr(validate, "TIME_LIMIT_S", 0)
+    with pytest.raises(gr.Error, match="the time limit ran out after 0 of 17 characters read"):
+        scorer.score(LSTM, "DORINE.\n\nEh bien.")
+
+
 def test_main_exits_clearly_without_any_model(monkeypatch, tmp_path):
     monkeypatch.setattr(app, "SHIPPED", {"Gone": tmp_path / "gone"})
     monkeypatch.setenv("CHARRNN_MODELS", f"{tmp_path / 'a'}, {tmp_path / 'b'}")
@@ -332,11 +450,14 @@ def test_main_exits_clearly_without_any_model(monkeypatch, tmp_path):
 # --- the served app, through gradio_client --------------------------------------------------------------
 
 def test_named_endpoints_and_their_parameters(client):
+    """The public API is exactly these endpoints: the page's own events are private."""
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    params = {name: [p["parameter_name"] for p in api[name]["parameters"]]
-              for name in ("/generate", "/score", "/history")}
+    params = {name: [p["parameter_name"] for p in e["parameters"]] for name, e in api.items()}
     assert params == {"/generate": ["model", "prompt", "length", "temperature", "top_k", "top_p", "random_seed"],
-                      "/score": ["model", "text", "cache"], "/history": ["model"]}
+                      "/compare": ["prompt", "length", "temperature", "random_seed"],
+                      "/score": ["model", "text", "cache"], "/history": ["model"],
+                      "/units": ["model", "text", "unit"], "/horizon": ["model"],
+                      "/leans_on": ["model", "text", "position"]}
 
 
 def test_generate_streams_through_the_client(client, app_models):
@@ -355,16 +476,22 @@ def test_concurrent_requests_do_not_affect_each_other(client, app_models):
     assert results == [reference(app_models[LSTM], "ÉLISE.\n\n", 400, 1.0, random_seed=s) for s in seeds]
 
 
-def test_score_and_history_through_the_client(client, app_models):
-    highlighted, note, label = client.predict(LSTM, "DORINE.\n\nEh bien.", api_name="/score")
-    assert "".join(t["token"] for t in highlighted) == "DORINE.↵\n↵\nEh bien."
-    assert "bits/char** over the 16 characters after the first" in note
-    assert len(label["confidences"]) == 5
+def test_score_and_history_through_the_client(client, scorer, learned):
+    chars, note, next_chars = client.predict(LSTM, "DORINE.\n\nEh bien.", api_name="/score")
+    assert [chars, note, next_chars] == json.loads(json.dumps(scorer.score(LSTM, "DORINE.\n\nEh bien.")))
+    assert "bits/char** over the 16 characters after the first" in note and len(next_chars) == score_view.GUESSES
     _, cached_note, _ = client.predict(LSTM, "DORINE.\n\nEh bien.", True, api_name="/score")
     assert "with its cache" in cached_note and cached_note != note
     curve, table = client.predict(PAPER, api_name="/history")
-    assert curve["columns"] == ["epoch", "characters seen", "split", "bits/char"] and len(curve["data"]) == 6
-    assert dict(table["data"])["status"] == "complete"
+    assert [curve, table] == json.loads(json.dumps(learned.history(PAPER)))
+    assert len(curve) == 6 and dict(table)["status"] == "complete"
+
+
+def test_compare_streams_every_model_through_the_client(client, app_models):
+    job = client.submit("VALÈRE.\n\n", 300, 0.8, 2, api_name="/compare")
+    outs = list(job)
+    assert len(outs) >= 2 and all(len(t) == 1 for t in outs[0].values())
+    assert job.result() == outs[-1] == {n: reference(m, "VALÈRE.\n\n", 300, random_seed=2) for n, m in app_models.items()}
 
 
 def client_bad_requests(vocab_size):
@@ -381,6 +508,10 @@ def client_bad_requests(vocab_size):
     yield "/score", [LSTM, "abc", "yes"], "cache must be true or false"
     yield "/score", [PAPER, "abc", True], "records no cache settings"
     yield "/history", ["../../etc/passwd"], "unknown model '../../etc/passwd'"
+    yield "/compare", ["VALÈRE.", compare_view.MAX_COMPARE_LENGTH + 1, 0.8, 1], "length must be an integer from 1 to 600"
+    yield "/compare", ["VALÈRE.", 10, 5, 1], "temperature must be a number from 0 to 2"
+    yield "/compare", ["VALÈRE.", 10, 0.8, "x"], "random_seed (or -1 for a new random seed) must be an integer"
+    yield "/compare", [["not", "text"], 10, 0.8, 1], "prompt must be text; got list"
 
 
 def test_every_bad_request_gets_its_error_and_the_app_answers_the_next(client, app_models):
@@ -392,15 +523,55 @@ def test_every_bad_request_gets_its_error_and_the_app_answers_the_next(client, a
         assert client.predict(PAPER, "VALÈRE.\n\n", 30, 0.8, 0, 1.0, 4, api_name="/generate") == expected
 
 
-def test_a_cancelled_generation_frees_its_worker(client, app_models):
-    job = client.submit(SLOW, "HARPAGON.\n\n", write_view.MAX_LENGTH, 1.0, 0, 1.0, 0, api_name="/generate")
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        first = pool.submit(lambda: next(iter(job)))
-        assert len(first.result(timeout=60)) >= 1
-    job.cancel()
-    # With the queue's two workers, two more requests still run at once and answer correctly.
-    jobs = [client.submit(PAPER, "VALÈRE.\n\n", 30, 0.8, 0, 1.0, 4, api_name="/generate") for _ in range(2)]
-    assert {j.result(timeout=60) for j in jobs} == {reference(app_models[PAPER], "VALÈRE.\n\n", 30, random_seed=4)}
+def wait_for(condition, what: str, timeout: float = 60) -> None:
+    """Poll `condition` until it holds (a client job's state has no event to wait on), or fail after `timeout`."""
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, f"waited {timeout:.0f} s for {what}"
+        time.sleep(0.01)
+
+
+def started(job) -> None:
+    """Wait until a streaming job has sent its first output: it holds a worker."""
+    wait_for(lambda: job.outputs() or job.done(), "the first output")
+    assert job.outputs(), "the job ended without an output"
+
+
+def test_a_cancelled_request_frees_its_worker_for_the_next(client, app_models):
+    """Two slow generations hold both workers and a third request waits in the queue. Cancelling one lets the
+    waiting request run while the other still writes: the cancel freed its worker."""
+    slow = [client.submit(SLOW, "HARPAGON.\n\n", write_view.MAX_LENGTH, 1.0, 0, 1.0, s, api_name="/generate")
+            for s in (0, 1)]
+    for job in slow:
+        started(job)
+    waiting = client.submit(PAPER, "VALÈRE.\n\n", 30, 0.8, 0, 1.0, 4, api_name="/generate")
+    slow[0].cancel()
+    assert waiting.result(timeout=60) == reference(app_models[PAPER], "VALÈRE.\n\n", 30, random_seed=4)
+    written = len(slow[1].outputs()[-1])  # how far the other slow one got meanwhile
+    assert written < write_view.MAX_LENGTH / 2, f"the waiting request ran only once {written} characters were written"
+    slow[1].cancel()
+
+
+def test_the_queue_refuses_requests_past_its_size(monkeypatch, app_models):
+    monkeypatch.setattr(app, "QUEUE_SIZE", 1)
+    demo = app.build_app(app_models)
+    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    try:
+        small = Client(demo.local_url, verbose=False)
+        slow = []
+        for seed in (0, 1):  # one at a time: two at once would both wait in a queue of one
+            slow.append(small.submit(SLOW, "HARPAGON.\n\n", write_view.MAX_LENGTH, 1.0, 0, 1.0, seed,
+                                     api_name="/generate"))
+            started(slow[-1])  # until both workers are busy
+        queued = small.submit(PAPER, "VALÈRE.\n\n", 30, 0.8, 0, 1.0, 4, api_name="/generate")
+        wait_for(lambda: queued.status().code == Status.IN_QUEUE, "the third request to wait in the queue")
+        with pytest.raises(Exception, match="(?i)queue is full"):
+            small.predict(PAPER, "VALÈRE.\n\n", 30, 0.8, 0, 1.0, 4, api_name="/generate")
+        for job in slow:
+            job.cancel()
+        assert queued.result(timeout=60) == reference(app_models[PAPER], "VALÈRE.\n\n", 30, random_seed=4)
+    finally:
+        demo.close()
 
 
 def test_model_change_fits_the_top_k_slider_to_its_vocabulary(write, app_models):

@@ -1,11 +1,13 @@
 import hashlib
 import http.server
 import threading
+from pathlib import Path
 
 import pytest
 import torch
 
-from charrnn.data import Batches, DataError, Vocab, download, read_text, resolve_corpus, split
+from charrnn.data import (DEFAULT_DATA, MOLIERE_SHA256, MOLIERE_URL, Batches, DataError, Vocab, download,
+                          download_path, read_text, resolve_corpus, split)
 
 
 def test_vocab_is_sorted_set_and_roundtrips():
@@ -72,20 +74,18 @@ def test_bad_files_get_clear_errors(tmp_path):
 
 
 class _Server:
-    """A one-file HTTP server on 127.0.0.1 for the download tests."""
+    """An HTTP server of a few files (path -> content) on 127.0.0.1 for the download tests."""
 
-    def __init__(self, body: bytes):
-        body_ = body
-
+    def __init__(self, files: dict[str, bytes]):
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
-                if self.path != "/moliere.txt":
+                if self.path not in files:
                     self.send_error(404)
                     return
                 self.send_response(200)
-                self.send_header("Content-Length", str(len(body_)))
+                self.send_header("Content-Length", str(len(files[self.path])))
                 self.end_headers()
-                self.wfile.write(body_)
+                self.wfile.write(files[self.path])
 
             def log_message(self, *args):
                 pass
@@ -101,7 +101,8 @@ class _Server:
 
 @pytest.fixture
 def server():
-    s = _Server("ACTE I.\n\nSCÈNE I.\n".encode())
+    s = _Server({"/moliere.txt": "ACTE I.\n\nSCÈNE I.\n".encode(), "/a/corpus.txt": b"corpus a\n",
+                 "/b/corpus.txt": b"corpus b\n", "/x/moliere.txt": b"not the pinned corpus\n"})
     yield s
     s.close()
 
@@ -110,9 +111,35 @@ def test_download_verifies_checksum_and_caches(server, tmp_path):
     body = "ACTE I.\n\nSCÈNE I.\n".encode()
     dest = download(server.url + "/moliere.txt", tmp_path / "c" / "m.txt", hashlib.sha256(body).hexdigest())
     assert dest.read_bytes() == body
-    # Through resolve_corpus an URL is cached under cache_dir by its file name.
+    # Through resolve_corpus an URL is cached under cache_dir, and read from there once downloaded.
     path = resolve_corpus(server.url + "/moliere.txt", cache_dir=tmp_path / "cache")
-    assert path == tmp_path / "cache" / "moliere.txt" and path.read_bytes() == body
+    assert path == download_path(server.url + "/moliere.txt", tmp_path / "cache") and path.read_bytes() == body
+    server.close()
+    assert resolve_corpus(server.url + "/moliere.txt", cache_dir=tmp_path / "cache") == path
+
+
+def test_downloads_are_cached_by_address_never_over_the_pinned_corpus(server, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where the default corpus, data/moliere.txt, would be
+    a, b = resolve_corpus(server.url + "/a/corpus.txt"), resolve_corpus(server.url + "/b/corpus.txt")
+    assert (a.read_bytes(), b.read_bytes()) == (b"corpus a\n", b"corpus b\n")  # two addresses, two files
+    x = resolve_corpus(server.url + "/x/moliere.txt")
+    assert x.read_bytes() == b"not the pinned corpus\n"
+    assert not (tmp_path / DEFAULT_DATA).exists()
+    assert {p.parent for p in (a, b, x)} == {Path("data/downloads")}
+
+
+def test_a_corpus_whose_content_is_known_is_checked_each_time_it_is_used(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / DEFAULT_DATA).write_text("a file put there by hand\n", encoding="utf-8")
+    for data in (DEFAULT_DATA, "./" + DEFAULT_DATA):
+        with pytest.raises(DataError, match=f"not the expected {MOLIERE_SHA256}: it is not the pinned Molière text"):
+            resolve_corpus(data)
+    cached = download_path(MOLIERE_URL)  # the public address's download, cached and changed since
+    cached.parent.mkdir(parents=True)
+    cached.write_text("changed\n", encoding="utf-8")
+    with pytest.raises(DataError, match=f"the cached download of {MOLIERE_URL}, has sha256 .* delete it"):
+        resolve_corpus(MOLIERE_URL)
 
 
 def test_download_checksum_mismatch_saves_nothing(server, tmp_path):

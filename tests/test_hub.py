@@ -30,6 +30,7 @@ from safetensors.torch import load_file
 import charrnn
 from charrnn import hub
 from charrnn.card import model_card
+from charrnn.checkpoint import CheckpointError
 from charrnn.model import CharRNN, ModelConfig
 from charrnn.training import Run, TrainConfig, train
 
@@ -250,16 +251,18 @@ def project(tmp_path, checkpoints):
     (root / "charrnn" / "extra" / "helper.py").write_text("")
     shutil.copytree(checkpoints[0], root / "checkpoints" / "lstm")
     assert (root / "checkpoints" / "lstm" / "training_state.pt").exists()
-    decoys = ["charrnn/__pycache__/hub.cpython-311.pyc", "charrnn/.ipynb_checkpoints/hub-checkpoint.py",
+    (root / "docs").mkdir()
+    (root / "docs" / "app-write-desktop.png").write_bytes(b"\x89PNG picture the README shows")
+    decoys = ["docs/notes.md", "charrnn/__pycache__/hub.cpython-311.pyc", "charrnn/.ipynb_checkpoints/hub-checkpoint.py",
               "charrnn/notes.txt", "checkpoints/.lstm.old/config.json", "checkpoints/.lstm.tmp-7/model.safetensors",
               "checkpoints/empty/notes.txt", "tests/test_model.py", "data/moliere.txt", "runs/lstm.log",
               ".git/HEAD", ".gradio/flagged.csv", "train.py", "requirements-dev.txt", "secrets.env"]
     for d in decoys:
         (root / d).parent.mkdir(parents=True, exist_ok=True)
         (root / d).write_text("not for the Space")
-    expected = ({"app.py", "requirements.txt", "README.md", "charrnn/extra/helper.py"}
+    expected = ({"app.py", "requirements.txt", "README.md", "charrnn/extra/helper.py", "docs/app-write-desktop.png"}
                 | {p.relative_to(REPO).as_posix() for package in ("charrnn", "ui") for p in (REPO / package).rglob("*.py")
-                   if "__pycache__" not in p.parts}
+                   if "__pycache__" not in p.parts} | {"ui/style.css"}
                 | {f"checkpoints/lstm/{n}" for n in ("model.safetensors", "config.json", "README.md")})
     return root, expected
 
@@ -277,6 +280,29 @@ def test_a_local_directory_wins_over_a_hub_id(tmp_path, monkeypatch, checkpoints
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(hub, "download_checkpoint", lambda *a, **k: pytest.fail("the Hub was asked"))
     assert torch.equal(logits_of(charrnn.load("alice/tiny")), logits_of(charrnn.load(checkpoints[0])))
+
+
+def test_a_name_that_cannot_be_a_hub_id_never_reaches_the_hub(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(hub, "download_checkpoint", lambda *a, **k: pytest.fail("the Hub was asked"))
+    with pytest.raises(CheckpointError, match="cannot look for a checkpoint at a+\\.\\.\\.: File name too long"):
+        charrnn.load("a" * 300)  # too long for a file name
+    for name in ("alice/" + "b" * 150, "alice/" + "b" * 300):  # too long for a Hub id (96 characters)
+        with pytest.raises(CheckpointError, match="no checkpoint directory alice/b+ \\(and it is not a Hub id"):
+            charrnn.load(name)
+
+
+def test_a_mistyped_local_path_that_looks_like_a_hub_id_says_both(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    def not_on_the_hub(repo_id, revision=None):
+        raise CheckpointError(f"no model repo {repo_id} on the Hub (https://hub.example)")
+
+    monkeypatch.setattr(hub, "download_checkpoint", not_on_the_hub)
+    with pytest.raises(CheckpointError) as e:
+        charrnn.load("checkpoints/lstmm")
+    assert str(e.value) == "no local directory checkpoints/lstmm, and no model repo checkpoints/lstmm on the Hub " \
+                           "(https://hub.example)"
 
 
 def test_the_model_card_round_trips_through_huggingface_hub(checkpoints, tmp_path):
@@ -331,6 +357,11 @@ def test_the_space_gets_exactly_what_it_needs(project):
     assert files["charrnn/hub.py"] == (REPO / "charrnn" / "hub.py").read_bytes()
     assert files["checkpoints/lstm/model.safetensors"] == (root / "checkpoints/lstm/model.safetensors").read_bytes()
     assert b"# charrnn \xc2\xb7 lstm" in files["checkpoints/lstm/README.md"]
+    # The Space installs PyTorch's CPU-only build; everything else as pinned locally.
+    local, space = (root / "requirements.txt").read_text(), files["requirements.txt"].decode()
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu\n" in space and "\ntorch==2.13.0+cpu\n" in space
+    assert space.split("--extra-index-url https://download.pytorch.org/whl/cpu\n")[1] == local.replace(
+        "torch==2.13.0\n", "torch==2.13.0+cpu\n")
     shutil.rmtree(root / "checkpoints" / "lstm")
     with pytest.raises(hub.HubError, match="no checkpoint"):
         hub.space_files(root)
@@ -375,10 +406,14 @@ def test_push_uploads_weights_config_and_card_then_loads_by_id(stand_in, checkpo
                                                         ("alice/notes", None), ("alice/other", None)])
     assert torch.equal(got[0], logits_of(charrnn.load(b)))
     assert torch.equal(got[1], logits_of(charrnn.load(a)))
-    assert got[2].startswith("no model repo alice/nobody on the Hub") and "HF_TOKEN" in got[2]
-    assert got[3] == "the Hub repo alice/tiny has no revision 'v9' (a branch, tag or commit)"
-    assert got[4] == "the Hub repo alice/notes is not a charrnn checkpoint: it has no config.json"
-    assert got[5].startswith("the Hub repo alice/other is not a charrnn checkpoint")
+    # Each says that no local directory has that name as well as what the Hub said: it may be a mistyped path.
+    assert got[2].startswith("no local directory alice/nobody, and no model repo alice/nobody on the Hub")
+    assert "HF_TOKEN" in got[2]
+    assert got[3] == ("no local directory alice/tiny, and the Hub repo alice/tiny has no revision 'v9' (a branch, tag "
+                      "or commit)")
+    assert got[4] == ("no local directory alice/notes, and the Hub repo alice/notes is not a charrnn checkpoint: it "
+                      "has no config.json")
+    assert got[5].startswith("no local directory alice/other, and the Hub repo alice/other is not a charrnn checkpoint")
 
     # Offline, the same cache answers without a single request.
     before = len(stand_in.log)
@@ -391,7 +426,8 @@ def test_push_uploads_weights_config_and_card_then_loads_by_id(stand_in, checkpo
 def test_offline_with_an_empty_cache_says_so(stand_in, tmp_path):
     env = hub_env(tmp_path / "hf", stand_in.url, HF_HUB_OFFLINE="1")
     (got,) = load_in_subprocess(tmp_path / "out", env, [("alice/tiny", None)])
-    assert got.startswith(f"alice/tiny is not in the Hub cache ({tmp_path / 'hf' / 'hub'}) and HF_HUB_OFFLINE is set")
+    assert got.startswith(f"no local directory alice/tiny, and alice/tiny is not in the Hub cache "
+                          f"({tmp_path / 'hf' / 'hub'}) and HF_HUB_OFFLINE is set")
     assert stand_in.log == []
 
 
@@ -404,7 +440,8 @@ def test_no_network_says_so(tmp_path):
     script = "import time; time.sleep = lambda s: None\n" + LOAD
     r = run_py(["-c", script, json.dumps([("alice/tiny", None)]), str(tmp_path), PROBE], env)
     (got,) = json.loads(r.stdout.splitlines()[-1])
-    assert got.startswith(f"cannot reach the Hub at {url} to download alice/tiny, and it is not in the cache")
+    assert got.startswith(f"no local directory alice/tiny, and cannot reach the Hub at {url} to download alice/tiny, "
+                          "and it is not in the cache")
 
 
 def test_deploy_space_dry_run_lists_the_files_and_front_matter(stand_in, project, tmp_path):
@@ -415,6 +452,7 @@ def test_deploy_space_dry_run_lists_the_files_and_front_matter(stand_in, project
     listed = {line.split()[2] for line in r.stdout.split("front matter")[0].splitlines()[1:-1]}  # size, "B", path
     assert listed == expected
     assert "sdk: gradio\n" in r.stdout and "app_file: app.py\n" in r.stdout
+    assert r.stdout.split("requirements.txt for the Space:\n")[1] == hub.space_files(root)["requirements.txt"].decode()
     assert stand_in.log == []  # a dry run neither needs a token nor talks to the Hub
 
 
@@ -430,6 +468,7 @@ def test_deploy_space_uploads_exactly_the_app(stand_in, project, tmp_path):
     (deploy,) = space["commits"][1:]
     assert set(deploy["added"]) == expected
     assert deploy["added"]["README.md"] == (root / "README.md").read_bytes()
+    assert b"torch==2.13.0+cpu" in deploy["added"]["requirements.txt"]
 
 
 def test_deploy_space_without_a_token_says_how_to_log_in(stand_in, project, tmp_path):

@@ -112,3 +112,98 @@ def test_next_chars_are_sorted_probabilities():
     assert len(top) == 5 and all(c in model.vocab.chars for c, _ in top)
     probs = [p for _, p in top]
     assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6
+
+
+@pytest.mark.parametrize("flush_denormal", [False, True])
+def test_a_tiny_positive_temperature_or_top_p_samples_greedily(flush_denormal):
+    model = tiny_model("lstm", embed_size=8)
+    greedy = "".join(generate(model, "Il est", 30, temperature=0))
+    # Flushing denormals, as some CPU settings do, turns a float32 below 1e-38 into 0 (and a float64 below
+    # 2e-308: those then read as 0, which check_sampling refuses for top_p and takes as greedy for temperature).
+    tiny = (1e-40,) if flush_denormal else (1e-40, 1e-320, 5e-324)
+    torch.set_flush_denormal(flush_denormal)
+    try:
+        for kw in [dict(temperature=t) for t in tiny] + [dict(top_p=p) for p in tiny]:
+            assert "".join(generate(model, "Il est", 30, **{"temperature": 1.0, **kw}, seed=0)) == greedy, kw
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def test_sampling_from_nan_scores_says_the_weights_are_broken():
+    model = tiny_model("paper")
+    with torch.no_grad():
+        model.head.weight.fill_(float("nan"))
+    with pytest.raises(ValueError, match="not numbers .* its weights are broken"):
+        next(generate(model, "Il", 5, temperature=1.0))
+
+
+@pytest.mark.parametrize("cell, cached", [("paper", False), ("lstm", False), ("gru", True)])
+def test_reading_a_text_in_pieces_gives_the_one_pass_losses_and_next_characters(cell, cached):
+    from charrnn.scoring import read
+    from charrnn.testtime.cache import CachedModel
+
+    model = tiny_model(cell, embed_size=0 if cell == "paper" else 8, num_layers=2).eval()
+    if cached:
+        model = CachedModel(model, theta=0.7, lam=0.3, window=100)
+    text = TINY_TEXT[:700]
+    ids = torch.tensor([model.encode(text)])
+    with torch.no_grad():
+        logits, _ = model(ids)  # the whole text in one call: the reference
+    one_pass = torch.nn.functional.cross_entropy(logits[0, :-1].float(), ids[0, 1:], reduction="none")
+    top = torch.topk(torch.softmax(logits[0].float(), -1), 3)  # (700, 3): the guesses after each character
+    for chunk in (1, 7, 128, 700):
+        losses, guesses = read(model, text, 3, chunk=chunk)
+        assert losses.shape == (699,) and len(guesses) == 700
+        assert torch.allclose(losses, one_pass, atol=1e-5), chunk
+        chars = [[model.vocab.chars[i] for i in row] for row in top.indices.tolist()]
+        assert [[c for c, _ in g] for g in guesses] == chars, chunk
+        assert torch.allclose(torch.tensor([[p for _, p in g] for g in guesses]), top.values, atol=1e-6), chunk
+    assert torch.equal(char_losses(model, text), read(model, text)[0])
+    assert next_chars(model, text, 3) == read(model, text, 3)[1][-1]
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """time.monotonic as the deadlines (and nothing else: the served app's threads read the real one) see it:
+    a clock that moves one second each time it is read."""
+    import charrnn.deadline
+
+    now = [0.0]
+
+    def tick():
+        now[0] += 1.0
+        return now[0]
+
+    monkeypatch.setattr(charrnn.deadline, "monotonic", tick)
+    return now
+
+
+def test_generation_stops_at_its_deadline_keeping_what_it_wrote(clock):
+    from charrnn import DeadlineExceeded
+
+    model = tiny_model("lstm", embed_size=8)
+    full = "".join(generate(model, "Il est", 50, temperature=0.8, seed=1))
+    out = []
+    # The clock is read once before the prompt and once before each character: 1 + 4 readings fit before 5.5.
+    with pytest.raises(DeadlineExceeded, match="after 4 of 50 characters generated"):
+        for ch in generate(model, "Il est", 50, temperature=0.8, seed=1, deadline=5.5):
+            out.append(ch)
+    assert "".join(out) == full[:4]
+    assert issubclass(DeadlineExceeded, TimeoutError)
+    assert "".join(generate(model, "Il est", 50, temperature=0.8, seed=1, deadline=clock[0] + 100)) == full
+
+
+def test_scoring_stops_at_its_deadline(clock):
+    from charrnn import DeadlineExceeded, report
+    from charrnn.testtime.cache import CachedModel
+
+    model = tiny_model("gru", embed_size=8)
+    text = TINY_TEXT[:1000]
+    for score in (lambda d: char_losses(model, text, deadline=d), lambda d: next_chars(model, text, deadline=d),
+                  lambda d: report.score(model, text, deadline=d),
+                  lambda d: report.score(CachedModel(model, 0.7, 0.3), text, deadline=d)):
+        start = clock[0]
+        with pytest.raises(DeadlineExceeded, match="after 384 of 1,000 characters read"):  # 3 pieces of 128
+            score(start + 3.5)
+    assert report.score(model, text, deadline=clock[0] + 100)["bits"] == pytest.approx(
+        (char_losses(model, text) / math.log(2)).tolist())

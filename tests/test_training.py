@@ -246,3 +246,47 @@ def test_real_ctrl_c_stops_cleanly_with_a_resumable_checkpoint(tmp_path):
     meta = charrnn.load(out).record
     assert meta["status"] == "interrupted"
     assert load_training_state(out)["step"] >= 20
+
+
+def test_a_run_killed_between_the_two_renames_of_a_save_resumes(tmp_path):
+    data = tmp_path / "tiny.txt"
+    data.write_text(TINY_TEXT, encoding="utf-8")
+    out = tmp_path / "ck"
+    args = ["--data", str(data), "--out", str(out), "--hidden-size", "8", "--batch-size", "4", "--seq-len", "16"]
+    train_cli.main(args + ["--epochs", "1"])
+    out.rename(tmp_path / ".ck.old")  # as a kill after the old checkpoint was moved aside, before the new one came in
+    train_cli.main(args + ["--resume", "--epochs", "2"])
+    assert [h["epoch"] for h in charrnn.load(out).record["history"]] == [1.0, 2.0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck", "tiny.txt"]
+
+
+def test_resume_refuses_a_training_state_copied_from_another_run(tmp_path):
+    data = tmp_path / "tiny.txt"
+    data.write_text(TINY_TEXT, encoding="utf-8")
+    args = ["--data", str(data), "--hidden-size", "8", "--batch-size", "4", "--seq-len", "16", "--epochs", "1"]
+    for name, seed in (("a", "1"), ("b", "2")):
+        train_cli.main(args + ["--out", str(tmp_path / name), "--seed", seed])
+    (tmp_path / "b" / "training_state.pt").replace(tmp_path / "a" / "training_state.pt")
+    before = (tmp_path / "a" / "model.safetensors").read_bytes()
+    with pytest.raises(SystemExit, match="training_state.pt was not saved with the weights beside it"):
+        train_cli.main(args[:-1] + ["2", "--out", str(tmp_path / "a"), "--resume"])
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == before
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda r: r["model"].update(hidden_size="8"), "describes no valid model: hidden_size must be of type int"),
+    (lambda r: r["training"].pop("seq_len"), "has no training setting 'seq_len' to resume with"),
+])
+def test_resume_of_a_hand_edited_record_says_what_is_wrong(tmp_path, change, message):
+    import json
+
+    data = tmp_path / "tiny.txt"
+    data.write_text(TINY_TEXT, encoding="utf-8")
+    out = tmp_path / "ck"
+    args = ["--data", str(data), "--out", str(out), "--hidden-size", "8", "--batch-size", "4", "--seq-len", "16"]
+    train_cli.main(args + ["--epochs", "1"])
+    record = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    change(record)
+    (out / "config.json").write_text(json.dumps(record), encoding="utf-8")
+    with pytest.raises(SystemExit, match=message):
+        train_cli.main(args + ["--resume", "--epochs", "2"])

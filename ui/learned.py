@@ -1,5 +1,5 @@
-"""The "How it learned" view: a model's recorded losses by epoch, its samples during training, and every
-model side by side."""
+"""The "How it learned" view: how well each model predicts Molière, in pictures, then the chosen model's key
+figures and what it wrote at each point of its training. One unit everywhere: bits per character."""
 from __future__ import annotations
 
 import gradio as gr
@@ -7,10 +7,18 @@ import pandas as pd
 
 from charrnn import report
 from charrnn.data import SAMPLE_PROMPT
+from charrnn.record import SPLIT_NAMES, readings
 from charrnn.testtime import METHODS
 from charrnn.units import bits
 
-from .validate import Catalog, as_number
+from . import charts, render
+from .validate import API_EVENT, Catalog, as_number
+
+# Adaptive compressors on the same test split, given the training text as context (compress train + test and
+# train alone, take the difference), measured by this project (README, "Results"): the marks a model that
+# reads adaptively has to beat.
+COMPRESSORS = [("xz -9e", 2.12), ("zpaq -m5", 1.59)]
+WEIGHTS_ALONE = "weights alone"
 
 
 class Learned:
@@ -19,69 +27,100 @@ class Learned:
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
 
-    def history(self, model):
-        """The recorded train and test loss of model `model` (a name) by epoch (bits/char), and its summary table."""
+    def history(self, model: str) -> tuple[list[dict], list[list[str]]]:
+        """Model `model`'s recorded losses by evaluation (bits/char: one point per epoch and split) and its
+        summary (rows of [quantity, value])."""
         record = self.catalog[model].record
-        curve = pd.DataFrame(report.loss_curve(record), columns=report.CURVE_COLUMNS)
-        return curve, pd.DataFrame(report.summary_rows(record), columns=["quantity", "value"])
+        return report.loss_curve(record), report.summary_rows(record)
+
+    def test_bars(self) -> str:
+        """Test bits/char of every model: the weights alone and each test-time reading, beside the compressors."""
+        groups = []
+        for name in self.catalog.names():
+            record = self.catalog[name].record
+            final = record.get("final") or {}
+            group = {WEIGHTS_ALONE: bits(final["test"]["nats"])} if "test" in final else {}
+            group.update({r["label"]: bits(r["test"]["nats"]) for r in readings(record).values()})
+            if group:
+                groups.append((name, group))
+        series = [WEIGHTS_ALONE, *(m.label for m in METHODS.values())]
+        return charts.bars(groups, series, COMPRESSORS)
+
+    def loss_curves(self) -> str:
+        """One panel per model: its train, validation and test loss at each evaluation."""
+        panels = []
+        for name in self.catalog.names():
+            points = report.loss_curve(self.catalog[name].record)
+            splits = {SPLIT_NAMES[s]: [(p["epoch"], p["bits/char"]) for p in points if p["split"] == s]
+                      for s in SPLIT_NAMES}
+            panels.append((name, {s: line for s, line in splits.items() if line}))
+        return charts.curves(panels)
+
+    def key_figures(self, model) -> str:
+        """The few figures of a model a visitor needs, in a sentence or two."""
+        s = report.summary(self.catalog[model].record)
+        if "test_nats" not in s:
+            return f"**{model}** recorded no losses."
+        held = f", validation text {bits(s['val_nats']):.2f}" if "val_nats" in s else ""
+        adaptive = "".join(f"; read with {label}, {bits(nats):.2f}" for label, nats in s.get("readings", {}).items())
+        status = "" if s["complete"] else f" Training is not finished (epoch {s.get('epoch', 0):g}): last evaluation."
+        return (f"**{model}**: **{bits(s['test_nats']):.2f} bits/char** on Molière's test text{adaptive}; "
+                f"training text {bits(s['train_nats']):.2f}{held}.{status}  \n"
+                f"Generalisation gap: {s['gap']}.")
+
+    def side_by_side(self) -> pd.DataFrame:
+        """Every figure of every model, one column per model."""
+        columns = {name: dict(report.summary_rows(self.catalog[name].record)) for name in self.catalog.names()}
+        quantities = list(dict.fromkeys(q for col in columns.values() for q in col))
+        return pd.DataFrame([[q, *(col.get(q, "") for col in columns.values())] for q in quantities],
+                            columns=["quantity", *columns])
 
     def training_sample(self, model, index):
         """What the model wrote at its `index`-th recorded evaluation (1 = the first), with when that was."""
         history = self.catalog[model].record.get("history") or []
         if not history:
-            return "This checkpoint recorded no samples during training.", ""
+            return "This checkpoint recorded no samples during training.", render.play("", "")
         h = history[as_number("index", index, 1, len(history), integer=True) - 1]
-        caption = (f"Epoch {h['epoch']:g}: {h['chars']:,} characters seen, test loss {bits(h['test_loss']):.3f} "
-                   f"bits/char. Sample at temperature 0.8, after the prompt {SAMPLE_PROMPT.strip()!r}:")
-        return caption, SAMPLE_PROMPT + h["sample"]
+        caption = (f"Epoch {h['epoch']:g}: {h['chars']:,} characters seen, test loss {bits(h['test_loss']):.2f} "
+                   f"bits/char. What it wrote then, at temperature 0.8:")
+        return caption, render.play(SAMPLE_PROMPT, h["sample"])
 
     def num_evals(self, model) -> int:
         return len(self.catalog[model].record.get("history") or [])
 
-    def epochs(self, model):
-        """The epoch slider for `model`, set on its last evaluation, and that evaluation's sample."""
+    def chosen(self, model):
+        """Everything of the view that follows the model dropdown: key figures, the evaluation slider set on the
+        last evaluation, and what the model wrote then."""
         n = self.num_evals(model)  # a slider needs two positions: with fewer evaluations it is hidden
-        return gr.Slider(maximum=max(n, 2), value=max(n, 1), visible=n > 1), *self.training_sample(model, max(n, 1))
-
-    def all_models(self):
-        """Loss curves of every model in one frame, and their summaries side by side."""
-        curves, columns = [], {}
-        for name in self.catalog.names():
-            record = self.catalog[name].record
-            curves += [{**p, "model · split": f"{name} · {p['split']}"} for p in report.loss_curve(record)]
-            columns[name] = dict(report.summary_rows(record))
-        quantities = list(dict.fromkeys(q for col in columns.values() for q in col))
-        table = pd.DataFrame([[q, *(col.get(q, "") for col in columns.values())] for q in quantities],
-                             columns=["quantity", *columns])
-        return pd.DataFrame(curves, columns=[*report.CURVE_COLUMNS, "model · split"]), table
+        return (self.key_figures(model), gr.Slider(maximum=max(n, 2), value=max(n, 1), visible=n > 1),
+                *self.training_sample(model, max(n, 1)))
 
 
 def build_learned(catalog: Catalog, model: gr.Dropdown) -> Learned:
     """Lay out the view inside the current tab and wire it to the model dropdown."""
     view = Learned(catalog)
-    first = model.value
-    plot_kw = dict(x="epoch", y="bits/char", x_title="epoch", y_title="loss (bits/char)", height=320)
-    curve, table = view.history(first)
-    with gr.Row():
-        loss_plot = gr.LinePlot(curve, color="split", title="This model", elem_id="loss-plot", **plot_kw)
-        summary = gr.Dataframe(table, label="Losses and over-fitting", interactive=False, wrap=True,
-                               column_widths=["40%", "60%"], max_height=800, elem_id="summary")
-    n = view.num_evals(first)
-    caption, sample = view.training_sample(first, max(n, 1))
+    gr.Markdown("### How well each model predicts Molière\nBits per character on the test text, the last tenth of "
+                "the corpus (plays the models never read): the fewer, the better the model knows what comes next. "
+                "The dashed lines are file compressors that adapt to the text as they read it.")
+    gr.HTML(view.test_bars(), elem_id="test-bars")
+    gr.Markdown("### How each model learned\nLoss at each evaluation during training. The test plays differ from "
+                "the training plays, so the test line sits above the others even without over-fitting; the "
+                "validation line (the same plays, held out) shows over-fitting where it rises again.")
+    gr.HTML(view.loss_curves(), elem_id="loss-curves")
+    gr.Markdown("### The chosen model")
+    figures, n = gr.Markdown(view.key_figures(model.value), elem_id="key-figures"), view.num_evals(model.value)
     epoch = gr.Slider(1, max(n, 2), max(n, 1), step=1, visible=n > 1, label="Evaluation during training",
-                      info="what the model wrote at that point of training", elem_id="epoch")
+                      info="what the model wrote at that point of its training", elem_id="epoch")
+    caption, sample = view.training_sample(model.value, max(n, 1))
     sample_caption = gr.Markdown(caption)
-    sample_box = gr.Textbox(sample, lines=8, label="Sample", interactive=False, elem_id="sample")
-    gr.Markdown("### All models")
-    all_curves, all_table = view.all_models()
-    gr.LinePlot(all_curves, color="model · split", title="All models", elem_id="all-plot", **plot_kw)
-    widths = ["22%"] + [f"{78 / len(catalog.names()):.0f}%"] * len(catalog.names())
-    gr.Dataframe(all_table, label="Side by side", interactive=False, wrap=True, column_widths=widths,
-                 max_height=800, elem_id="all-summary")
-    gr.Markdown(" ".join(f"*Test loss, {m.label}*: {m.prose}." for m in METHODS.values())
-                + " The other losses are those of the stored weights as they are.", elem_id="dynamic-note")
-    model.change(view.history, model, [loss_plot, summary], api_name="history", preprocess=False)
-    model.change(view.epochs, model, [epoch, sample_caption, sample_box], api_visibility="private", preprocess=False)
+    sample_box = gr.HTML(sample, elem_id="sample", elem_classes="text-out")
+    with gr.Accordion("Every figure of every model", open=False):
+        gr.Dataframe(view.side_by_side(), interactive=False, wrap=False, max_height=800, elem_id="all-summary")
+        gr.Markdown(" ".join(f"*Test bits/char, {m.label}*: {m.prose}." for m in METHODS.values())
+                    + " The other figures are those of the stored weights as they are.", elem_id="readings-note")
+    model.change(view.chosen, model, [figures, epoch, sample_caption, sample_box], api_visibility="private",
+                 preprocess=False)
     epoch.change(view.training_sample, [model, epoch], [sample_caption, sample_box], api_visibility="private",
                  preprocess=False)
+    gr.api(view.history, api_name="history", **API_EVENT)
     return view

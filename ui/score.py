@@ -1,7 +1,5 @@
-"""The "How Molière is your text?" view: each character of a visitor's text coloured by its loss."""
+"""The "How Molière is your text?" view: how surprised a model is by each character of a visitor's text."""
 from __future__ import annotations
-
-import math
 
 import gradio as gr
 
@@ -9,29 +7,31 @@ from charrnn import report
 from charrnn.testtime.cache import CachedModel
 from charrnn.units import bits
 
-from .validate import MODEL_EVENT, Catalog, as_text, dropped_note
+from . import render
+from .validate import API_EVENT, MODEL_EVENT, Catalog, as_text, dropped_note, request_deadline, within_time_limit
 
 MAX_SCORE_CHARS = 5000
-# Per-character loss classes, in bits: colour from expected to surprising.
-LOSS_CLASSES = [(1.0, "≤ 1 bit"), (3.0, "1–3 bits"), (6.0, "3–6 bits"), (math.inf, "> 6 bits")]
-LOSS_COLORS = dict(zip((c for _, c in LOSS_CLASSES), ("#74c69d", "#ffe066", "#ff9f5a", "#ff4d4d")))
+GUESSES = 3  # the characters the model expected, shown on hover or tap
 SHOWN_AS = {" ": "␣ (space)", "\n": "↵ (new line)"}
-NEWLINE = "↵\n"
-# The scored characters side by side as in the text: Gradio's spaces between tokens are whitespace
-# text nodes, which a flex container does not render.
-CSS = """#colored .token-container, #colored .token { display: inline-flex; border-radius: 0; padding: 0; margin: 0; }
-#colored .token .text { font-family: var(--font-mono); white-space: pre; }"""
+EXAMPLES = [
+    "SGANARELLE.\n\nMonsieur, je vous dis que cela n'est pas possible.",
+    # Written for this demo in the manner of *Monsieur de Pourceaugnac*, whose speakers' names the models
+    # never read in training: a model pays for a new name in full each time, unless it reads with its cache.
+    "SBRIGANI.\n\nMonsieur, voici votre homme.\n\nÉRASTE.\n\nAh! Sbrigani, que je suis aise de te voir.\n\n"
+    "SBRIGANI.\n\nEt moi, monsieur, de vous servir.\n\nÉRASTE.\n\nQue dit notre Limousin?\n\n"
+    "SBRIGANI.\n\nIl arrive, monsieur, et il ne se doute de rien.\n\nÉRASTE.\n\nTant mieux.\n\n"
+    "SBRIGANI.\n\nLaissez-moi faire.",
+]
 
 
 class Score:
-    """The view's action over the catalogue of models; `score` is the public endpoint /score."""
+    """The view's actions over the catalogue of models; `score` is the public endpoint /score."""
 
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
 
-    def score(self, model, text, cache=False):
-        """Each character coloured by its loss, the average bits/char, and the likely next characters; with
-        `cache`, as the model reads with its recorded continuous cache (a name once read is expected again)."""
+    def _read(self, model, text, cache, deadline: float) -> tuple[dict, dict, bool]:
+        """The checked request read by the model (and the record whose test figure it compares with)."""
         m = self.catalog[model]
         text = as_text("text", text, MAX_SCORE_CHARS)
         if cache not in (True, False, None):
@@ -41,17 +41,19 @@ class Score:
                 m = CachedModel.from_record(m)
             except ValueError:
                 raise gr.Error(f"{model} records no cache settings: score it without the cache") from None
-        r = report.score(m, text)
+        with within_time_limit():
+            r = report.score(m, text, GUESSES, deadline=deadline)
         if r["bpc"] is None:
             raise gr.Error("text must hold at least two characters the model knows: the first is only read, "
                            "each later one is predicted from those before it")
-        classes = [next(label for bound, label in LOSS_CLASSES if b <= bound) for b in r["bits"]]
-        # A line break is shown as ↵ before it, so that its loss has a colour too.
-        shown = [NEWLINE if c == "\n" else c for c in r["text"]]
-        highlighted = [(shown[0], None)] + list(zip(shown[1:], classes))
+        return r, m.record, bool(cache)
+
+    @staticmethod
+    def summary(r: dict, record: dict, cache: bool) -> str:
+        """The reading in a sentence, set against the model's own test text."""
         note = (f"**{r['bpc']:.2f} bits/char** over the {len(r['bits']):,} characters after the first "
                 f"(perplexity {2 ** r['bpc']:.1f}).")
-        s = report.summary(m.record)
+        s = report.summary(record)
         test_bpc = bits(s["readings"]["continuous cache"]) if cache else s.get("test_bpc")
         if test_bpc is not None:
             word = "less" if r["bpc"] < test_bpc else "more"
@@ -59,24 +61,56 @@ class Score:
                      + (" with its cache" if cache else "") + f": yours surprises it {word}.")
         if r["n_dropped"]:
             note += f"\n\nNote: {dropped_note(r['dropped'], r['n_dropped'])}."
-        next_label = {SHOWN_AS.get(c, c): p for c, p in r["next"]}
-        return highlighted, note, next_label
+        return note
+
+    def score(self, model: str, text: str, cache: bool = False) -> tuple[list[dict], str, list[dict]]:
+        """How model `model` (a name) reads `text`: each character with its cost in bits (None for the first,
+        which is only read), a summary in Markdown, and the most likely next characters with their
+        probabilities. cache=True: as the model reads with its recorded continuous cache."""
+        r, record, cache = self._read(model, text, cache, request_deadline())
+        chars = [{"char": c, "bits": b} for c, b in zip(r["text"], [None, *r["bits"]])]
+        return chars, self.summary(r, record, cache), [{"char": c, "p": p} for c, p in r["next"]]
+
+    def page(self, model, text, cache):
+        """What the page shows: the summary first (with the characters the model expects next), then the text
+        coloured by cost; with the cache, the reading without it and with it side by side."""
+        deadline = request_deadline()
+        readings = [self._read(model, text, False, deadline)] + ([self._read(model, text, True, deadline)] if cache else [])
+        panels = []
+        for r, record, cached in readings:
+            title = f"<h4>{'with' if cached else 'without'} the cache</h4>" if cache else ""
+            panels.append(f"<div class='reading'>{title}{render.scored(r['text'], r['bits'], r['guesses'])}</div>")
+        summary = "  \n".join(("Without the cache: " if cache and not c else "With the cache: " if c else "")
+                              + self.summary(rr, rec, c) for rr, rec, c in readings)
+        expected = ", ".join(f"{SHOWN_AS.get(c, c)} {p:.0%}" for c, p in readings[-1][0]["next"])
+        return f"{summary}  \nAfter your text the model expects: {expected}.", \
+            f"<div class='readings'>{''.join(panels)}</div>"
+
+
+def clear():
+    return "", ""
 
 
 def build_score(catalog: Catalog, model: gr.Dropdown) -> Score:
-    """Lay out the view inside the current tab and wire it to the model dropdown."""
+    """Lay out the view inside the current tab and wire it to the model dropdown. A new request, a failed one
+    or another model clears what was shown, so that nothing stale stays on screen."""
     view = Score(catalog)
-    textbox = gr.Textbox("SGANARELLE.\n\nMonsieur, je vous dis que cela n'est pas possible.", lines=5,
-                          max_length=MAX_SCORE_CHARS, label="Your text", elem_id="score-text")
+    text = gr.Textbox(EXAMPLES[0], lines=4, max_lines=8, max_length=MAX_SCORE_CHARS, label="Your text",
+                      elem_id="score-text")
+    examples = gr.Examples([[e] for e in EXAMPLES], [text], label="Texts to try (click one to score it)",
+                           api_visibility="private", example_labels=["A line of Sganarelle", "Names that come again "
+                                                                     "(in the manner of Monsieur de Pourceaugnac)"])
     with gr.Row():
-        cache = gr.Checkbox(False, label="Read with the continuous cache", elem_id="score-cache",
+        cache = gr.Checkbox(False, label="Read with the continuous cache, side by side", elem_id="score-cache",
                             info="the model remembers what followed its states earlier in your text, so that a "
                                  "name it has read once costs less the next time")
         button = gr.Button("Score", variant="primary", elem_id="score-button")
-    colored = gr.HighlightedText(label="Each character coloured by its loss (the first is only read)",
-                                 color_map=LOSS_COLORS, show_legend=True, show_inline_category=False, elem_id="colored")
-    with gr.Row():
-        note = gr.Markdown(elem_id="score-note")
-        next_label = gr.Label(num_top_classes=5, label="Most likely next characters")
-    button.click(view.score, [model, textbox, cache], [colored, note, next_label], api_name="score", **MODEL_EVENT)
+    note = gr.Markdown(elem_id="score-note")
+    colored = gr.HTML(elem_id="colored", js_on_load=render.SCORED_JS)
+    outputs = [note, colored]
+    for trigger in (button.click, examples.load_input_event.then):
+        trigger(clear, outputs=outputs, queue=False, api_visibility="private", show_progress="hidden").then(
+            view.page, [model, text, cache], outputs, **MODEL_EVENT)
+    model.change(clear, outputs=outputs, queue=False, api_visibility="private", show_progress="hidden")
+    gr.api(view.score, api_name="score", **API_EVENT)
     return view

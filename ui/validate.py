@@ -6,23 +6,37 @@ limits, the same ones the sliders show, and raises gr.Error saying what is allow
 from __future__ import annotations
 
 import math
+import threading
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import gradio as gr
 
+from charrnn import deadline as clock
+from charrnn.deadline import DeadlineExceeded
+from charrnn.record import recorded_nats
+
 CONCURRENCY = 2  # model calls at once: one per vCPU of a free Space, each on one torch thread
 QUEUE_SIZE = 64  # waiting requests beyond this are refused with "queue full" rather than piling up
-TIME_LIMIT_S = 60  # no request holds a worker longer than this
-# The keyword arguments of every event that runs a model: they share the CONCURRENCY workers.
-MODEL_EVENT = dict(concurrency_id="model", concurrency_limit=CONCURRENCY, preprocess=False)
+TIME_LIMIT_S = 60  # no request holds a worker longer than this: a deadline checked inside generation and scoring
+STREAM_EVERY_S = 0.05  # streamed text reaches the browser in batches this far apart (the first at once)
+# Every event that runs a model shares the CONCURRENCY workers: the public endpoints (gr.api) and the page's.
+API_EVENT = dict(concurrency_id="model", concurrency_limit=CONCURRENCY)
+MODEL_EVENT = dict(API_EVENT, preprocess=False, api_visibility="private")  # the page's; values checked as sent
 
 
 class Catalog:
-    """The loaded models by the name the page shows; an unknown name is a gr.Error that lists the known ones."""
+    """The loaded models by the name the page shows, in the order of the story (the course notebook's model,
+    the paper's, then the gated ones); an unknown name is a gr.Error that lists the known ones."""
 
     def __init__(self, models: dict):
         if not models:
             raise ValueError("the app needs at least one model")
         self.models = models
+        # The best model is the one with the lowest recorded validation loss: never chosen on the test split.
+        held_out = {n: v for n, m in models.items() if (v := recorded_nats(m.record, "val")) is not None}
+        self.best = min(held_out, key=held_out.get) if held_out else next(iter(models))
 
     def __getitem__(self, name):
         if not isinstance(name, str) or name not in self.models:
@@ -31,6 +45,10 @@ class Catalog:
 
     def names(self) -> list[str]:
         return list(self.models)
+
+    def choices(self) -> list[tuple[str, str]]:
+        """(label, name) pairs for a dropdown: the best model marked as such."""
+        return [(f"{n} · best" if n == self.best else n, n) for n in self.models]
 
 
 def as_number(name: str, value, lo: float, hi: float, integer: bool = False, above_lo: bool = False):
@@ -57,3 +75,77 @@ def as_text(name: str, value, max_chars: int) -> str:
 def dropped_note(dropped: list[str], n: int) -> str:
     shown = ", ".join(repr(c) for c in dropped[:10]) + (", …" if len(dropped) > 10 else "")
     return f"{n} character(s) the model has never seen were left out: {shown}"
+
+
+class StopFlags:
+    """Stop buttons that end a stream gracefully: the stream checks its visitor's flag between batches and
+    ends with what it has written. (Cancelling the event instead leaves Gradio's "Error" on the output.)"""
+
+    def __init__(self):
+        self._flags: dict[str | None, threading.Event] = {}  # by the visitor's session; gone when the stream ends
+
+    @contextmanager
+    def running(self, request: gr.Request | None):
+        key, flag = getattr(request, "session_hash", None), threading.Event()
+        self._flags[key] = flag
+        try:
+            yield flag
+        finally:
+            if self._flags.get(key) is flag:
+                del self._flags[key]
+
+    def stop(self, request: gr.Request | None) -> None:
+        flag = self._flags.get(getattr(request, "session_hash", None))
+        if flag is not None:
+            flag.set()
+
+
+def run_buttons(triggers: list, run: gr.Button, stop: gr.Button, work: dict, flags: StopFlags) -> None:
+    """Wire a run/stop pair: each trigger (an event method, e.g. `run.click`) disables `run`, enables `stop`,
+    does `work` (the keyword arguments of one event, whose function watches `flags`), then restores the
+    buttons; `stop` raises the visitor's flag. So Stop is active only while something runs."""
+    def busy():
+        return gr.Button(interactive=False), gr.Button(interactive=True)
+
+    def idle():
+        return gr.Button(interactive=True), gr.Button(interactive=False)
+
+    def stopped(request: gr.Request):
+        flags.stop(request)
+        return idle()
+
+    buttons = dict(outputs=[run, stop], queue=False, api_visibility="private", show_progress="hidden")
+    for trigger in triggers:
+        trigger(busy, **buttons).then(**work).then(idle, **buttons)
+    stop.click(stopped, **buttons)
+
+
+T = TypeVar("T")
+
+
+def paced(steps: Iterable, snapshot: Callable[[], T], every: float = STREAM_EVERY_S) -> Iterator[T]:
+    """Run through `steps`, yielding snapshot() after the first, then at most once every `every` seconds, and
+    after the last: a stream the browser can follow without one message per character."""
+    last, pending = None, False
+    for _ in steps:
+        now = time.perf_counter()
+        pending = last is not None and now - last < every
+        if not pending:
+            last = now
+            yield snapshot()
+    if pending:
+        yield snapshot()
+
+
+def request_deadline() -> float:
+    """The deadline of a request that starts now (see charrnn.deadline)."""
+    return clock.monotonic() + TIME_LIMIT_S
+
+
+@contextmanager
+def within_time_limit():
+    """A request that ran out of time becomes an error that says so and what to do."""
+    try:
+        yield
+    except DeadlineExceeded as e:
+        raise gr.Error(f"{e}: a request may take {TIME_LIMIT_S:g} s at most here; ask for less") from None
