@@ -157,7 +157,7 @@ def writing(args) -> None:
     r = evaluate(fast.for_writing(model, form), test)
     static = recorded_nats(model.record)
     print(f"{args.checkpoint}: test in the {form} writing form {r['nats']:.4f} nats/char, {r['bpc']:.4f} bits/char"
-          + (f" (the stored weights in float32: {static:.4f}, change {r['nats'] - static:+.4f})" if static is not None else ""))
+          + ("" if static is None else f" (float32 weights: {static:.4f}, change {r['nats'] - static:+.4f})"))
     if args.record:
         testtime.record(model, args.checkpoint, "writing", {"form": form, "test": r, "cpu": fast.cpu_name(),
                                                              "load_average": round(load, 1),
@@ -309,8 +309,8 @@ def parser() -> argparse.ArgumentParser:
                                                             "CPU, and its test loss",
                        description="Times a one-character step of a checkpoint in each writing form (int8, bf16, "
                                    "float32; see charrnn/fast.py) on this CPU, evaluates the fastest (or --form) on "
-                                   "the test split, and with --record writes both into its config.json (final.writing), "
-                                   "whence charrnn.for_writing takes the form.")
+                                   "the test split, and with --record writes both into its config.json "
+                                   "(final.writing), whence charrnn.for_writing takes the form.")
     _corpus_flags(c, "checkpoints/lstm", lines=False)
     c.add_argument("--form", choices=fast.FORMS, help="this form instead of the fastest")
     c.add_argument("--record", action="store_true", help="write the form and its test loss into the checkpoint's "

@@ -82,8 +82,9 @@ def _tanh_layers(rnn: nn.Module) -> tuple[list, bool]:
     """The (W_ih, W_hh, bias) of each layer of a PaperRNN or an nn.RNN, and whether its state is the paper's s."""
     if isinstance(rnn, PaperRNN):
         return [tuple(w.detach() for w in rnn.tanh_weights(l)) for l in range(len(rnn.U))], True
-    return [(getattr(rnn, f"weight_ih_l{l}").detach(), getattr(rnn, f"weight_hh_l{l}").detach(),
-             (getattr(rnn, f"bias_ih_l{l}") + getattr(rnn, f"bias_hh_l{l}")).detach()) for l in range(rnn.num_layers)], False
+    layers = [(getattr(rnn, f"weight_ih_l{l}"), getattr(rnn, f"weight_hh_l{l}"),
+               getattr(rnn, f"bias_ih_l{l}") + getattr(rnn, f"bias_hh_l{l}")) for l in range(rnn.num_layers)]
+    return [tuple(w.detach() for w in layer) for layer in layers], False
 
 
 class WritingModel(nn.Module):
