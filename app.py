@@ -21,11 +21,12 @@ from ui.compare import build_compare
 from ui.inside import build_inside
 from ui.learned import build_learned
 from ui.score import build_score
-from ui.validate import CONCURRENCY, QUEUE_SIZE, Catalog
+from ui.validate import CONCURRENCY, QUEUE_SIZE, SESSIONS, Catalog
 from ui.write import build_write
 
 HERE = Path(__file__).resolve().parent
 CSS = (HERE / "ui" / "style.css").read_text(encoding="utf-8")
+LAUNCH = dict(css=CSS, state_session_capacity=SESSIONS)  # how the page is served, here and by the tests
 # The shipped models in the order of the story: the course notebook's recipe (the "before"), the paper's
 # model trained properly, then the gated cells.
 SHIPPED = {"Course notebook (2010 RNN, 50k characters)": HERE / "checkpoints" / "seed",
@@ -85,7 +86,7 @@ def main(argv=None) -> None:
     # One torch thread per request: CONCURRENCY requests then share the cores without oversubscribing.
     configure_cpu_for_sampling(threads=1)
     print(f"app.py: serving {', '.join(models)}", file=sys.stderr)
-    build_app(models).launch(css=CSS)
+    build_app(models).launch(**LAUNCH)
 
 
 if __name__ == "__main__":

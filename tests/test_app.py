@@ -591,6 +591,38 @@ def test_bench_measures_the_served_app(served_app):
     assert len(latencies) == 3 and all(t is not None and t > 0 for t in latencies)
 
 
+def test_the_app_s_memory_levels_off_under_many_requests(tiny_checkpoints):
+    """600 mixed requests to `python app.py` on 127.0.0.1, each a session of its own. Once more sessions than
+    the app keeps (ui.validate.SESSIONS) have come, its resident memory stays level: within 20 MiB over the
+    last 300 requests (Gradio's default kept 10,000 sessions, ~0.15 MiB each: about 45 MiB here)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "CHARRNN_MODELS": str(tiny_checkpoints["lstm"])}
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=app.HERE, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        assert any("Running on local URL:" in line for line in proc.stdout), "app.py did not start"
+        url = f"http://127.0.0.1:{port}"
+        name = str(tiny_checkpoints["lstm"])
+        requests = [("generate", [name, "DORINE.\n\n", 10, 0.8, 0, 1.0, 1]), ("score", [name, "DORINE.\n\nEh.", False]),
+                    ("history", [name]), ("compare", ["DORINE.\n\n", 2, 0.8, 1])]
+        rss = []
+        with httpx.Client(base_url=url.rstrip("/"), timeout=60) as http:
+            for i in range(600):
+                endpoint, data = requests[i % len(requests)]
+                events = list(bench_app._call(http, endpoint, data))
+                assert events[-1][1] == "complete", (endpoint, events[-1])
+                if i + 1 in (300, 600):
+                    rss.append(bench_app.memory_mb(proc.pid)[0])
+        assert validate.SESSIONS < 300
+        assert rss[1] - rss[0] < 20, f"resident memory grew from {rss[0]:.0f} to {rss[1]:.0f} MiB"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def test_python_app_py_serves_on_the_port_from_the_environment(tiny_checkpoints):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

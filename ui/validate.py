@@ -6,6 +6,7 @@ limits, the same ones the sliders show, and raises gr.Error saying what is allow
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -19,7 +20,11 @@ from charrnn.record import recorded_nats
 
 CONCURRENCY = 2  # model calls at once: one per vCPU of a free Space, each on one torch thread
 QUEUE_SIZE = 64  # waiting requests beyond this are refused with "queue full" rather than piling up
-TIME_LIMIT_S = 60  # no request holds a worker longer than this: a deadline checked inside generation and scoring
+# No request holds a worker longer than this: a deadline checked inside generation and scoring.
+TIME_LIMIT_S = float(os.environ.get("CHARRNN_TIME_LIMIT_S", 60))
+# Gradio keeps a copy of the page's settings for every session, and every API call is a session of its own:
+# 10,000 by default, ~0.15 MiB each here, so memory grew with every request. The most recent ones suffice.
+SESSIONS = 256
 STREAM_EVERY_S = 0.05  # streamed text reaches the browser in batches this far apart (the first at once)
 # Every event that runs a model shares the CONCURRENCY workers: the public endpoints (gr.api) and the page's.
 API_EVENT = dict(concurrency_id="model", concurrency_limit=CONCURRENCY)

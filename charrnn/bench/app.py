@@ -9,8 +9,9 @@ machines be compared); then the same through the served app. Also the wall time 
 `python app.py` to its first answered request, the app's resident memory, `--clients` clients
 generating `--length` characters at once (latency from each one's request to its complete text), the
 first character of two visitors asking at the same moment, the Compare view (first characters, all
-complete), and the time Chromium takes to receive and draw a 5,000-character score beyond the
-request's own time. The served app is a real `python app.py` subprocess on a free port; its timings go
+complete), the time Chromium takes to receive and draw a 5,000-character score beyond the
+request's own time, the app's memory after 100 and 1,000 more requests, and how long a request that
+needs seconds runs in an app whose time limit is 1 s. The served app is a real `python app.py` subprocess on a free port; its timings go
 over HTTP to its REST API (server-sent events), the concurrent clients are gradio_client.Client objects.
 --screenshots also saves every view at desktop and phone sizes with the shipped models, as the README
 shows them (the browser parts need playwright and Debian's chromium, as the browser test does).
@@ -137,10 +138,10 @@ def memory_mb(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-def start_app(port: int, name: str, timeout: float = 120.0) -> tuple[subprocess.Popen, float]:
-    """`python app.py` on `port`; returns the process and the seconds until it answered a /score request
-    for model `name`."""
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
+def start_app(port: int, name: str, timeout: float = 120.0, **env_vars: str) -> tuple[subprocess.Popen, float]:
+    """`python app.py` on `port` (with `env_vars` set); returns the process and the seconds until it answered a
+    /score request for model `name`."""
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), **env_vars}
     env.pop("CHARRNN_MODELS", None)  # the shipped models only
     t = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
@@ -279,6 +280,38 @@ def first_character_two_visitors(http: httpx.Client, name: str, length: int = 10
     return firsts
 
 
+def memory_under_load(http: httpx.Client, pid: int, name: str, counts=(100, 1000)) -> dict[int, float]:
+    """Resident MiB of the app after each of `counts` mixed requests (write, score, history, compare with
+    model `name`, each a session of its own as API calls are)."""
+    requests = [("generate", [name, SAMPLE_PROMPT, 20, 0.8, 0, 1.0, 1]), ("score", [name, SAMPLE_PROMPT + "Ah!", False]),
+                ("history", [name]), ("compare", [SAMPLE_PROMPT, 5, 0.8, 1])]
+    rss = {}
+    for i in range(max(counts)):
+        endpoint, data = requests[i % len(requests)]
+        list(_call(http, endpoint, data))
+        if i + 1 in counts:
+            rss[i + 1] = memory_mb(pid)[0]
+    return rss
+
+
+def time_limited_request(name: str, limit_s: float = 1.0) -> tuple[float, str]:
+    """Seconds a 5,000-character score with the cache (several seconds of work for the larger models) takes
+    in an app whose request time limit is `limit_s`, and how it ended."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc, _ = start_app(port, name, CHARRNN_TIME_LIMIT_S=str(limit_s))
+    try:
+        text = SAMPLE_PROMPT + "".join(generate(load_shipped(name), SAMPLE_PROMPT, 5000 - len(SAMPLE_PROMPT),
+                                                temperature=0.8, seed=0))
+        http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
+        t, event, data = list(_call(http, "score", [name, text, True]))[-1]
+        return t, "stopped by the limit" if event == "error" and "time limit" in str(data) else f"{event}: {data}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def _mark(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
@@ -348,10 +381,16 @@ def run(reps: int = 5, length: int = 500, rate_length: int = 2000, clients: int 
         rss, peak = memory_mb(proc.pid)
         print(f"\napp resident memory: {rss:.0f} MiB now, {peak:.0f} MiB at peak "
               f"[{_mark(peak <= TARGETS['rss_mb'])}]")
+        after = memory_under_load(http, proc.pid, names[0])
+        print("after more mixed requests (each a session of its own): "
+              + ", ".join(f"{mib:.0f} MiB after {n:,}" for n, mib in after.items()))
         if screenshots_dir:
             shots = screenshots(f"http://127.0.0.1:{port}/", screenshots_dir, f"{best} · best")
             print("\nscreenshots: " + ", ".join(str(s) for s in shots))
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    seconds, how = time_limited_request(best)
+    print(f"\nA 5,000-character score with the cache ({best}) in an app whose time limit is 1 s: {how} after "
+          f"{seconds:.2f} s [{_mark(seconds <= 1.5)}]")
 
