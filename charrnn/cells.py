@@ -48,21 +48,29 @@ class PaperRNN(nn.Module):
         B = x.shape[0]
         if s is None:
             s = x.new_zeros(len(self.U), B, self.hidden_size)
-        inp, below_is_state, states = x, False, []
-        for l, (U, b) in enumerate(zip(self.U, self.b)):
-            n_in = U.shape[1] - self.hidden_size
-            U_in, U_s = U[:, :n_in], U[:, n_in:]
-            W_ih = U_in / 4 if below_is_state else U_in / 2  # a state input is (1 + h)/2 as well
-            bias = b / 2 + U_s.sum(1) / 4 + (U_in.sum(1) / 4 if below_is_state else 0)
+        inp, states = x, []
+        for l in range(len(self.U)):
+            W_ih, W_hh, bias = self.tanh_weights(l)
             h0 = (2 * s[l] - 1).unsqueeze(0)  # (1, B, H)
-            h, _ = torch.rnn_tanh(inp, h0, [W_ih, U_s / 4, bias, torch.zeros_like(bias)],
+            h, _ = torch.rnn_tanh(inp, h0, [W_ih, W_hh, bias, torch.zeros_like(bias)],
                                   True, 1, 0.0, self.training, False, True)  # (B, T, H)
             out = (1 + h) / 2  # back to the paper's s(t), (B, T, H)
             states.append(out[:, -1])
             if l + 1 < len(self.U):
                 # Dropout acts on s, then the next layer sees it in its tanh form 2s - 1.
-                inp, below_is_state = 2 * F.dropout(out, self.dropout, self.training) - 1, True
+                inp = 2 * F.dropout(out, self.dropout, self.training) - 1
         return out, torch.stack(states)  # (B, T, H), (L, B, H)
+
+    def tanh_weights(self, l: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Layer l as a tanh RNN: h(t) = tanh(W_ih x(t) + W_hh h(t-1) + bias), with h = 2s - 1 and x the
+        input (layer 0) or the tanh form 2s - 1 of the layer below. W_ih (H, in), W_hh (H, H), bias (H,)."""
+        U, b = self.U[l], self.b[l]
+        n_in = U.shape[1] - self.hidden_size
+        U_in, U_s = U[:, :n_in], U[:, n_in:]
+        if l == 0:
+            return U_in / 2, U_s / 4, b / 2 + U_s.sum(1) / 4
+        # A state input s = (1 + h)/2 is re-parametrised as the layer's own state is.
+        return U_in / 4, U_s / 4, b / 2 + U_s.sum(1) / 4 + U_in.sum(1) / 4
 
 
 def _torch_cell(cls) -> Callable[..., nn.Module]:

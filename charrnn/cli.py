@@ -5,6 +5,7 @@
     dynamic       the test split read as the paper's dynamic model (tuned off the test split; --record)
     cache         the test split read with a continuous cache (tuned off the test split; --record)
     inside        the memory horizon and the units that mean something (off the test split; --record)
+    writing       the writing form (int8, bf16 or float32) fastest on this CPU, and its test loss (--record)
     push          publish a checkpoint as a Hugging Face model repo
     deploy-space  publish the demo as a Hugging Face Space
     compress      compress a text file with a model (an arithmetic coder driven by its predictions)
@@ -25,7 +26,7 @@ from pathlib import Path
 import torch
 
 from . import compress as coder
-from . import inside, testtime
+from . import fast, inside, testtime
 from .data import DEFAULT_DATA, read_text, resolve_corpus, split
 from .flags import add_flags, given
 from .hub import HubError, deploy_space, listing, load, push, space_upload
@@ -49,11 +50,12 @@ def print_costly_lines(text: str, losses, top: int) -> None:
               f"of the loss; first {e['first']:.1f}, last {e['last']:.1f})  {e['line'][:50]!r}")
 
 
-def _corpus_flags(p: argparse.ArgumentParser, checkpoint: str) -> None:
+def _corpus_flags(p: argparse.ArgumentParser, checkpoint: str, lines: bool = True) -> None:
     p.add_argument("--checkpoint", default=checkpoint, help="checkpoint directory or Hub id USER/NAME")
     p.add_argument("--data", default=DEFAULT_DATA, help="the corpus the model was trained on (path or URL)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: PyTorch's)")
-    p.add_argument("--lines", type=int, default=0, help=LINES_HELP)
+    if lines:
+        p.add_argument("--lines", type=int, default=0, help=LINES_HELP)
 
 
 def _model_and_texts(args) -> tuple:
@@ -134,6 +136,33 @@ def look_inside(args) -> None:
                    f"{args.positions} --max-distance {args.max_distance} --warmup {args.warmup} --record")
         inside.write_record(model, args.checkpoint, {"command": command, **result})
         print(f"recorded in {args.checkpoint}/config.json (inside) and its model card")
+
+
+def writing(args) -> None:
+    """Time each writing form's one-character step here, evaluate the chosen form on the test split, --record."""
+    model, _, test = _model_and_texts(args)
+    if args.record:  # before the long computation: say now that the result could not be recorded
+        testtime.check_recordable(args.checkpoint, model.record)
+    threads, onednn = torch.get_num_threads(), torch.backends.mkldnn.enabled
+    configure_cpu_for_sampling()  # the step timed as the app writes: one thread, no oneDNN
+    try:
+        form, steps = fast.choose_form(model)
+    finally:  # process-wide settings: as they were for the evaluation, and for a caller that imported the CLI
+        torch.set_num_threads(args.threads or threads)
+        torch.backends.mkldnn.enabled = onednn
+    form = args.form or form
+    load = os.getloadavg()[0]  # other processes slow the steps down: the record says how busy the machine was
+    print(f"one-character step on {fast.cpu_name()} (load average {load:.1f}): "
+          + ", ".join(f"{f} {us:,.0f} µs" for f, us in steps.items()) + f"; writing form: {form}", flush=True)
+    r = evaluate(fast.for_writing(model, form), test)
+    static = recorded_nats(model.record)
+    print(f"{args.checkpoint}: test in the {form} writing form {r['nats']:.4f} nats/char, {r['bpc']:.4f} bits/char"
+          + ("" if static is None else f" (float32 weights: {static:.4f}, change {r['nats'] - static:+.4f})"))
+    if args.record:
+        testtime.record(model, args.checkpoint, "writing", {"form": form, "test": r, "cpu": fast.cpu_name(),
+                                                             "load_average": round(load, 1),
+                                                             "step_us": {f: round(us, 1) for f, us in steps.items()}})
+        print(f"recorded in {args.checkpoint}/config.json (final.writing)")
 
 
 def deploy(args) -> None:
@@ -275,6 +304,18 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--record", action="store_true", help="write the result into the checkpoint's config.json "
                                                          "(inside) and model card")
     c.set_defaults(run=look_inside)
+
+    c = sub.add_parser("writing", formatter_class=fmt, help="the writing form (charrnn.fast) that is fastest on this "
+                                                            "CPU, and its test loss",
+                       description="Times a one-character step of a checkpoint in each writing form (int8, bf16, "
+                                   "float32; see charrnn/fast.py) on this CPU, evaluates the fastest (or --form) on "
+                                   "the test split, and with --record writes both into its config.json "
+                                   "(final.writing), whence charrnn.for_writing takes the form.")
+    _corpus_flags(c, "checkpoints/lstm", lines=False)
+    c.add_argument("--form", choices=fast.FORMS, help="this form instead of the fastest")
+    c.add_argument("--record", action="store_true", help="write the form and its test loss into the checkpoint's "
+                                                         "config.json (final.writing)")
+    c.set_defaults(run=writing)
 
     c = sub.add_parser("push", formatter_class=fmt, help="upload a checkpoint as a Hugging Face model repo "
                                                          "(weights, config.json, model card)")

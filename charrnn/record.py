@@ -9,7 +9,11 @@
     final                                      the stored weights' loss record per split (train, val, test),
                                                the training time, and the test-time readings: final[key] is a
                                                test split read by a test-time method (charrnn.testtime), with
-                                               its settings, its "label" and an "about" sentence
+                                               its settings, its "label" and an "about" sentence; and
+                                               final["writing"]: the form the app writes with (charrnn.fast:
+                                               "int8", "bf16" or "float32"), its test loss record, and the
+                                               one-character step of each form (µs) on the CPU it was chosen
+                                               on, with that CPU's name and load average then
     inside                                     what the network does inside (python -m charrnn inside --record,
                                                charrnn.inside): the "command" that measured it; "horizon", the
                                                mean dependence of a prediction on the input k characters back,

@@ -2,7 +2,10 @@
 Run from the project directory.
 
 For each shipped model: time to the first character and characters/s of one generation, in this
-process with the app's torch settings, then the same through the served app. Also the wall time from
+process with the app's torch settings, for the float32 model and for its writing form (charrnn.fast),
+beside the memory bandwidth of a float32 matrix-vector product as large as the model's weights, measured
+in the same run (writing reads every weight once per character, so that figure lets runs on different
+machines be compared); then the same through the served app. Also the wall time from
 `python app.py` to its first answered request, the app's resident memory, `--clients` clients
 generating `--length` characters at once (latency from each one's request to its complete text), the
 first character of two visitors asking at the same moment, the Compare view (first characters, all
@@ -27,9 +30,11 @@ from pathlib import Path
 
 import httpx
 import torch
+import torch.nn.functional as F
 
 from ..checkpoint import read_record
 from ..data import SAMPLE_PROMPT
+from ..fast import cpu_name, for_writing
 from ..hub import load
 from ..record import recorded_nats
 from ..sample import configure_cpu_for_sampling, generate
@@ -50,16 +55,29 @@ def load_shipped(name: str):
     return load(_app().SHIPPED[name])
 
 
-def in_process(model, reps: int, length: int) -> tuple[float, float]:
-    """Median ms to the first character over `reps` generations, and characters/s of one `length`-long one."""
+def in_process(model, reps: int, length: int) -> tuple[float, float, float]:
+    """Median ms to the first character over `reps` generations, and characters/s of one `length`-long one:
+    per second of wall time, and per second of this process's CPU time (which other processes sharing the
+    cores do not lengthen: it tells the machine's speed apart from its load)."""
     firsts = []
     for seed in range(reps):
         t = time.perf_counter()
         next(generate(model, SAMPLE_PROMPT, length, temperature=0.8, seed=seed))
         firsts.append(time.perf_counter() - t)
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     n = sum(1 for _ in generate(model, SAMPLE_PROMPT, length, temperature=0.8, seed=0))
-    return 1000 * statistics.median(firsts), n / (time.perf_counter() - t)
+    return 1000 * statistics.median(firsts), n / (time.perf_counter() - t), n / (time.process_time() - cpu)
+
+
+def matvec_gbps(n_weights: int, reps: int = 100) -> float:
+    """GB/s of one float32 matrix-vector product over a (n_weights / 1024, 1024) matrix, best of `reps`."""
+    W, x = torch.randn(max(1, n_weights // 1024), 1024), torch.randn(1, 1024)
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        F.linear(x, W)  # (1, n_weights / 1024)
+        best = min(best, time.perf_counter() - t)
+    return 4 * W.numel() / best / 1e9
 
 
 def _call(http: httpx.Client, endpoint: str, data: list):
@@ -309,11 +327,23 @@ def run(reps: int = 5, length: int = 500, rate_length: int = 2000, clients: int 
           f"--clients {clients}   ({os.cpu_count()} CPUs, torch {torch.__version__})\n")
 
     configure_cpu_for_sampling(threads=1)  # as app.main() does
-    print("In this process, with the app's torch settings (charrnn.generate):")
+    print(f"In this process on {cpu_name()} (load average {os.getloadavg()[0]:.1f}), with the app's torch settings "
+          f"(charrnn.generate),\nthe float32 model and its writing form (charrnn.fast.for_writing; the target is the "
+          f"writing form's):")
     for name in names:
-        first, rate = in_process(load_shipped(name), reps, rate_length)
-        print(f"  {name:<26} first character {first:6.1f} ms [{_mark(first <= TARGETS['first_ms'])}]   "
-              f"{rate:7,.0f} chars/s [{_mark(rate >= TARGETS['chars_s'])}]")
+        model = load_shipped(name)
+        writer = for_writing(model)
+        mb = 4 * model.num_weights() / 1e6
+        print(f"  {name:<26} {mb:5.1f} MB of float32 weights; a matrix-vector product that large: "
+              f"{matvec_gbps(model.num_weights()):5.1f} GB/s")
+        for label, m in (("model (float32)", model), (f"writing ({writer.form})", writer)):
+            first, rate, cpu_rate = in_process(m, reps, rate_length)
+            line = f"    {label:<17} first character {first:6.1f} ms   {rate:7,.0f} chars/s ({cpu_rate:,.0f} per CPU s)"
+            if m is writer:
+                ok = rate >= TARGETS["chars_s"]
+                short = "" if ok else f" by {1 - rate / TARGETS['chars_s']:.0%}"
+                line += f"   [first {_mark(first <= TARGETS['first_ms'])}, chars/s {_mark(ok)}{short}]"
+            print(line)
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
