@@ -1,5 +1,7 @@
 """The writing form (charrnn.fast): the float32 model's predictions from cheaper weights, its choice and record."""
+import copy
 import functools
+import math
 import json
 
 import pytest
@@ -148,3 +150,29 @@ def test_each_shipped_models_writing_loss_reproduces(name):
     _, test_text = split(read_text(_corpus()))
     recorded = model.record["final"]["writing"]["test"]["nats"]
     assert charrnn.evaluate(for_writing(model), test_text)["nats"] == pytest.approx(recorded, abs=1e-3)
+
+
+def test_the_app_writes_in_the_recorded_form_and_scores_with_the_weights():
+    """A model whose record names a writing form writes in that form in the Write and Compare views; one that
+    names none writes as it is, and scoring reads the float32 weights either way."""
+    from ui.compare import Compare
+    from ui.score import Score
+    from ui.validate import Catalog
+    from ui.write import Write
+
+    plain = _trained("lstm", num_layers=2, embed_size=8)
+    recorded = copy.deepcopy(plain)
+    losses = {split: {"nats": 2.0, "bpc": 2.0 / math.log(2), "chars": 100} for split in ("train", "val", "test")}
+    recorded.record = {"final": {**losses, "writing": {"form": "int8"}}}  # made-up losses: the summary shows them
+    catalog = Catalog({"plain": plain, "recorded": recorded})
+    assert catalog.writer("plain") is plain and catalog.writer("recorded").form == "int8"
+
+    prompt, args = TINY_TEXT[:40], (300, 1.0)
+    float32 = "".join(charrnn.generate(plain, prompt, *args, seed=3))
+    int8 = "".join(charrnn.generate(for_writing(plain, "int8"), prompt, *args, seed=3))
+    assert float32 != int8, "the forms write the same text here: the test could not tell them apart"
+    assert list(Write(catalog).generate("recorded", prompt, *args, 0, 1.0, 3))[-1] == int8
+    assert list(Write(catalog).generate("plain", prompt, *args, 0, 1.0, 3))[-1] == float32
+    assert list(Compare(catalog).compare(prompt, *args, 3))[-1] == {"plain": float32, "recorded": int8}
+    text = TINY_TEXT[:300]
+    assert Score(catalog).score("recorded", text)[0] == Score(catalog).score("plain", text)[0]  # int8's would differ

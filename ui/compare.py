@@ -50,7 +50,7 @@ class Compare:
 
     def _stream(self, prompts: dict[str, str], length: int, temperature: float, seed: int) -> Iterator[dict[str, str]]:
         deadline = request_deadline()  # one for all the columns: the request's
-        writers = {n: charrnn.generate(self.catalog[n], p, length, temperature, seed=seed, deadline=deadline)
+        writers = {n: charrnn.generate(self.catalog.writer(n), p, length, temperature, seed=seed, deadline=deadline)
                    for n, p in prompts.items()}
         chars = {n: [] for n in prompts}
 

@@ -16,6 +16,8 @@ import gradio as gr
 
 from charrnn import deadline as clock
 from charrnn.deadline import DeadlineExceeded
+from charrnn.fast import for_writing, recorded_form
+from charrnn.model import CharRNN
 from charrnn.record import recorded_nats
 
 CONCURRENCY = 2  # model calls at once: one per vCPU of a free Space, each on one torch thread
@@ -42,11 +44,21 @@ class Catalog:
         # The best model is the one with the lowest recorded validation loss: never chosen on the test split.
         held_out = {n: v for n, m in models.items() if (v := recorded_nats(m.record, "val")) is not None}
         self.best = min(held_out, key=held_out.get) if held_out else next(iter(models))
+        # Writing reads every weight once per character: a model writes in the form its checkpoint records as the
+        # fastest measured (`python -m charrnn writing --record`, e.g. int8), and scores with its own weights.
+        # A model that records none writes as it is.
+        self.writers = {n: for_writing(m) if isinstance(m, CharRNN) and recorded_form(m.record) else m
+                        for n, m in models.items()}
 
     def __getitem__(self, name):
         if not isinstance(name, str) or name not in self.models:
             raise gr.Error(f"unknown model {name!r:.60}: choose one of {', '.join(map(repr, self.models))}")
         return self.models[name]
+
+    def writer(self, name):
+        """The model `name` in its writing form (see __init__)."""
+        self[name]
+        return self.writers[name]
 
     def names(self) -> list[str]:
         return list(self.models)

@@ -63,7 +63,7 @@ class Write:
         self.stops = StopFlags()
 
     def _checked(self, model, prompt, length, temperature, top_k, top_p, random_seed):
-        m = self.catalog[model]
+        m = self.catalog.writer(model)
         settings = sampling_args(len(m.vocab), length, temperature, top_k, top_p, random_seed)
         return m, known_prompt(m, prompt), settings
 
