@@ -50,8 +50,9 @@ def save(model: CharRNN, path: str | os.PathLike, record: dict, training_state: 
     tmp, old = path.parent / f".{path.name}.tmp-{os.getpid()}", path.parent / f".{path.name}.old"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
-    save_file(tensors, tmp / WEIGHTS, metadata={"format": "pt"})
+    if getattr(model, "holds_weights", True):  # a mixture (charrnn.mixture) refers to its members' files instead
+        tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
+        save_file(tensors, tmp / WEIGHTS, metadata={"format": "pt"})
     full = {"charrnn_format": FORMAT_VERSION, "model": model.config_dict(), "dtype": str(dtype).removeprefix("torch."),
             "num_params": model.num_params(), **record}
     _write(tmp / CONFIG, json.dumps(full, indent=1, ensure_ascii=False).encode())
@@ -104,6 +105,8 @@ def load_dir(path: str | os.PathLike, device: str | torch.device = "cpu") -> Cha
     """Load a checkpoint directory. Every weight must match the architecture: none missing, none extra."""
     path = checkpoint_dir(Path(path))
     record = read_record(path)
+    if "members" in record["model"]:
+        raise CheckpointError(f"{path} is a mixture of checkpoints, not one model: load it with charrnn.load")
     try:
         model = CharRNN(ModelConfig(**record["model"]))
     except (TypeError, ValueError) as e:

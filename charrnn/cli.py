@@ -3,7 +3,9 @@
     sample        write text with a model
     score         a checkpoint's loss on the test split, by piece and by line
     dynamic       the test split read as the paper's dynamic model (tuned off the test split; --record)
+    krause        the test split read with Krause et al.'s dynamic evaluation (tuned off the test split; --record)
     cache         the test split read with a continuous cache (tuned off the test split; --record)
+    mix           a mixture of checkpoints, its weights fitted on their validation slice, measured and saved
     push          publish a checkpoint as a Hugging Face model repo
     deploy-space  publish the demo as a Hugging Face Space
     bench         benchmarks: `bench train`, `bench app`
@@ -14,13 +16,14 @@ HubError) into one line on stderr and exit status 1.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
 import torch
 
 from . import testtime
-from .data import DEFAULT_DATA, read_text, resolve_corpus, split
+from .data import DEFAULT_DATA, read_text, resolve_corpus, sha256_of, split
 from .flags import add_flags, given
 from .hub import HubError, deploy_space, listing, load, push, space_upload
 from .record import recorded_nats
@@ -91,7 +94,8 @@ def read_test_split(method: testtime.Method, args) -> None:
     if any(getattr(settings, name) is None for name in method.tuned()):
         print(f"choosing {' and '.join(method.tuned())} on {tune_words}:", flush=True)
     reading, losses = testtime.read(method, model, test_text, tune_on, tune_words, settings,
-                                    log=lambda s: print(s, flush=True))
+                                    log=lambda s: print(s, flush=True),
+                                    train_text=testtime.trained_on(train_text, model.record.get("training", {})))
     static = recorded_nats(model.record)
     chosen = ", ".join(f"{name} {reading[name]:g}" for name in method.tuned())
     print(f"{args.checkpoint}: test read with {method.label}: {reading['test']['nats']:.4f} nats/char, "
@@ -101,6 +105,29 @@ def read_test_split(method: testtime.Method, args) -> None:
     if args.record:
         testtime.record(model, args.checkpoint, method.key, reading)
         print(f"recorded in {args.checkpoint}/config.json and its model card")
+
+
+def mix(args) -> None:
+    from .checkpoint import CheckpointError, read_record
+    from .mixture import build, is_mixture
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    if out.is_dir() and any(out.iterdir()):  # saving replaces the directory: only an earlier mixture may go
+        try:
+            replaceable = is_mixture(read_record(out))
+        except CheckpointError:
+            replaceable = False
+        if not replaceable:
+            raise ValueError(f"{out} holds files that are not a mixture, and saving would replace them: choose a new "
+                             "or empty directory")
+    corpus = resolve_corpus(args.data)
+    train_text, test_text = split(read_text(corpus))
+    info = {"command": "python -m charrnn " + shlex.join(args.argv), "corpus": args.data,
+            "corpus_sha256": sha256_of(corpus), "device": f"cpu ({torch.get_num_threads()} CPU threads)"}
+    build(args.members, args.out, train_text, test_text, fit=not args.equal, info=info)
+    print(f"saved the mixture in {args.out}; serve it with python app.py --model {args.out}")
 
 
 def deploy(args) -> None:
@@ -168,6 +195,16 @@ def parser() -> argparse.ArgumentParser:
         add_flags(c.add_argument_group(f"{method.label} settings"), method.Settings)
         c.set_defaults(run=lambda args, method=method: read_test_split(method, args))
 
+    c = sub.add_parser("mix", formatter_class=fmt, help="a mixture of checkpoints (their weighted mean distribution), "
+                                                        "measured and saved as a checkpoint that refers to them")
+    c.add_argument("members", nargs="+", help="checkpoint directories trained on the same split")
+    c.add_argument("--out", required=True, help="directory of the mixture's checkpoint (no weights: a few kB)")
+    c.add_argument("--data", default=DEFAULT_DATA, help="the corpus the members were trained on (path or URL)")
+    c.add_argument("--equal", action="store_true", help="equal weights (default: fitted on the members' shared "
+                                                        "validation slice, never the test split)")
+    c.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: PyTorch's)")
+    c.set_defaults(run=mix)
+
     c = sub.add_parser("push", formatter_class=fmt, help="upload a checkpoint as a Hugging Face model repo "
                                                          "(weights, config.json, model card)")
     c.add_argument("checkpoint", help="checkpoint directory, e.g. checkpoints/lstm")
@@ -201,6 +238,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> None:
     args = parser().parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)  # what a record says the command was
     try:
         args.run(args)
     except (ValueError, OSError, HubError) as e:  # DataError and CheckpointError are ValueErrors

@@ -96,10 +96,11 @@ class CharRNN(nn.Module):
 
 
 def map_state(state, fn):
-    """Apply `fn` to each tensor of a recurrent state: one tensor, or the LSTM's (h, c); None stays None."""
+    """Apply `fn` to each tensor of a recurrent state: one tensor, or a tuple of states (the LSTM's (h, c), a
+    mixture's members' states); None stays None."""
     if state is None:
         return None
-    return tuple(fn(s) for s in state) if isinstance(state, tuple) else fn(state)
+    return tuple(map_state(s, fn) for s in state) if isinstance(state, tuple) else fn(state)
 
 
 def detach_state(state):
