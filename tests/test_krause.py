@@ -118,7 +118,7 @@ def test_the_cli_measures_on_training_text_tunes_on_the_validation_slice_and_nev
     main(["krause", "--checkpoint", str(lstm_copy), "--data", str(corpus_file), "--grad-chars", "2000", "--record"])
     printed = capsys.readouterr().out
     assert "choosing lr and lam on the validation slice (500 characters" in printed
-    grid = len(krause.ETAS) * len(krause.LAMBDAS) + 1
+    grid = 1 + len(krause.ETAS) + len(krause.LAMBDAS) - 1  # static, each lr at lam 0, each other lam at the best lr
     trained_on = testtime.trained_on(train_text, record["training"])
     assert seen == [trained_on[-2000:]] + [val] * grid + [test_text]  # the test split read once, last
 
@@ -126,6 +126,8 @@ def test_the_cli_measures_on_training_text_tunes_on_the_validation_slice_and_nev
     k = config["final"]["krause"]
     tuning = {tuple(map(float, key.split(","))): v for key, v in k["tuning"].items()}
     assert len(tuning) == grid and (k["lr"], k["lam"]) == min(tuning, key=tuning.get)
+    best_lr = min(krause.ETAS, key=lambda lr: tuning[lr, 0.0])
+    assert {(best_lr, lam) for lam in krause.LAMBDAS} <= set(tuning)  # lam searched at the best lr
     assert {key: v for key, v in config["final"].items() if key != "krause"} == record["final"]
     model = charrnn.load(lstm_copy)
     rms = gradient_rms(model, trained_on[-2000:])
