@@ -8,7 +8,7 @@
     mix           a mixture of checkpoints, its weights fitted on their validation slice, measured and saved
     push          publish a checkpoint as a Hugging Face model repo
     deploy-space  publish the demo as a Hugging Face Space
-    bench         benchmarks: `bench train`, `bench app`
+    bench         benchmarks: `bench train`, `bench app`, `bench testtime`
 
 Each command parses its flags, calls the library, and turns the library's errors (ValueError, OSError,
 HubError) into one line on stderr and exit status 1.
@@ -150,6 +150,14 @@ def bench_train(args) -> None:
     bench_training(args.steps)
 
 
+def bench_testtime(args) -> None:
+    from .bench.testtime import bench_testtime
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bench_testtime(args.checkpoint, args.data, args.chars)
+
+
 def bench_app(args) -> None:
     from .bench.app import run
 
@@ -226,6 +234,13 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--steps", type=int, default=20, help="timed training steps per model")
     c.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's)")
     c.set_defaults(run=bench_train)
+    c = kinds.add_parser("testtime", formatter_class=fmt, help="what each recorded test-time method costs to read "
+                                                               "(chars/s), beside its recorded test loss")
+    c.add_argument("--checkpoint", default="checkpoints/gru-large", help="checkpoint directory or Hub id USER/NAME")
+    c.add_argument("--data", default=DEFAULT_DATA, help="the corpus the model was trained on (path or URL)")
+    c.add_argument("--chars", type=int, default=5_000, help="characters of the test split each reading is timed on")
+    c.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's)")
+    c.set_defaults(run=bench_testtime)
     c = kinds.add_parser("app", formatter_class=fmt, help="the app's latency, throughput, start time and memory")
     c.add_argument("--reps", type=int, default=5, help="generations whose first-character time is the median")
     c.add_argument("--length", type=int, default=500, help="characters each concurrent client asks for")

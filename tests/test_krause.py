@@ -139,3 +139,17 @@ def test_the_cli_measures_on_training_text_tunes_on_the_validation_slice_and_nev
 def test_the_cli_wants_both_settings_or_neither(lstm_copy, corpus_file):
     with pytest.raises(SystemExit, match="give both lr and lam"):
         main(["krause", "--checkpoint", str(lstm_copy), "--data", str(corpus_file), "--lr", "0.001"])
+
+
+def test_bench_testtime_prints_the_cost_of_each_recorded_reading_beside_its_loss(lstm_copy, corpus_file, capsys):
+    main(["krause", "--checkpoint", str(lstm_copy), "--data", str(corpus_file), "--lr", "0.0001", "--lam", "0.002",
+          "--grad-chars", "500", "--record"])
+    main(["dynamic", "--checkpoint", str(lstm_copy), "--data", str(corpus_file), "--lr", "0.01", "--record"])
+    capsys.readouterr()
+    main(["bench", "testtime", "--checkpoint", str(lstm_copy), "--data", str(corpus_file), "--chars", "300"])
+    rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]
+    final = charrnn.load(lstm_copy).record["final"]
+    assert [r[0] for r in rows[:2]] + [rows[3][0]] == ["| reading", "| weights alone", "| dynamic evaluation"]
+    assert rows[2][0].startswith("| dynamic evaluation (Krause) (and ") and rows[2][0].endswith(" s once, on training text)")
+    assert rows[1][3] == f"{final['test']['nats']:.4f} |" and rows[2][3] == f"{final['krause']['test']['nats']:.4f} |"
+    assert rows[3][3] == f"{final['dynamic']['test']['nats']:.4f} |" and float(rows[3][1].replace(",", "")) > 0
