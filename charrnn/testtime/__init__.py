@@ -9,6 +9,7 @@ checkpoint's config.json as final[key] (see charrnn.record), whence the model ca
     dynamic   the paper's dynamic model: the network keeps learning from the text it has read
     krause    dynamic evaluation as Krause et al. (2018): steps scaled by each weight's gradient RMS on training
               text, with a decay toward the trained weights
+    combined  the network (read as one of the above), its cache and character counts, mixed by learning weights
     cache     a continuous cache: the fixed network, mixed with what followed its most similar states
 """
 from __future__ import annotations
@@ -23,13 +24,13 @@ from ..checkpoint import resave
 from ..data import hold_out
 from ..record import caller_fields
 from ..scoring import average
-from . import cache, dynamic, krause
+from . import cache, combined, dynamic, krause
 from .method import Method
 
 TUNE_CHARS = 50_000  # tuning text for checkpoints without a validation slice: the end of the training split
 
 
-METHODS: dict[str, Method] = {m.key: m for m in (dynamic.METHOD, cache.METHOD, krause.METHOD)}
+METHODS: dict[str, Method] = {m.key: m for m in (dynamic.METHOD, cache.METHOD, krause.METHOD, combined.METHOD)}
 
 
 def tuning_text(train_text: str, training: dict) -> tuple[str, str]:
