@@ -47,5 +47,5 @@ PRESETS: dict[str, dict] = {
                       "per-character SGD",
              "model": dict(cell="paper", hidden_size=128),
              "train": dict(batch_size=1, seq_len=1, epochs=10, optimizer="sgd", lr=0.1, grad_clip=0.0,
-                           schedule="constant", max_chars=50_000, eval_every=0)},
+                           schedule="constant", max_chars=50_000, val_chars=5_000, eval_every=0)},
 }
