@@ -92,3 +92,17 @@ def test_the_cli_tunes_the_mixer_on_the_validation_slice_and_reads_the_test_spli
     prepared = combined._prepare(model, trained_on, combined.Settings(**{k: c[k] for k in ("mixer_lr", "adapt", "order")}))
     q, select = combined.predictors(prepared, test_text, combined.Settings(mixer_lr=c["mixer_lr"]))
     assert mix_losses(q, select, c["mixer_lr"]).mean().item() == pytest.approx(c["test"]["nats"], abs=1e-5)
+
+
+def test_the_app_s_bars_draw_a_model_with_every_registered_reading():
+    """Each method of the registry is a series of the Learning view's bars: one colour each, the legend wrapped."""
+    import re
+
+    from ui import charts
+    from ui.learned import WEIGHTS_ALONE
+
+    series = [WEIGHTS_ALONE, *(m.label for m in testtime.METHODS.values())]
+    svg = charts.bars([("m", {name: 1.0 + k / 10 for k, name in enumerate(series)})], series, [("x", 2.0)])
+    colours = re.findall(r"<rect x='\d+' y='\d+' width='10' height='10' fill='(#\w+)'/>", svg)
+    assert len(colours) == len(set(colours)) == len(series)
+    assert len(re.findall(r"<title>m, ", svg)) == len(series)
