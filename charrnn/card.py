@@ -35,7 +35,7 @@ def card_metadata(record: dict, name: str = "charrnn") -> ModelCardData:
                               metric_value=round(value, 4), metric_name=metric) for kind, value, metric in metrics]
     return ModelCardData(
         library_name="charrnn", license=LICENSE, language=["fr"], pipeline_tag="text-generation",
-        tags=["charrnn", "character-level", "language-model", "rnn", CELLS[record["model"]["cell"]].tag, "pytorch",
+        tags=["charrnn", "character-level", "language-model", "rnn", ("mixture" if "members" in record["model"] else CELLS[record["model"]["cell"]].tag), "pytorch",
               "safetensors", "moliere", "french"],
         model_name=name if results else None, eval_results=results or None)
 
@@ -68,19 +68,27 @@ def inside_section(inside: dict) -> list[str]:
     return lines + ["", "```bash", inside["command"], "```", ""]
 
 
+def _what(record: dict) -> str:
+    """What the model is, in a sentence: its cell and sizes, or a mixture's members."""
+    m = record["model"]
+    if "members" in m:  # charrnn.mixture
+        return (f"the mixture of {len(m['members'])} checkpoints' next-character distributions ("
+                + ", ".join(f"`{e['path']}` × {e['weight']:.3f}" for e in m["members"])
+                + f"; {record.get('num_params', 0):,} parameters in all). It holds no weights: `config.json` names "
+                "each member by its path and the sha256 of its weights, and a missing or changed member is refused.")
+    return (f"{CELLS[m['cell']].card_name}, hidden size {m['hidden_size']}, {m['num_layers']} layer(s), "
+            + (f"embedding size {m['embed_size']}" if m["embed_size"] else "one-hot input")
+            + f", {record.get('num_params', 0):,} parameters, weights stored as {record.get('dtype', 'float32')}.")
+
+
 def model_card(record: dict, name: str) -> str:
     m = record["model"]
     training = record.get("training", {})
     history = record.get("history", [])
     final = record.get("final")
     lines = ["---", card_metadata(record, name).to_yaml().strip(), "---", "",
-             f"# charrnn · {name}", "",
-             f"A character-level language model of Molière's dialogues: {CELLS[m['cell']].card_name}, "
-             f"hidden size {m['hidden_size']}, {m['num_layers']} layer(s), "
-             + (f"embedding size {m['embed_size']}" if m["embed_size"] else "one-hot input")
-             + f", {record.get('num_params', 0):,} parameters, weights stored as {record.get('dtype', 'float32')}. "
-             f"Its vocabulary is {len(m['vocab'])} characters.",
-             ""]
+             f"# charrnn · {name}", "", f"A character-level language model of Molière's dialogues: {_what(record)} "
+             f"Its vocabulary is {len(m['vocab'])} characters.", ""]
     if final:
         lines += ["## Losses of the stored weights", "",
                   "Average cross-entropy per character; bits/char = nats/char ÷ ln 2, perplexity = 2^bits.", "",
@@ -132,6 +140,7 @@ def model_card(record: dict, name: str) -> str:
               f'model = charrnn.load("{name}")  # a local directory or a Hub id USER/NAME',
               f'print("".join(charrnn.generate(model, {json.dumps(SAMPLE_PROMPT)}, 300, temperature=0.8, seed=0)))',
               "```", "",
-              "`config.json` holds everything needed to rebuild the model (architecture, sizes, vocabulary) and "
-              "`model.safetensors` the weights, so no pickle is ever loaded.", ""]
+              ("`config.json` names the member checkpoints, which must sit at those paths beside it."
+               if "members" in m else "`config.json` holds everything needed to rebuild the model (architecture, "
+               "sizes, vocabulary) and `model.safetensors` the weights, so no pickle is ever loaded."), ""]
     return "\n".join(lines)

@@ -1,5 +1,8 @@
 """The recurrent cells, and the registry that describes each one in a single entry.
 
+The rnn, gru and lstm cells also come regularised as AWD-LSTM (Merity et al. 2018; LockedRecurrence), and the
+layer-normalised LSTM (Ba et al. 2016; LayerNormLSTM) is its own cell.
+
 A cell is a module with the contract of PyTorch's batch-first recurrences: cell(x, state) -> (out, state),
 x (B, T, in), out (B, T, H) the top layer's output at every step, state None at the start of a text.
 Everything else the project needs to know about a cell (its name in a model card, its Hub tag, whether
@@ -8,6 +11,7 @@ the output layer has a bias) is in its `CELLS` entry, so that adding a cell is o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import torch
@@ -73,6 +77,114 @@ class PaperRNN(nn.Module):
         return U_in / 4, U_s / 4, b / 2 + U_s.sum(1) / 4 + U_in.sum(1) / 4
 
 
+def locked_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Dropout with one mask per sequence (Gal & Ghahramani 2016, AWD-LSTM's "locked" dropout): x (B, T, D) loses
+    the same units at every step of a sequence, so the recurrence sees a consistently thinned input."""
+    if not training or p == 0:
+        return x
+    mask = x.new_empty(x.shape[0], 1, x.shape[2]).bernoulli_(1 - p) / (1 - p)  # (B, 1, D)
+    return x * mask
+
+
+def sequence_dropout(x: torch.Tensor, p: float, locked: bool, training: bool) -> torch.Tensor:
+    """Dropout on x (B, T, D): locked (one mask per sequence) or a new mask at every step."""
+    return locked_dropout(x, p, training) if locked else F.dropout(x, p, training)
+
+
+def drop_connect(weight: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """DropConnect (Wan et al. 2013) on a weight matrix: each entry dropped with probability p, the rest scaled by
+    1 / (1 - p); one mask per call, so every step of the sequence uses the same thinned matrix."""
+    if not training or p == 0:
+        return weight
+    return weight * weight.new_empty(weight.shape).bernoulli_(1 - p) / (1 - p)
+
+
+class LockedRecurrence(nn.Module):
+    """PyTorch's fused RNN, GRU or LSTM kernel, one layer at a time, regularised as AWD-LSTM (Merity et al. 2018):
+    DropConnect on each layer's recurrent matrix W_hh, drawn on the matrix before the kernel runs (so training
+    keeps the fused kernel's speed), and dropout between the layers, locked (one mask per sequence) or not.
+
+    State as nn.GRU / nn.LSTM: (L, B, H), or the LSTM's pair of them.
+    """
+
+    def __init__(self, kind: str, input_size: int, hidden_size: int, num_layers: int, dropout: float,
+                 weight_drop: float = 0.0, locked: bool = False):
+        super().__init__()
+        cls, self.kernel = {"rnn": (nn.RNN, torch.rnn_tanh), "gru": (nn.GRU, torch.gru), "lstm": (nn.LSTM, torch.lstm)}[kind]
+        self.lstm, self.hidden_size = kind == "lstm", hidden_size
+        self.dropout, self.weight_drop, self.locked = dropout, weight_drop, locked
+        self.layers = nn.ModuleList(cls(n, hidden_size, 1, batch_first=True)
+                                    for n in [input_size] + [hidden_size] * (num_layers - 1))
+
+    def forward(self, x: torch.Tensor, state=None):
+        L, B = len(self.layers), x.shape[0]
+        if state is None:
+            zeros = x.new_zeros(L, B, self.hidden_size)
+            state = (zeros, zeros) if self.lstm else zeros
+        inp, hs, cs = x, [], []
+        for l, layer in enumerate(self.layers):
+            params = [layer.weight_ih_l0, drop_connect(layer.weight_hh_l0, self.weight_drop, self.training),
+                      layer.bias_ih_l0, layer.bias_hh_l0]
+            if self.lstm:
+                out, h, c = self.kernel(inp, (state[0][l : l + 1], state[1][l : l + 1]), params, True, 1, 0.0,
+                                        self.training, False, True)  # (B, T, H), (1, B, H), (1, B, H)
+                cs.append(c)
+            else:
+                out, h = self.kernel(inp, state[l : l + 1], params, True, 1, 0.0, self.training, False, True)
+            hs.append(h)
+            if l + 1 < L:
+                inp = sequence_dropout(out, self.dropout, self.locked, self.training)
+        h = torch.cat(hs)  # (L, B, H)
+        return out, ((h, torch.cat(cs)) if self.lstm else h)
+
+
+class LayerNormLSTM(nn.Module):
+    """An LSTM with layer normalisation (Ba, Kiros & Hinton 2016, eq. 20-22), at each layer:
+
+        (i, f, g, o) = LN(W_h h(t-1)) + LN(W_x x(t)) + b
+        c(t) = sigmoid(f) c(t-1) + sigmoid(i) tanh(g)
+        h(t) = sigmoid(o) tanh(LN(c(t)))
+
+    each LN with its own gain and bias. Normalising inside the step rules the fused kernel out: the recurrence
+    is a loop over time in Python (`python -m charrnn bench train` measures what that costs). DropConnect on W_h
+    and dropout between layers (locked or not) as in LockedRecurrence. State: (h, c), each (L, B, H).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int, dropout: float, weight_drop: float = 0.0,
+                 locked: bool = False):
+        super().__init__()
+        H, sizes = hidden_size, [input_size] + [hidden_size] * (num_layers - 1)
+        self.hidden_size, self.dropout, self.weight_drop, self.locked = H, dropout, weight_drop, locked
+        bound = H**-0.5  # PyTorch's LSTM initialisation
+        self.W_x = nn.ParameterList([nn.Parameter(torch.empty(4 * H, n).uniform_(-bound, bound)) for n in sizes])
+        self.W_h = nn.ParameterList([nn.Parameter(torch.empty(4 * H, H).uniform_(-bound, bound)) for _ in sizes])
+        self.b = nn.ParameterList([nn.Parameter(torch.zeros(4 * H)) for _ in sizes])
+        self.ln_x = nn.ModuleList(nn.LayerNorm(4 * H) for _ in sizes)
+        self.ln_h = nn.ModuleList(nn.LayerNorm(4 * H) for _ in sizes)
+        self.ln_c = nn.ModuleList(nn.LayerNorm(H) for _ in sizes)
+
+    def forward(self, x: torch.Tensor, state=None):
+        L, (B, T, _) = len(self.W_x), x.shape
+        if state is None:
+            state = (x.new_zeros(L, B, self.hidden_size), x.new_zeros(L, B, self.hidden_size))
+        inp, hs, cs = x, [], []
+        for l in range(L):
+            W_h = drop_connect(self.W_h[l], self.weight_drop, self.training)
+            from_x = self.ln_x[l](inp @ self.W_x[l].T) + self.b[l]  # (B, T, 4H): every step at once
+            h, c, outs = state[0][l], state[1][l], []
+            for t in range(T):
+                i, f, g, o = (from_x[:, t] + self.ln_h[l](h @ W_h.T)).chunk(4, -1)  # each (B, H)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(self.ln_c[l](c))
+                outs.append(h)
+            out = torch.stack(outs, 1)  # (B, T, H)
+            hs.append(h)
+            cs.append(c)
+            if l + 1 < L:
+                inp = sequence_dropout(out, self.dropout, self.locked, self.training)
+        return out, (torch.stack(hs), torch.stack(cs))
+
+
 def _torch_cell(cls) -> Callable[..., nn.Module]:
     """A builder for PyTorch's fused nn.RNN / nn.GRU / nn.LSTM with the registry's signature."""
     def build(input_size: int, hidden_size: int, num_layers: int, dropout: float) -> nn.Module:
@@ -87,13 +199,18 @@ class Cell:
     card_name: str  # what the model card calls it
     tag: str  # its tag on the Hugging Face Hub
     head_bias: bool = True  # whether the output layer V has a bias
+    # (input_size, hidden_size, num_layers, dropout, weight_drop, locked) -> the recurrence with DropConnect on its
+    # recurrent weights and locked dropout between layers (ModelConfig.weight_drop, dropout_mask); None: not offered
+    regularised: Callable[..., nn.Module] | None = None
 
 
 CELLS: dict[str, Cell] = {
     # The paper's output layer y = softmax(V s) has no bias; the other cells get the usual one.
     "paper": Cell(PaperRNN, "simple (Elman) RNN with sigmoid state, Mikolov et al. (2010)", "mikolov-2010",
                   head_bias=False),
-    "rnn": Cell(_torch_cell(nn.RNN), "Elman RNN with tanh state", "elman-rnn"),
-    "gru": Cell(_torch_cell(nn.GRU), "GRU", "gru"),
-    "lstm": Cell(_torch_cell(nn.LSTM), "LSTM", "lstm"),
+    "rnn": Cell(_torch_cell(nn.RNN), "Elman RNN with tanh state", "elman-rnn", regularised=partial(LockedRecurrence, "rnn")),
+    "gru": Cell(_torch_cell(nn.GRU), "GRU", "gru", regularised=partial(LockedRecurrence, "gru")),
+    "lstm": Cell(_torch_cell(nn.LSTM), "LSTM", "lstm", regularised=partial(LockedRecurrence, "lstm")),
+    "ln-lstm": Cell(LayerNormLSTM, "LSTM with layer normalisation (Ba et al. 2016)", "layer-norm-lstm",
+                    regularised=LayerNormLSTM),
 }

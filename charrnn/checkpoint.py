@@ -15,11 +15,11 @@ record holds, and their values to be finite. Whatever is wrong ends in one Check
 """
 from __future__ import annotations
 
-import dataclasses
 import glob
 import json
 import os
 import shutil
+import typing
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -68,7 +68,8 @@ def save(model: CharRNN, path: str | os.PathLike, record: dict, training_state: 
     sha256, which ties it to these weights (see load_training_state).
     """
     path = Path(path)
-    tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
+    holds_weights = getattr(model, "holds_weights", True)  # a mixture (charrnn.mixture) names its members' files
+    tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()} if holds_weights else {}
     bad = _non_finite(tensors)
     if bad:  # a checkpoint that load() refuses must never replace a good one
         raise ValueError(f"not saving {path}: weights {', '.join(bad[:3])} hold NaN or infinite values (as "
@@ -79,11 +80,13 @@ def save(model: CharRNN, path: str | os.PathLike, record: dict, training_state: 
     shutil.rmtree(tmp, ignore_errors=True)  # this process's own, from a save interrupted earlier
     tmp.mkdir()
     with _locked(tmp):
-        save_file(tensors, tmp / WEIGHTS, metadata={"format": "pt"})
-        sha = sha256_of(tmp / WEIGHTS)
+        sha = None
+        if holds_weights:
+            save_file(tensors, tmp / WEIGHTS, metadata={"format": "pt"})
+            sha = sha256_of(tmp / WEIGHTS)
         full = {"charrnn_format": FORMAT_VERSION, "model": model.config_dict(),
-                "dtype": str(dtype).removeprefix("torch."), "num_params": model.num_params(), "weights_sha256": sha,
-                **caller_fields(record)}
+                "dtype": str(dtype).removeprefix("torch."), "num_params": model.num_params(),
+                **({"weights_sha256": sha} if sha else {}), **caller_fields(record)}
         _write(tmp / CONFIG, json.dumps(full, indent=1, ensure_ascii=False).encode())
         _write(tmp / CARD, model_card(full, path.name).encode())
         if training_state is not None:
@@ -206,15 +209,19 @@ def read_record(path: str | os.PathLike) -> dict:
 def model_config(record: dict, path: str | os.PathLike) -> ModelConfig:
     """The ModelConfig of the record of checkpoint `path`, each field of the type the dataclass declares."""
     config = checkpoint_dir(Path(path)) / CONFIG
-    types = {"str": str, "int": int, "float": (int, float)}
     model = record["model"]
     try:
         if not isinstance(model, dict):
             raise TypeError(f"its model section is a {type(model).__name__}, not a mapping")
-        for f in dataclasses.fields(ModelConfig):
-            v = model.get(f.name)
-            if f.name in model and (isinstance(v, bool) or not isinstance(v, types[f.type])):
-                raise TypeError(f"{f.name} must be of type {f.type}, not {v!r:.40}")
+        for name, kind in typing.get_type_hints(ModelConfig).items():
+            if name not in model:
+                continue
+            v, choices = model[name], typing.get_args(kind)
+            if typing.get_origin(kind) is typing.Literal:
+                if not isinstance(v, str) or v not in choices:
+                    raise TypeError(f"{name} must be one of {', '.join(map(repr, choices))}, not {v!r:.40}")
+            elif isinstance(v, bool) or not isinstance(v, (int, float) if kind is float else kind):
+                raise TypeError(f"{name} must be of type {kind.__name__}, not {v!r:.40}")
         return ModelConfig(**model)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{config} describes no valid model: {e}") from None
@@ -264,6 +271,8 @@ def load_dir(path: str | os.PathLike, device: str | torch.device = "cpu") -> Cha
     and the weights file must be the one the record's sha256 names, with finite values."""
     path = checkpoint_dir(Path(path))
     record = read_record(path)
+    if isinstance(record.get("model"), dict) and "members" in record["model"]:
+        raise CheckpointError(f"{path} is a mixture of checkpoints, not one model: load it with charrnn.load")
     weights = path / WEIGHTS
     if not weights.is_file():
         raise CheckpointError(f"{path} has no {WEIGHTS}" + (" (it is a directory)" if weights.is_dir() else ""))

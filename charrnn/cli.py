@@ -3,14 +3,16 @@
     sample        write text with a model
     score         a checkpoint's loss on the test split, by piece and by line
     dynamic       the test split read as the paper's dynamic model (tuned off the test split; --record)
+    krause        the test split read with Krause et al.'s dynamic evaluation (tuned off the test split; --record)
     cache         the test split read with a continuous cache (tuned off the test split; --record)
     inside        the memory horizon and the units that mean something (off the test split; --record)
     writing       the writing form (int8, bf16 or float32) fastest on this CPU, and its test loss (--record)
+    mix           a mixture of checkpoints, its weights fitted on their validation slice, measured and saved
     push          publish a checkpoint as a Hugging Face model repo
     deploy-space  publish the demo as a Hugging Face Space
     compress      compress a text file with a model (an arithmetic coder driven by its predictions)
     decompress    the text back, exactly
-    bench         benchmarks: `bench train`, `bench app`, `bench ddp`, `bench compress`
+    bench         benchmarks: `bench train`, `bench app`, `bench ddp`, `bench compress`, `bench testtime`
 
 Each command parses its flags, calls the library, and turns the library's errors (ValueError, OSError,
 HubError) into one line on stderr and exit status 1.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -27,7 +30,7 @@ import torch
 
 from . import compress as coder
 from . import fast, inside, testtime
-from .data import DEFAULT_DATA, read_text, resolve_corpus, split
+from .data import DEFAULT_DATA, read_text, resolve_corpus, sha256_of, split
 from .flags import add_flags, given
 from .hub import HubError, deploy_space, listing, load, push, space_upload
 from .presets import PRESETS
@@ -100,7 +103,8 @@ def read_test_split(method: testtime.Method, args) -> None:
     if any(getattr(settings, name) is None for name in method.tuned()):
         print(f"choosing {' and '.join(method.tuned())} on {tune_words}:", flush=True)
     reading, losses = testtime.read(method, model, test_text, tune_on, tune_words, settings,
-                                    log=lambda s: print(s, flush=True))
+                                    log=lambda s: print(s, flush=True),
+                                    train_text=testtime.trained_on(train_text, model.record.get("training", {})))
     static = recorded_nats(model.record)
     chosen = ", ".join(f"{name} {reading[name]:g}" for name in method.tuned())
     print(f"{args.checkpoint}: test read with {method.label}: {reading['test']['nats']:.4f} nats/char, "
@@ -163,6 +167,29 @@ def writing(args) -> None:
                                                              "load_average": round(load, 1),
                                                              "step_us": {f: round(us, 1) for f, us in steps.items()}})
         print(f"recorded in {args.checkpoint}/config.json (final.writing)")
+
+
+def mix(args) -> None:
+    from .checkpoint import CheckpointError, read_record
+    from .mixture import build, is_mixture
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    if out.is_dir() and any(out.iterdir()):  # saving replaces the directory: only an earlier mixture may go
+        try:
+            replaceable = is_mixture(read_record(out))
+        except CheckpointError:
+            replaceable = False
+        if not replaceable:
+            raise ValueError(f"{out} holds files that are not a mixture, and saving would replace them: choose a new "
+                             "or empty directory")
+    corpus = resolve_corpus(args.data)
+    train_text, test_text = split(read_text(corpus))
+    info = {"command": "python -m charrnn " + shlex.join(args.argv), "corpus": args.data,
+            "corpus_sha256": sha256_of(corpus), "device": f"cpu ({torch.get_num_threads()} CPU threads)"}
+    build(args.members, args.out, train_text, test_text, fit=not args.equal, info=info)
+    print(f"saved the mixture in {args.out}; serve it with python app.py --model {args.out}")
 
 
 def deploy(args) -> None:
@@ -233,6 +260,13 @@ def bench_ddp(args) -> None:
     from .bench.ddp import bench_ddp as run
 
     run(args.preset, args.steps, args.rounds)
+
+def bench_testtime(args) -> None:
+    from .bench.testtime import bench_testtime
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bench_testtime(args.checkpoint, args.data, args.chars)
 
 
 def bench_app(args) -> None:
@@ -317,6 +351,16 @@ def parser() -> argparse.ArgumentParser:
                                                          "config.json (final.writing)")
     c.set_defaults(run=writing)
 
+    c = sub.add_parser("mix", formatter_class=fmt, help="a mixture of checkpoints (their weighted mean distribution), "
+                                                        "measured and saved as a checkpoint that refers to them")
+    c.add_argument("members", nargs="+", help="checkpoint directories trained on the same split")
+    c.add_argument("--out", required=True, help="directory of the mixture's checkpoint (no weights: a few kB)")
+    c.add_argument("--data", default=DEFAULT_DATA, help="the corpus the members were trained on (path or URL)")
+    c.add_argument("--equal", action="store_true", help="equal weights (default: fitted on the members' shared "
+                                                        "validation slice, never the test split)")
+    c.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: PyTorch's)")
+    c.set_defaults(run=mix)
+
     c = sub.add_parser("push", formatter_class=fmt, help="upload a checkpoint as a Hugging Face model repo "
                                                          "(weights, config.json, model card)")
     c.add_argument("checkpoint", help="checkpoint directory, e.g. checkpoints/lstm")
@@ -356,6 +400,13 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--steps", type=int, default=20, help="timed training steps per model")
     c.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's)")
     c.set_defaults(run=bench_train)
+    c = kinds.add_parser("testtime", formatter_class=fmt, help="what each recorded test-time method costs to read "
+                                                               "(chars/s), beside its recorded test loss")
+    c.add_argument("--checkpoint", default="checkpoints/gru-large", help="checkpoint directory or Hub id USER/NAME")
+    c.add_argument("--data", default=DEFAULT_DATA, help="the corpus the model was trained on (path or URL)")
+    c.add_argument("--chars", type=int, default=5_000, help="characters of the test split each reading is timed on")
+    c.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's)")
+    c.set_defaults(run=bench_testtime)
     c = kinds.add_parser("app", formatter_class=fmt, help="the app's latency, throughput, start time and memory")
     c.add_argument("--reps", type=int, default=5, help="generations whose first-character time is the median")
     c.add_argument("--length", type=int, default=500, help="characters each concurrent client asks for")
@@ -383,6 +434,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> None:
     args = parser().parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)  # what a record says the command was
     try:
         args.run(args)
     except (ValueError, OSError, HubError) as e:  # DataError and CheckpointError are ValueErrors

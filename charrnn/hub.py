@@ -18,6 +18,7 @@ import torch
 
 from .card import model_card
 from .checkpoint import CARD, CONFIG, WEIGHTS, CheckpointError, checkpoint_dir, load_dir, read_record
+from .mixture import is_mixture, load_mixture
 from .model import CharRNN
 
 SPACE_TOP_FILES = ("app.py", "requirements.txt", "README.md")  # what the Space runs, installs and shows
@@ -98,7 +99,7 @@ def load(name: str | os.PathLike, device: str | torch.device = "cpu", revision: 
     """
     local = checkpoint_dir(Path(name))  # CheckpointError for a name the file system cannot even look up
     if local.exists():
-        return load_dir(local, device)
+        return load_mixture(local, device) if is_mixture(read_record(local)) else load_dir(local, device)
     if not looks_like_repo_id(str(name)):
         raise CheckpointError(f"no checkpoint directory {name} (and it is not a Hub id of the form USER/NAME)")
     try:
@@ -115,13 +116,14 @@ def _checkpoint_files(path: Path, name: str) -> dict[str, bytes]:
     A training run may save over the checkpoint while it is read (save() swaps whole directories), so
     config.json is read again after the weights and the read repeated until both come from one save.
     """
-    load_dir(path)  # a checkpoint that does not load is not published; CheckpointError says why
+    load(path)  # a checkpoint that does not load is not published; CheckpointError says why
     for _ in range(10):
         try:
             config = (path / CONFIG).read_bytes()
-            weights = (path / WEIGHTS).read_bytes()
+            # A mixture has no weights of its own: its members are published beside it (deploy-space)
+            weights = {} if is_mixture(json.loads(config)) else {WEIGHTS: (path / WEIGHTS).read_bytes()}
             if (path / CONFIG).read_bytes() == config:
-                return {WEIGHTS: weights, CONFIG: config, CARD: model_card(json.loads(config), name).encode()}
+                return {**weights, CONFIG: config, CARD: model_card(json.loads(config), name).encode()}
         except FileNotFoundError:  # caught between save()'s two renames
             pass
         time.sleep(0.5)
@@ -179,6 +181,9 @@ def push(checkpoint_dir, repo_id: str, token: str | None = None, private: bool =
     path = Path(checkpoint_dir)
     if not looks_like_repo_id(repo_id):
         raise HubError(f"{repo_id!r} is not a Hub id of the form USER/NAME")
+    if is_mixture(read_record(path)):
+        raise HubError(f"{path} is a mixture: it refers to its members by their paths on this disk, which a model "
+                       "repo would not hold; push the members instead")
     files = _checkpoint_files(path, repo_id)  # the card is named after the repo, so its usage snippet is right
     token = _token(token)
     status = json.loads(files[CONFIG]).get("status", "unknown")

@@ -6,37 +6,58 @@ and state is whatever the recurrence carries from one call to the next (None = s
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .cells import CELLS
+from .cells import CELLS, sequence_dropout
 from .data import Vocab
+from .flags import check_choices
 
 
 @dataclass
 class ModelConfig:
     vocab: str  # the characters the model knows, sorted; token id i is vocab[i]
-    cell: str = "paper"  # "paper": Mikolov 2010's sigmoid Elman RNN; "rnn": tanh Elman; "gru"; "lstm" (see cells.CELLS)
+    cell: str = "paper"  # "paper": Mikolov 2010's sigmoid Elman RNN; "rnn": tanh Elman; "gru"; "lstm"; "ln-lstm": LSTM
+    #                      with layer normalisation (see cells.CELLS)
     hidden_size: int = 256  # size of s(t); the paper used 30-500 for word models
     num_layers: int = 1  # the paper has one recurrent layer; more is one of the improvements to compare
     embed_size: int = 0  # 0 = one-hot input, as in the paper; >0 = a learned embedding of that size
     dropout: float = 0.0  # between layers and before the output layer; regularises the big models
+    input_dropout: float = 0.0  # dropout on the input (embedding or one-hot) of the first layer; 0 = off
+    dropout_mask: Literal["step", "sequence"] = "step"  # dropout on the input, between layers and on the output
+    #                          draws a new mask at every step, or one per sequence ("locked", as AWD-LSTM)
+    weight_drop: float = 0.0  # DropConnect on the recurrent weights W_hh (AWD-LSTM): this fraction of the matrix
+    #                           dropped, one mask per sequence, before the fused kernel runs; 0 = off
 
     def __post_init__(self):
         if self.cell not in CELLS:
             raise ValueError(f"unknown cell {self.cell!r}: choose one of {', '.join(CELLS)}")
         if self.hidden_size < 1 or self.num_layers < 1 or self.embed_size < 0:
             raise ValueError("hidden_size and num_layers must be >= 1, embed_size >= 0")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError("dropout must be in [0, 1)")
+        check_choices(self)
+        if not all(0.0 <= p < 1.0 for p in (self.dropout, self.input_dropout, self.weight_drop)):
+            raise ValueError("dropout, input_dropout and weight_drop must be in [0, 1)")
+        if self.regularised and CELLS[self.cell].regularised is None:
+            offered = ", ".join(k for k, c in CELLS.items() if c.regularised)
+            raise ValueError(f"weight_drop and dropout_mask 'sequence' are offered for the {offered} cells, not {self.cell!r}")
         if len(self.vocab) < 2 or len(set(self.vocab)) != len(self.vocab):
             raise ValueError("vocab must hold at least two distinct characters")
 
     @property
     def vocab_size(self) -> int:
         return len(self.vocab)
+
+    @property
+    def locked(self) -> bool:
+        return self.dropout_mask == "sequence"
+
+    @property
+    def regularised(self) -> bool:
+        """Whether the recurrence is built with DropConnect and locked dropout (cells.Cell.regularised)."""
+        return bool(self.weight_drop) or self.locked
 
 
 class CharRNN(nn.Module):
@@ -53,7 +74,11 @@ class CharRNN(nn.Module):
         V, H, E = config.vocab_size, config.hidden_size, config.embed_size
         cell = CELLS[config.cell]
         self.embed = nn.Embedding(V, E) if E else None
-        self.rnn = cell.build(E or V, H, config.num_layers, config.dropout)
+        if config.regularised:
+            self.rnn = cell.regularised(E or V, H, config.num_layers, config.dropout, config.weight_drop,
+                                        config.locked)
+        else:
+            self.rnn = cell.build(E or V, H, config.num_layers, config.dropout)
         self.head = nn.Linear(H, V, bias=cell.head_bias)
 
     @property
@@ -71,11 +96,13 @@ class CharRNN(nn.Module):
             x = self.embed(idx)  # (B, T, E)
         else:
             x = F.one_hot(idx, self.config.vocab_size).to(self.head.weight.dtype)  # (B, T, V)
+        if self.config.input_dropout:
+            x = sequence_dropout(x, self.config.input_dropout, self.config.locked, self.training)
         return self.rnn(x, state)
 
     def readout(self, out: torch.Tensor) -> torch.Tensor:
         """The top layer's output (B, T, H) -> logits (B, T, V): dropout (in training), then V."""
-        return self.head(F.dropout(out, self.config.dropout, self.training))
+        return self.head(sequence_dropout(out, self.config.dropout, self.config.locked, self.training))
 
     # The model knows its vocabulary, so callers never handle a separate stoi/itos.
     def encode(self, text: str) -> list[int]:
@@ -96,10 +123,11 @@ class CharRNN(nn.Module):
 
 
 def map_state(state, fn):
-    """Apply `fn` to each tensor of a recurrent state: one tensor, or the LSTM's (h, c); None stays None."""
+    """Apply `fn` to each tensor of a recurrent state: one tensor, or a tuple of states (the LSTM's (h, c), a
+    mixture's members' states); None stays None."""
     if state is None:
         return None
-    return tuple(fn(s) for s in state) if isinstance(state, tuple) else fn(state)
+    return tuple(map_state(s, fn) for s in state) if isinstance(state, tuple) else fn(state)
 
 
 def detach_state(state):

@@ -9,7 +9,8 @@ import html
 import math
 
 SPLIT_COLORS = {"train": "#4c78a8", "validation": "#f58518", "test": "#e45756"}
-SERIES_COLORS = ("#4c78a8", "#54a24b", "#b279a2", "#9d755d")
+SERIES_COLORS = ("#4c78a8", "#54a24b", "#b279a2", "#9d755d", "#eeca3b", "#72b7b2")
+LEGEND_PER_ROW = 3  # legend entries side by side in the 400-unit width
 
 
 def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -28,7 +29,8 @@ def bars(groups: list[tuple[str, dict[str, float]]], series: list[str], referenc
     """Horizontal bars: for each (label, {series: value}) its label, then one bar per series it has; vertical
     dashed reference lines, labelled under the axis. Narrow (400 units) so that the text stays legible on a
     phone, where the picture is shown at its full width. A loss: the axis starts at 0."""
-    width, left, right, bar_h, label_h, gap, top = 400, 6, 34, 11, 15, 8, 22
+    width, left, right, bar_h, label_h, gap = 400, 6, 34, 11, 15, 8
+    top = 22 + 14 * ((len(series) - 1) // LEGEND_PER_ROW)  # below the legend's rows
     values = [v for _, g in groups for v in g.values()] + [v for _, v in references]
     hi = max(values) * 1.05 if values else 1.0
     x = lambda v: left + (width - left - right) * v / hi  # noqa: E731
@@ -36,8 +38,9 @@ def bars(groups: list[tuple[str, dict[str, float]]], series: list[str], referenc
     height = axis + 18 + 12 * len(references)
     out = [f"<svg viewBox='0 0 {width} {height}' role='img' class='chart bars' aria-label='test {unit} per model'>"]
     for k, name in enumerate(series):  # the legend, on top
-        out.append(f"<rect x='{left + 130 * k}' y='4' width='10' height='10' fill='{SERIES_COLORS[k]}'/>"
-                   f"<text x='{left + 130 * k + 14}' y='13' class='small'>{html.escape(name)}</text>")
+        lx, ly = left + 130 * (k % LEGEND_PER_ROW), 4 + 14 * (k // LEGEND_PER_ROW)
+        out.append(f"<rect x='{lx}' y='{ly}' width='10' height='10' fill='{SERIES_COLORS[k]}'/>"
+                   f"<text x='{lx + 14}' y='{ly + 9}' class='small'>{html.escape(name)}</text>")
     for t in _nice_ticks(0, hi):
         out.append(f"<line x1='{x(t):.1f}' x2='{x(t):.1f}' y1='{top}' y2='{axis}' class='grid'/>"
                    f"<text x='{x(t):.1f}' y='{axis + 11}' text-anchor='middle' class='small'>{t:g}</text>")

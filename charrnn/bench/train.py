@@ -87,9 +87,12 @@ def bench_training(steps: int) -> None:
     print(f"matrix multiply (2048^3 fp32): {peak:,.1f} GFLOP/s")
     base = notebook_speed()
     print(f"course notebook loop, paper RNN hidden 128, 1 char/step: {base:,.0f} chars/s\n")
-    # The paper's model at the notebook's size, then every shipped preset but the notebook's own recipe.
+    # The paper's model at the notebook's size, then every preset but the notebook's own recipe.
     rows = [("paper @128", dict(PRESETS["paper"]["model"], hidden_size=128), PRESETS["paper"]["train"])]
-    rows += [(f"{name} (shipped)", p["model"], p["train"]) for name, p in PRESETS.items() if name != "seed"]
+    rows += [(f"{name} preset", p["model"], p["train"]) for name, p in PRESETS.items() if name != "seed"]
+    # What the layer-normalised LSTM's loop over time costs against the fused kernel, at the lstm preset's size.
+    rows.append(("lstm, layer-normalised (ln-lstm)", dict(PRESETS["lstm"]["model"], cell="ln-lstm"),
+                 PRESETS["lstm"]["train"]))
     print("| model | hidden x layers | batch x seq | weights | chars/s | x notebook | GFLOP/s | % of matmul |")
     print("|---|---|---|---|---|---|---|---|")
     for name, mcfg, tcfg in rows:

@@ -7,6 +7,9 @@ describe a reading. `read` runs one method on the test split; `record` writes th
 checkpoint's config.json as final[key] (see charrnn.record), whence the model card and the app show it.
 
     dynamic   the paper's dynamic model: the network keeps learning from the text it has read
+    krause    dynamic evaluation as Krause et al. (2018): steps scaled by each weight's gradient RMS on training
+              text, with a decay toward the trained weights
+    combined  the network (read as one of the above), its cache and character counts, mixed by learning weights
     cache     a continuous cache: the fixed network, mixed with what followed its most similar states
 """
 from __future__ import annotations
@@ -21,13 +24,13 @@ from ..checkpoint import resave
 from ..data import hold_out
 from ..record import caller_fields
 from ..scoring import average
-from . import cache, dynamic
+from . import cache, combined, dynamic, krause
 from .method import Method
 
 TUNE_CHARS = 50_000  # tuning text for checkpoints without a validation slice: the end of the training split
 
 
-METHODS: dict[str, Method] = {m.key: m for m in (dynamic.METHOD, cache.METHOD)}
+METHODS: dict[str, Method] = {m.key: m for m in (dynamic.METHOD, cache.METHOD, krause.METHOD, combined.METHOD)}
 
 
 def tuning_text(train_text: str, training: dict) -> tuple[str, str]:
@@ -48,13 +51,20 @@ def tuning_text(train_text: str, training: dict) -> tuple[str, str]:
                                       "never on this text)"))
 
 
+def trained_on(train_text: str, training: dict) -> str:
+    """The text a run trained on, from the training split and the run's settings (the record's `training`)."""
+    return hold_out(train_text, training.get("val_chars", 0), training.get("max_chars", 0))[0]
+
+
 def read(method: Method, model, test_text: str, tune_on: str, tune_words: str, settings,
-         log: Callable[[str], None] | None = None) -> tuple[dict, torch.Tensor]:
+         log: Callable[[str], None] | None = None, train_text: str = "") -> tuple[dict, torch.Tensor]:
     """Read `test_text` with `method`: its settings tuned on `tune_on` where `settings` leaves them None.
+    `train_text` is the text the model trained on, for a method that measures something on it first.
 
     Returns the reading as a checkpoint records it (settings, label, about, the tuning losses, the test
     loss record) and the per-character test losses.
     """
+    model = method.ready(model, train_text, settings, log)
     settings, grid = method.tune(model, tune_on, settings, log)
     losses = method.char_losses(model, test_text, settings)
     reading = {**dataclasses.asdict(settings), "label": method.label, "about": method.about(settings, tune_words),

@@ -58,7 +58,8 @@ class CachedModel(nn.Module):
         super().__init__()
         check_cache(theta, lam, window)
         self.model, self.theta, self.lam, self.window = model, theta, lam, window
-        self.vocab, self.config, self.record = model.vocab, model.config, model.record
+        self.vocab, self.record = model.vocab, model.record
+        self.config = getattr(model, "config", None)  # a mixture (charrnn.mixture) has members, not one config
 
     @classmethod
     def from_record(cls, model) -> "CachedModel":

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, replace
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +41,16 @@ def dynamic_char_losses(model, text: str, lr: float, seq_len: int = SEQ_LEN) -> 
     """
     if lr < 0 or not math.isfinite(lr):
         raise ValueError(f"the learning rate must be a finite number >= 0, not {lr}")
+    return adaptive_char_losses(model, text, seq_len, lambda m: torch.optim.SGD(m.parameters(), lr=lr) if lr else None)
+
+
+def adaptive_char_losses(model, text: str, seq_len: int, make_optimizer: Callable) -> torch.Tensor:
+    """Loss in nats of each character of `text` after the first, read by a copy of `model` that takes a step
+    of `make_optimizer(copy)` after scoring each `seq_len` characters (None: no step, the static reading).
+
+    One stream, one pass, from the zero state; `model` itself is not changed. The step is train_step's:
+    the gradient of the segment's mean loss, in eval mode (no dropout).
+    """
     if seq_len < 1:
         raise ValueError(f"seq_len must be at least 1, not {seq_len}")
     m = copy.deepcopy(model).float().eval()  # eval: no dropout; the copy is what learns
@@ -47,13 +58,13 @@ def dynamic_char_losses(model, text: str, lr: float, seq_len: int = SEQ_LEN) -> 
     n = ids.shape[1] - 1
     if n < 1:
         raise ValueError("the dynamic model needs a text of at least two characters")
-    opt = torch.optim.SGD(m.parameters(), lr=lr)
+    opt = make_optimizer(m)
     losses, state = [], None
     # cuDNN's RNN refuses a backward pass in eval mode; its non-fused path computes the same thing.
     with torch.backends.cudnn.flags(enabled=False):
         for t in range(0, n, seq_len):
             x, y = ids[:, t : min(t + seq_len, n)], ids[:, t + 1 : min(t + seq_len, n) + 1]
-            if lr:  # scored before the step learns from it
+            if opt is not None:  # scored before the step learns from it
                 loss, state = train_step(m, opt, x, y, state)
             else:
                 with torch.no_grad():

@@ -15,6 +15,14 @@ class Method:
     char_losses: Callable  # (model, text, settings) -> the loss of each character after the first, (len(text) - 1,)
     tune: Callable  # (model, text, settings, log) -> (settings with the tuned fields set, {tuned values: nats/char})
     about: Callable  # (settings, tuned_on) -> how a reading was made, for the model card
+    # (model, the text it trained on, settings, log) -> what tune and char_losses read in the model's place (what
+    # the method measures on training text first); None: they read the model
+    prepare: Callable | None = None
+
+    def ready(self, model, train_text: str, settings, log=None):
+        """What `char_losses` and `tune` read with: `model`, or what `prepare` measured on `train_text` (the text
+        the model trained on) beside it."""
+        return model if self.prepare is None else self.prepare(model, train_text, settings, log)
 
     def tuned(self) -> tuple[str, ...]:
         """The names of the settings chosen on a tuning text unless given."""

@@ -1,0 +1,194 @@
+"""The network, its continuous cache and a count-based model of the text read so far, mixed by weights that
+themselves learn as they read: the context-mixing compressors' recipe with a neural network among the
+predictors.
+
+At each character three predictors give the probability of what comes next:
+
+    network   the network as it reads the text: adapting by Krause et al.'s update or the paper's dynamic
+              model, with the settings its checkpoint records for that reading, or its weights alone
+    cache     the continuous cache's own distribution p_cache (testtime.cache) over the stored weights'
+              states, with the checkpoint's recorded theta and window
+    counts    character n-grams of orders 0 to `order`, counted on the training text the model trained on
+              and then on the text as it is read, interpolated from the longest context down (Witten-Bell)
+
+and the mixture is p(c) = sum_i w_i p_i(c), w = softmax(a_s), with one weight vector a_s per length s of
+the longest context the counts have seen (how much the counts know here). After each character, a_s takes
+a gradient step on -log p(c) at rate `mixer_lr`: weights are set before each character is read, so every
+character is coded from the text before it. mixer_lr is chosen on the validation slice, never the test split.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import torch
+
+from ..scoring import average, char_losses
+from .cache import cache_distribution
+from .dynamic import dynamic_char_losses
+from .krause import gradient_rms, krause_char_losses
+from .method import Method
+
+ORDER = 5  # longest character context counted: about a word
+MIXER_RATES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)  # the grid tune() searches (0.05 was the best of 0.002-0.05 for seed)
+
+
+class Counts:
+    """Character n-gram counts of orders 0 to `order`: each context's count of every character that followed it."""
+
+    def __init__(self, order: int, vocab_size: int):
+        self.order, self.V = order, vocab_size
+        self.n = [defaultdict(lambda: defaultdict(int)) for _ in range(order + 1)]  # n[k][context][c]
+        self.total = [defaultdict(int) for _ in range(order + 1)]  # the context's count, N
+        self.kinds = [defaultdict(int) for _ in range(order + 1)]  # distinct characters after it, T
+
+    def add(self, ids: list[int], i: int) -> None:
+        """Count ids[i] after each of its contexts ids[i-k:i]."""
+        c = ids[i]
+        for k in range(min(self.order, i) + 1):
+            ctx = tuple(ids[i - k : i])
+            seen = self.n[k][ctx]
+            if seen[c] == 0:
+                self.kinds[k][ctx] += 1
+            seen[c] += 1
+            self.total[k][ctx] += 1
+
+    def prob(self, ids: list[int], i: int) -> tuple[float, int]:
+        """p(ids[i] | ids[:i]) interpolated from order 0 up (Witten-Bell: p_k = (n + T p_{k-1}) / (N + T)), and the
+        longest order whose context has been seen."""
+        c = ids[i]
+        p = (self.n[0][()][c] + 1) / (self.total[0][()] + self.V)  # order 0, add-one
+        longest = 0
+        for k in range(1, min(self.order, i) + 1):
+            ctx = tuple(ids[i - k : i])
+            N = self.total[k].get(ctx, 0)
+            if N == 0:
+                break  # longer contexts of an unseen one are unseen too
+            T = self.kinds[k][ctx]
+            p, longest = (self.n[k][ctx].get(c, 0) + T * p) / (N + T), k
+        return p, longest
+
+
+def count_probs(primer: str, text: str, vocab, order: int = ORDER) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each character of `text` after the first: its probability under the counts (primed on `primer`, then
+    on `text` as read) and the longest context seen, each (len(text) - 1,)."""
+    ids_p, ids = vocab.encode(primer), vocab.encode(text)
+    counts = Counts(order, len(vocab))
+    for i in range(len(ids_p)):
+        counts.add(ids_p, i)
+    probs, longest = [], []
+    for i in range(1, len(ids)):  # text[0] is given, as in every reading; it is counted with its own contexts
+        counts.add(ids, i - 1)
+        p, s = counts.prob(ids, i)
+        probs.append(p)
+        longest.append(s)
+    return torch.tensor(probs, dtype=torch.float64), torch.tensor(longest)
+
+
+@torch.inference_mode()
+def cache_probs(model, text: str, theta: float, window: int) -> torch.Tensor:
+    """p_cache of each character of `text` after the first (1 / V where the cache is still empty): (len(text) - 1,)."""
+    model.eval()
+    ids = torch.tensor([model.encode(text)], dtype=torch.long, device=model.device)
+    h, _ = model.features(ids[:, :-1])  # (1, N, H)
+    p, seen = cache_distribution(h, h[:, :-1], ids[:, 1:-1], 0, theta, window, len(model.vocab.chars))
+    p = p[0].gather(-1, ids[0, 1:, None])[:, 0].double().cpu()  # (N,)
+    return torch.where(seen.cpu(), p, torch.full_like(p, 1 / len(model.vocab.chars)))
+
+
+def mix_losses(q: torch.Tensor, select: torch.Tensor, lr: float) -> torch.Tensor:
+    """-log sum_i w_i q_i at each step, w = softmax(a[select[t]]) learning as it reads.
+
+    q (N, M): each predictor's probability of the character that came; select (N,): which weight vector.
+    """
+    if not (lr >= 0 and math.isfinite(lr)):
+        raise ValueError(f"mixer_lr must be a finite number >= 0, not {lr}")
+    a = torch.zeros(int(select.max()) + 1, q.shape[1], dtype=torch.float64)  # equal weights to start
+    losses = torch.empty(q.shape[0], dtype=torch.float64)
+    for t in range(q.shape[0]):
+        s = select[t]
+        w = torch.softmax(a[s], 0)
+        p = (w * q[t]).sum()
+        losses[t] = -math.log(p)
+        a[s] -= lr * (w - w * q[t] / p)  # d(-log p) / d a_s
+    return losses
+
+
+@dataclass
+class Settings:
+    mixer_lr: float | None = None  # rate of the mixer's weights; if not given, tuned over 0.005 to 0.2
+    adapt: Literal["krause", "dynamic", "static"] = "krause"  # how the network reads: as recorded for that method
+    order: int = ORDER  # longest character context the counts use
+
+
+class Prepared:
+    """The model, the text it trained on, and the gradient RMS Krause's reading needs (else None)."""
+
+    def __init__(self, model, trained_on: str, rms):
+        self.model, self.trained_on, self.rms = model, trained_on, rms
+
+
+def _recorded(model, key: str) -> dict:
+    reading = (model.record.get("final") or {}).get(key)
+    if not reading:
+        raise ValueError(f"the combination reads with the checkpoint's recorded {key} settings, and it has none: run "
+                         f"python -m charrnn {key} --checkpoint DIR --record first")
+    return reading
+
+
+def _prepare(model, trained_on: str, s: Settings, log=None) -> Prepared:
+    if s.order < 0:
+        raise ValueError(f"order must be at least 0, not {s.order}")
+    _recorded(model, "cache")
+    rms = None
+    if s.adapt != "static":
+        k = _recorded(model, s.adapt)
+        if s.adapt == "krause":
+            rms = gradient_rms(model, trained_on[-k["grad_chars"] :], k["seq_len"])
+    return Prepared(model, trained_on, rms)
+
+
+def predictors(p: Prepared, text: str, s: Settings) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each predictor's probability of each character of `text` after the first, (N, 3), and the mixer's selector."""
+    model, final = p.model, p.model.record["final"]
+    if s.adapt == "krause":
+        k = final["krause"]
+        net = krause_char_losses(model, text, p.rms, k["lr"], k["lam"], k["seq_len"], k["eps"])
+    elif s.adapt == "dynamic":
+        net = dynamic_char_losses(model, text, final["dynamic"]["lr"], final["dynamic"]["seq_len"])
+    else:
+        net = char_losses(model, text)
+    cache = cache_probs(model, text, final["cache"]["theta"], final["cache"]["window"])
+    counts, longest = count_probs(p.trained_on, text, model.vocab, s.order)
+    return torch.stack([(-net.double()).exp(), cache, counts], 1), longest
+
+
+def _tune(p: Prepared, text: str, s: Settings, log=None) -> tuple[Settings, dict[tuple, float]]:
+    q, select = predictors(p, text, s)
+    rates = (s.mixer_lr,) if s.mixer_lr is not None else MIXER_RATES
+    losses = {}
+    for lr in rates:
+        losses[(lr,)] = mix_losses(q, select, lr).mean().item()
+        if log:
+            log(f"  mixer_lr {lr:<6g} {losses[(lr,)]:.4f} nats/char")
+    return replace(s, mixer_lr=min(losses, key=losses.get)[0]), losses
+
+
+def _about(s: Settings, tuned_on: str) -> str:
+    net = {"krause": "read with its recorded Krause update", "dynamic": "read with its recorded dynamic update",
+           "static": "its weights alone"}[s.adapt]
+    return (f"the network ({net}), its continuous cache and character counts of orders 0 to {s.order} (primed on the "
+            f"training text, learning the text as it is read), mixed by weights that learn as they read, one set per "
+            f"length of the longest context the counts have seen, at rate {s.mixer_lr:g} chosen on {tuned_on}")
+
+
+def _char_losses(p: Prepared, text: str, s: Settings) -> torch.Tensor:
+    q, select = predictors(p, text, s)
+    return mix_losses(q, select, s.mixer_lr).float()
+
+
+PROSE = ("the network, reading as it learns, mixed with its continuous cache and with counts of the characters that "
+         "followed each short context so far, by weights that learn which to trust as they read")
+METHOD = Method("combined", "network + cache + counts, mixed", PROSE, Settings, _char_losses, _tune, _about, _prepare)
