@@ -32,7 +32,7 @@ from .krause import gradient_rms, krause_char_losses
 from .method import Method
 
 ORDER = 5  # longest character context counted: about a word
-MIXER_RATES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)  # the grid tune() searches (0.05 was the best of 0.002-0.05 for seed)
+MIXER_RATES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)  # the grid tune() searches (0.2, its edge, was gru-large's best of 0.005-0.2)
 
 
 class Counts:
@@ -118,7 +118,7 @@ def mix_losses(q: torch.Tensor, select: torch.Tensor, lr: float) -> torch.Tensor
 
 @dataclass
 class Settings:
-    mixer_lr: float | None = None  # rate of the mixer's weights; if not given, tuned over 0.005 to 0.2
+    mixer_lr: float | None = None  # rate of the mixer's weights; if not given, tuned over 0.005 to 1
     adapt: Literal["krause", "dynamic", "static"] = "krause"  # how the network reads: as recorded for that method
     order: int = ORDER  # longest character context the counts use
 
