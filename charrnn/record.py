@@ -1,9 +1,13 @@
 """What a checkpoint's record (its config.json) holds, and how to read it.
 
-    charrnn_format, model, dtype, num_params   written by checkpoint.save from the model
+    charrnn_format, model, dtype, num_params   written by checkpoint.save from the model (a mixture's model
+                                               names its members: path, sha256 of their weights, weight)
     weights_sha256                             written by checkpoint.save: the sha256 of model.safetensors,
                                                checked by every load
-    training                                   the run's settings, command, corpus checksum, device
+    training                                   the run's settings, command, corpus checksum, device; a run on
+                                               several processes (charrnn.distributed) adds world_size and
+                                               backend ("gloo" or "nccl"); a mixture (charrnn.mixture) records
+                                               how its weights were chosen instead
     history                                    one entry per evaluation: losses, characters seen, a sample
     status                                     "training", "interrupted" or "complete"
     final                                      the stored weights' loss record per split (train, val, test),
