@@ -27,7 +27,7 @@ def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
 def bars(groups: list[tuple[str, dict[str, float]]], series: list[str], references: list[tuple[str, float]],
          unit: str = "bits/char") -> str:
     """Horizontal bars: for each (label, {series: value}) its label, then one bar per series it has; vertical
-    dashed reference lines, labelled under the axis. Narrow (400 units) so that the text stays legible on a
+    dashed reference lines under them, labelled under the axis. Narrow (400 units) so that the text stays legible on a
     phone, where the picture is shown at its full width. A loss: the axis starts at 0."""
     width, left, right, bar_h, label_h, gap = 400, 6, 34, 11, 15, 8
     top = 22 + 14 * ((len(series) - 1) // LEGEND_PER_ROW)  # below the legend's rows
@@ -44,6 +44,12 @@ def bars(groups: list[tuple[str, dict[str, float]]], series: list[str], referenc
     for t in _nice_ticks(0, hi):
         out.append(f"<line x1='{x(t):.1f}' x2='{x(t):.1f}' y1='{top}' y2='{axis}' class='grid'/>"
                    f"<text x='{x(t):.1f}' y='{axis + 11}' text-anchor='middle' class='small'>{t:g}</text>")
+    # The references under the bars, each labelled on a row of its own, the smallest first: a label ends at its
+    # line, so the lines of the larger values, further right, never cross it.
+    for k, (label, v) in enumerate(sorted(references, key=lambda r: r[1])):
+        out.append(f"<line x1='{x(v):.1f}' x2='{x(v):.1f}' y1='{top}' y2='{axis + 16 + 12 * k}' class='ref'/>"
+                   f"<text x='{x(v) - 3:.1f}' y='{axis + 25 + 12 * k}' text-anchor='end' class='small'>"
+                   f"{html.escape(label)}: {v:g} {unit}</text>")
     y = top
     for label, group in groups:
         out.append(f"<text x='{left}' y='{y + 11}' class='label'>{html.escape(label)}</text>")
@@ -53,14 +59,10 @@ def bars(groups: list[tuple[str, dict[str, float]]], series: list[str], referenc
                 v = group[name]
                 out.append(f"<rect x='{left}' y='{y}' width='{x(v) - left:.1f}' height='{bar_h - 2}' "
                            f"fill='{SERIES_COLORS[k]}'><title>{html.escape(label)}, {html.escape(name)}: {v:.3f} "
-                           f"{unit}</title></rect><text x='{x(v) + 3:.1f}' y='{y + bar_h - 3}' class='small'>"
+                           f"{unit}</title></rect><text x='{x(v) + 3:.1f}' y='{y + bar_h - 3}' class='small value'>"
                            f"{v:.2f}</text>")
                 y += bar_h
         y += gap
-    for k, (label, v) in enumerate(references):
-        out.append(f"<line x1='{x(v):.1f}' x2='{x(v):.1f}' y1='{top}' y2='{axis + 16 + 12 * k}' class='ref'/>"
-                   f"<text x='{x(v) - 3:.1f}' y='{axis + 25 + 12 * k}' text-anchor='end' class='small'>"
-                   f"{html.escape(label)}: {v:g} {unit}</text>")
     out.append("</svg>")
     return "".join(out)
 
