@@ -461,12 +461,14 @@ def test_named_endpoints_and_their_parameters(client):
 
 
 def test_generate_streams_through_the_client(client, app_models):
-    job = client.submit(model=LSTM, prompt="HARPAGON.\n\n", length=2000, temperature=0.9, top_k=0, top_p=1.0,
+    """The slow model writes for seconds, so that batches STREAM_EVERY_S apart come between the first character
+    and the end on any machine (the tiny LSTM could write 2,000 characters within one batch on a fast one)."""
+    job = client.submit(model=SLOW, prompt="HARPAGON.\n\n", length=200, temperature=0.9, top_k=0, top_p=1.0,
                         random_seed=7, api_name="/generate")
     outs = list(job)
     assert len(outs) >= 3 and len(outs[0]) == 1  # the first character, at least one batch in between, the end
     assert all(b.startswith(a) and len(b) > len(a) for a, b in zip(outs, outs[1:]))
-    assert job.result() == outs[-1] == reference(app_models[LSTM], "HARPAGON.\n\n", 2000, 0.9, random_seed=7)
+    assert job.result() == outs[-1] == reference(app_models[SLOW], "HARPAGON.\n\n", 200, 0.9, random_seed=7)
 
 
 def test_concurrent_requests_do_not_affect_each_other(client, app_models):
