@@ -1,5 +1,6 @@
 import copy
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -285,16 +286,24 @@ def test_real_ctrl_c_stops_cleanly_with_a_resumable_checkpoint(tmp_path):
     data = tmp_path / "tiny.txt"
     data.write_text(TINY_TEXT * 4, encoding="utf-8")
     out = tmp_path / "ck"
+    # PYTHONFAULTHANDLER: should the run not stop, SIGABRT makes it print where each of its threads is (CI once
+    # saw it still running 60 s after the SIGINT, on a loaded machine; 3 s is usual).
     proc = subprocess.Popen([sys.executable, "train.py", "--preset", "paper", "--data", str(data), "--out", str(out),
                              "--hidden-size", "16", "--batch-size", "2", "--seq-len", "8", "--epochs", "1000",
-                             "--eval-every", "20"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             "--eval-every", "20"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONFAULTHANDLER": "1"})
     try:
         deadline = time.time() + 60
         while not (out / "config.json").exists() and time.time() < deadline:  # the first checkpoint
             time.sleep(0.1)
         assert (out / "config.json").exists()
         proc.send_signal(signal.SIGINT)
-        output, _ = proc.communicate(timeout=60)
+        try:
+            output, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            output, _ = proc.communicate(timeout=30)
+            pytest.fail(f"train.py still ran 60 s after SIGINT; where it was:\n{output[-6000:]}")
     finally:
         proc.kill()
     assert proc.returncode == 0, output
