@@ -236,3 +236,19 @@ def test_cli_refuses_a_bad_file_and_leaves_the_output_alone(tiny_checkpoints, tm
     with pytest.raises(SystemExit, match="not UTF-8 text"):
         main(["compress", str(tmp_path / "latin1.txt"), str(tmp_path / "x.crnz"), "--checkpoint",
               str(tiny_checkpoints["lstm"])])
+
+
+def test_the_bench_s_best_mode_is_one_the_coder_can_repeat():
+    """A checkpoint may record readings the coder cannot repeat (Krause's, the combination): "best" is the
+    lowest on the tuning text of those it can (seen failing: the bench asked the coder for "combined")."""
+    from charrnn.bench.compress import best_adaptive
+
+    def reading(nats):
+        return {"label": "a reading", "about": "what it is", "tuning": {"0.1": nats}, "test": {"nats": nats}}
+
+    record = {"final": {"test": {"nats": 1.3}, "dynamic": reading(0.99), "cache": reading(0.98),
+                        "krause": reading(0.97), "combined": reading(0.95)}}
+    assert best_adaptive(record) == "cache"
+    record["final"]["dynamic"] = reading(0.97)
+    assert best_adaptive(record) == "dynamic"
+    assert best_adaptive({"final": {"test": {"nats": 1.3}, "krause": reading(0.9)}}) is None

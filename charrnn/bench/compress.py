@@ -4,8 +4,9 @@ beside the general-purpose compressors, all measured in the same run.
 Every compressor is given the training text as context: a tool compresses the training text followed by
 the test split, and the training text alone, and the difference is what the test split costs it (a model
 has read the training text in its weights). Bits per character divide bits by the test split's characters.
-A model is run static and, unless told otherwise, with its best adaptive mode: the recorded reading with
-the lowest loss on its tuning text (the validation slice), never chosen on the test split.
+A model is run static and, unless told otherwise, with its best adaptive mode: of the recorded readings the
+coder can repeat (dynamic, cache), the one with the lowest loss on its tuning text (the validation slice),
+never chosen on the test split.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ..compress import CompressError, compress_text, decompress_text
+from ..compress import ADAPT, CompressError, compress_text, decompress_text
 from ..data import read_text, resolve_corpus, split
 from ..hub import load
 from ..record import readings
@@ -39,8 +40,9 @@ def tool_size(name: str, data: bytes) -> int:
 
 
 def best_adaptive(record: dict) -> str | None:
-    """The recorded test-time reading with the lowest loss on its tuning text, or None if none is recorded."""
-    tuned = {k: min(r["tuning"].values()) for k, r in readings(record).items() if r.get("tuning")}
+    """Of the recorded test-time readings the coder can repeat (compress.ADAPT), the one with the lowest loss on
+    its tuning text; None if none is recorded."""
+    tuned = {k: min(r["tuning"].values()) for k, r in readings(record).items() if r.get("tuning") and k in ADAPT}
     return min(tuned, key=tuned.get) if tuned else None
 
 
