@@ -39,7 +39,7 @@ from safetensors.torch import save as safetensors_bytes
 
 from .arith import MAX_TOTAL, Decoder, Encoder
 from .data import START
-from .testtime import cache, dynamic
+from .testtime import METHODS, cache, dynamic
 from .training import train_step
 
 MAGIC, VERSION = b"CRNZ", 1
@@ -87,7 +87,7 @@ def adapt_settings(model, adapt: str, settings=None) -> dict:
         if not reading:
             raise CompressError(f"this checkpoint records no {adapt} settings: run python -m charrnn {adapt} "
                                 f"--checkpoint DIR --record first, or compress with --adapt none")
-        settings = SETTINGS[adapt](**{f.name: reading[f.name] for f in dataclasses.fields(SETTINGS[adapt])})
+        settings = METHODS[adapt].settings_of(reading)
     s = dataclasses.asdict(settings)
     if adapt == "dynamic" and not (s["lr"] >= 0 and s["seq_len"] >= 1):
         raise CompressError(f"the dynamic model needs lr >= 0 and seq_len >= 1, not {s}")

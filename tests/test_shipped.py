@@ -1,5 +1,4 @@
 """The shipped checkpoints: present, small enough for a Space, on target, and their records reproducible."""
-import dataclasses
 import functools
 import os
 from pathlib import Path
@@ -101,7 +100,7 @@ def _reading(name: str, key: str):
     first), the method, its recorded reading and the settings it was made with."""
     model = charrnn.load(ROOT / "checkpoints" / name)
     method, reading = testtime.METHODS[key], model.record["final"][key]
-    settings = method.Settings(**{f.name: reading[f.name] for f in dataclasses.fields(method.Settings)})
+    settings = method.settings_of(reading)
     trained_on = testtime.trained_on(_split()[0], model.record["training"])
     return method.ready(model, trained_on, settings), method, reading, settings
 

@@ -42,7 +42,7 @@ def bench_testtime(checkpoint: str, data: str, chars: int) -> None:
         method = testtime.METHODS.get(key)
         if method is None:
             continue
-        settings = method.Settings(**{f: reading[f] for f in method.Settings.__dataclass_fields__ if f in reading})
+        settings = method.settings_of(reading)
         reader, prep = model, 0.0
         if method.prepare is not None:
             trained_on = testtime.trained_on(train_text, model.record.get("training", {}))

@@ -24,6 +24,10 @@ class Method:
         the model trained on) beside it."""
         return model if self.prepare is None else self.prepare(model, train_text, settings, log)
 
+    def settings_of(self, reading: dict):
+        """The settings a recorded reading (a checkpoint's final[key]) was made with."""
+        return self.Settings(**{f.name: reading[f.name] for f in dataclasses.fields(self.Settings)})
+
     def tuned(self) -> tuple[str, ...]:
         """The names of the settings chosen on a tuning text unless given."""
         return tuple(f.name for f in dataclasses.fields(self.Settings) if f.default is None)
