@@ -30,9 +30,11 @@ import torch
 
 from . import compress as coder
 from . import fast, inside, testtime
+from .checkpoint import CheckpointError, read_record
 from .data import DEFAULT_DATA, read_text, resolve_corpus, sha256_of, split
 from .flags import add_flags, given
 from .hub import HubError, deploy_space, listing, load, push, space_upload
+from .mixture import build, is_mixture
 from .presets import PRESETS
 from .record import recorded_nats
 from .sample import configure_cpu_for_sampling, generate
@@ -170,9 +172,6 @@ def writing(args) -> None:
 
 
 def mix(args) -> None:
-    from .checkpoint import CheckpointError, read_record
-    from .mixture import build, is_mixture
-
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -187,7 +186,7 @@ def mix(args) -> None:
     corpus = resolve_corpus(args.data)
     train_text, test_text = split(read_text(corpus))
     info = {"command": "python -m charrnn " + shlex.join(args.argv), "corpus": args.data,
-            "corpus_sha256": sha256_of(corpus), "device": f"cpu ({torch.get_num_threads()} CPU threads)"}
+            "corpus_sha256": sha256_of(corpus), "device": f"cpu ({torch.get_num_threads()} CPU thread{'s' * (torch.get_num_threads() > 1)})"}
     build(args.members, args.out, train_text, test_text, fit=not args.equal, info=info)
     print(f"saved the mixture in {args.out}; serve it with python app.py --model {args.out}")
 
