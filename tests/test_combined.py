@@ -52,6 +52,30 @@ def test_count_probs_learn_the_text_as_it_is_read_and_no_further():
     assert -count_probs("", noise, vocab, order=3)[0].log().mean().item() > math.log(3) - 0.02
 
 
+def test_the_word_contexts_are_the_word_so_far_and_the_word_before():
+    vocab = Vocab(" .abcdeilmnorstu")
+    ids = vocab.encode("le monde. tout")
+    counts = combined.WordCounts(vocab)
+    ctx = lambda i: [tuple(vocab.decode([c]) if isinstance(c, int) else c for c in x) for x in counts.contexts(ids, i)]
+    assert ctx(5) == [("w", "m", "o"), ("l", "e", "w", "m", "o")]  # predicting "n" of "monde", after "le"
+    assert ctx(10) == [("w",), ("m", "o", "n", "d", "e", "w")]  # between words: after "monde. "
+    assert ctx(1) == [("w", "l"), ("w", "l")]  # the first word has none before it
+
+
+def test_word_counts_learn_a_repeated_phrase_however_long_its_words():
+    """A word seen once is spelled out from its first letters on: the character counts of order 2 cannot tell
+    "constitutionnellement" from "constitutionnalité" after "co", the word counts know the word after "tres"."""
+    vocab = Vocab(" abcdeilmnorstu")
+    text = "tres constitutionnellement " * 3 + "bien constitutionnalite " * 3 + "tres constitutionnellement"
+    words, _ = count_probs("", text, vocab, counts=combined.WordCounts(vocab))
+    chars, _ = count_probs("", text, vocab, order=2)
+    last = slice(-len("ellement"), None)  # the ending, where "tres" decides
+    assert words[last].log().sum() > chars[last].log().sum() and words[-1] > 0.9
+    rng = random.Random(0)
+    noise = "".join(rng.choice("ab ") for _ in range(400))
+    assert -count_probs("", noise, Vocab("ab "), counts=combined.WordCounts(Vocab("ab ")))[0].log().mean() > math.log(3) - 0.05
+
+
 def test_the_mixer_is_the_mean_at_rate_zero_and_takes_its_gradient_step_by_hand():
     q = torch.tensor([[0.5, 0.1], [0.2, 0.6], [0.3, 0.3]], dtype=torch.float64)
     select = torch.tensor([0, 0, 1])
@@ -85,12 +109,14 @@ def test_the_cli_tunes_the_mixer_on_the_validation_slice_and_reads_the_test_spli
     main(["combined", "--checkpoint", str(lstm_copy), "--data", str(corpus_file), "--record"])
     assert seen == [val, test_text]  # the mixer's rate chosen on the validation slice; the test split read once, last
     c = json.loads((lstm_copy / "config.json").read_text())["final"]["combined"]
-    tuning = {float(k): v for k, v in c["tuning"].items()}
-    assert set(tuning) == set(combined.MIXER_RATES) and c["mixer_lr"] == min(tuning, key=tuning.get)
+    tuning = {tuple(map(float, k.split(","))): v for k, v in c["tuning"].items()}
+    assert set(tuning) == {(lr, words) for lr in combined.MIXER_RATES for words in (0, 1)}
+    assert (c["mixer_lr"], c["words"]) == min(tuning, key=tuning.get)
     model = charrnn.load(lstm_copy)
     trained_on = testtime.trained_on(train_text, record["training"])
-    prepared = combined._prepare(model, trained_on, combined.Settings(**{k: c[k] for k in ("mixer_lr", "adapt", "order")}))
-    q, select = combined.predictors(prepared, test_text, combined.Settings(mixer_lr=c["mixer_lr"]))
+    settings = combined.METHOD.settings_of(c)
+    q, select = combined.predictors(combined._prepare(model, trained_on, settings), test_text, settings)
+    assert q.shape[1] == 3 + c["words"]
     assert mix_losses(q, select, c["mixer_lr"]).mean().item() == pytest.approx(c["test"]["nats"], abs=1e-5)
 
 

@@ -116,7 +116,7 @@ def test_shipped_test_time_figure_on_the_tuning_text_reproduces(name, key):
     model, method, reading, settings = _reading(name, key)
     text, words = testtime.tuning_text(_split()[0], charrnn.checkpoint.read_record(ROOT / "checkpoints" / name)["training"])
     assert words == reading["tuned_on"]
-    recorded = reading["tuning"][",".join(f"{reading[s]:g}" for s in method.tuned())]
+    recorded = reading["tuning"][",".join(f"{v:g}" for v in method.chosen(reading))]
     assert average(method.char_losses(model, text, settings))["nats"] == pytest.approx(recorded, abs=1e-4)
 
 
@@ -232,7 +232,7 @@ def test_the_new_readings_chose_their_settings_off_the_test_split_where_recorded
     final = charrnn.checkpoint.read_record(ROOT / "checkpoints" / name)["final"]
     r = final[key]
     tuning = {tuple(map(float, values.split(","))): nats for values, nats in r["tuning"].items()}
-    assert tuple(r[setting] for setting in METHODS[key].tuned()) == min(tuning, key=tuning.get)
+    assert METHODS[key].chosen(r) == min(tuning, key=tuning.get)
     assert r["tuned_on"] == final.get("dynamic", final.get("cache"))["tuned_on"] and "test" not in r["tuned_on"]
 
 

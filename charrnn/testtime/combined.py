@@ -10,6 +10,8 @@ At each character three predictors give the probability of what comes next:
               states, with the checkpoint's recorded theta and window
     counts    character n-grams of orders 0 to `order`, counted on the training text the model trained on
               and then on the text as it is read, interpolated from the longest context down (Witten-Bell)
+    words     (where the tuning text chose it) the same counts over word contexts, as the context-mixing
+              compressors' word models: the letters of the word so far, and those after the previous word
 
 and the mixture is p(c) = sum_i w_i p_i(c), w = softmax(a_s), with one weight vector a_s per length s of
 the longest context the counts have seen (how much the counts know here). After each character, a_s takes
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import torch
@@ -36,7 +38,8 @@ MIXER_RATES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)  # the grid tune() s
 
 
 class Counts:
-    """Character n-gram counts of orders 0 to `order`: each context's count of every character that followed it."""
+    """Counts of every character that followed each context, of orders 0 to `order`: order 0 is the empty context,
+    order k the k characters before (`contexts` says what the orders are; a subclass can count other contexts)."""
 
     def __init__(self, order: int, vocab_size: int):
         self.order, self.V = order, vocab_size
@@ -44,11 +47,14 @@ class Counts:
         self.total = [defaultdict(int) for _ in range(order + 1)]  # the context's count, N
         self.kinds = [defaultdict(int) for _ in range(order + 1)]  # distinct characters after it, T
 
+    def contexts(self, ids: list[int], i: int) -> list[tuple]:
+        """The contexts of orders 1, 2, ... of ids[i], each longer than the last: here ids[i-k:i]."""
+        return [tuple(ids[i - k : i]) for k in range(1, min(self.order, i) + 1)]
+
     def add(self, ids: list[int], i: int) -> None:
-        """Count ids[i] after each of its contexts ids[i-k:i]."""
+        """Count ids[i] after each of its contexts."""
         c = ids[i]
-        for k in range(min(self.order, i) + 1):
-            ctx = tuple(ids[i - k : i])
+        for k, ctx in enumerate([(), *self.contexts(ids, i)]):
             seen = self.n[k][ctx]
             if seen[c] == 0:
                 self.kinds[k][ctx] += 1
@@ -61,8 +67,7 @@ class Counts:
         c = ids[i]
         p = (self.n[0][()][c] + 1) / (self.total[0][()] + self.V)  # order 0, add-one
         longest = 0
-        for k in range(1, min(self.order, i) + 1):
-            ctx = tuple(ids[i - k : i])
+        for k, ctx in enumerate(self.contexts(ids, i), 1):
             N = self.total[k].get(ctx, 0)
             if N == 0:
                 break  # longer contexts of an unseen one are unseen too
@@ -71,11 +76,34 @@ class Counts:
         return p, longest
 
 
-def count_probs(primer: str, text: str, vocab, order: int = ORDER) -> tuple[torch.Tensor, torch.Tensor]:
+class WordCounts(Counts):
+    """Counts over word contexts: order 1 is the letters of the current word so far (empty between words), order 2
+    those and the previous word. They know a word's spelling and which word follows which, however long the words."""
+
+    def __init__(self, vocab):
+        super().__init__(2, len(vocab))
+        self.letter = [ch.isalpha() for ch in vocab.chars]
+
+    def contexts(self, ids: list[int], i: int) -> list[tuple]:
+        j = i
+        while j > 0 and self.letter[ids[j - 1]]:
+            j -= 1
+        word = tuple(ids[j:i])
+        while j > 0 and not self.letter[ids[j - 1]]:  # the separators before it: spaces, punctuation, line breaks
+            j -= 1
+        end = j
+        while j > 0 and self.letter[ids[j - 1]]:
+            j -= 1
+        return [("w", *word), (*ids[j:end], "w", *word)]
+
+
+def count_probs(primer: str, text: str, vocab, order: int = ORDER, counts: Counts | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
     """For each character of `text` after the first: its probability under the counts (primed on `primer`, then
-    on `text` as read) and the longest context seen, each (len(text) - 1,)."""
+    on `text` as read) and the longest context seen, each (len(text) - 1,). `counts`: what to count (default:
+    character n-grams of orders 0 to `order`)."""
     ids_p, ids = vocab.encode(primer), vocab.encode(text)
-    counts = Counts(order, len(vocab))
+    counts = counts or Counts(order, len(vocab))
     for i in range(len(ids_p)):
         counts.add(ids_p, i)
     probs, longest = [], []
@@ -121,6 +149,9 @@ class Settings:
     mixer_lr: float | None = None  # rate of the mixer's weights; if not given, tuned over 0.005 to 1
     adapt: Literal["krause", "dynamic", "static"] = "krause"  # how the network reads: as recorded for that method
     order: int = ORDER  # longest character context the counts use
+    # 1: word counts as a fourth predictor, 0: none; chosen on the tuning text unless given. Readings recorded
+    # before it existed were made without them.
+    words: int | None = field(default=None, metadata={"recorded_before": 0})
 
 
 class Prepared:
@@ -141,6 +172,8 @@ def _recorded(model, key: str) -> dict:
 def _prepare(model, trained_on: str, s: Settings, log=None) -> Prepared:
     if s.order < 0:
         raise ValueError(f"order must be at least 0, not {s.order}")
+    if s.words not in (None, 0, 1):
+        raise ValueError(f"words must be 0 (no word counts) or 1, not {s.words}")
     _recorded(model, "cache")
     rms = None
     if s.adapt != "static":
@@ -151,7 +184,8 @@ def _prepare(model, trained_on: str, s: Settings, log=None) -> Prepared:
 
 
 def predictors(p: Prepared, text: str, s: Settings) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each predictor's probability of each character of `text` after the first, (N, 3), and the mixer's selector."""
+    """Each predictor's probability of each character of `text` after the first, (N, 3), or (N, 4) with the word
+    counts (unless s.words is 0), and the mixer's selector."""
     model, final = p.model, p.model.record["final"]
     if s.adapt == "krause":
         k = final["krause"]
@@ -162,25 +196,31 @@ def predictors(p: Prepared, text: str, s: Settings) -> tuple[torch.Tensor, torch
         net = char_losses(model, text)
     cache = cache_probs(model, text, final["cache"]["theta"], final["cache"]["window"])
     counts, longest = count_probs(p.trained_on, text, model.vocab, s.order)
-    return torch.stack([(-net.double()).exp(), cache, counts], 1), longest
+    q = [(-net.double()).exp(), cache, counts]
+    if s.words != 0:
+        q.append(count_probs(p.trained_on, text, model.vocab, counts=WordCounts(model.vocab))[0])
+    return torch.stack(q, 1), longest
 
 
 def _tune(p: Prepared, text: str, s: Settings, log=None) -> tuple[Settings, dict[tuple, float]]:
-    q, select = predictors(p, text, s)
+    q, select = predictors(p, text, s)  # with the word counts unless s.words is 0: without is the first 3 columns
     rates = (s.mixer_lr,) if s.mixer_lr is not None else MIXER_RATES
     losses = {}
-    for lr in rates:
-        losses[(lr,)] = mix_losses(q, select, lr).mean().item()
-        if log:
-            log(f"  mixer_lr {lr:<6g} {losses[(lr,)]:.4f} nats/char")
-    return replace(s, mixer_lr=min(losses, key=losses.get)[0]), losses
+    for words in (s.words,) if s.words is not None else (0, 1):
+        for lr in rates:
+            losses[(lr, words)] = mix_losses(q[:, : 3 + words], select, lr).mean().item()
+            if log:
+                log(f"  mixer_lr {lr:<6g} words {words}  {losses[(lr, words)]:.4f} nats/char")
+    lr, words = min(losses, key=losses.get)
+    return replace(s, mixer_lr=lr, words=words), losses
 
 
 def _about(s: Settings, tuned_on: str) -> str:
     net = {"krause": "read with its recorded Krause update", "dynamic": "read with its recorded dynamic update",
            "static": "its weights alone"}[s.adapt]
-    return (f"the network ({net}), its continuous cache and character counts of orders 0 to {s.order} (primed on the "
-            f"training text, learning the text as it is read), mixed by weights that learn as they read, one set per "
+    words = " and word counts (the word so far, the word before)" if s.words else ""
+    return (f"the network ({net}), its continuous cache, character counts of orders 0 to {s.order}{words} (primed on "
+            f"the training text, learning the text as it is read), mixed by weights that learn as they read, one set per "
             f"length of the longest context the counts have seen, at rate {s.mixer_lr:g} chosen on {tuned_on}")
 
 

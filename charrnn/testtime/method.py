@@ -25,9 +25,16 @@ class Method:
         return model if self.prepare is None else self.prepare(model, train_text, settings, log)
 
     def settings_of(self, reading: dict):
-        """The settings a recorded reading (a checkpoint's final[key]) was made with."""
-        return self.Settings(**{f.name: reading[f.name] for f in dataclasses.fields(self.Settings)})
+        """The settings a recorded reading (a checkpoint's final[key]) was made with. A setting added to the method
+        after the reading was recorded takes the value its field's metadata gives as "recorded_before"."""
+        return self.Settings(**{f.name: reading[f.name] if f.name in reading else f.metadata["recorded_before"]
+                                for f in dataclasses.fields(self.Settings)})
 
     def tuned(self) -> tuple[str, ...]:
         """The names of the settings chosen on a tuning text unless given."""
         return tuple(f.name for f in dataclasses.fields(self.Settings) if f.default is None)
+
+    def chosen(self, reading: dict) -> tuple:
+        """The values a recorded reading chose for its tuned settings, in the order of its "tuning" grid's keys (a
+        setting added to the method after the reading was recorded is not among them)."""
+        return tuple(reading[name] for name in self.tuned() if name in reading)
