@@ -198,18 +198,19 @@ def test_best_units_records_the_planted_units_both_signs():
     best = units["features"]["inside_word"]["units"]
     assert {(u["unit"], u["name"], u["sign"], u["auc"]) for u in best} == {
         (5, "layer 1 state 5", 1, 1.0), (9, "layer 2 state 1", 1, 1.0), (14, "layer 2 state 6", -1, 1.0)}
-    assert all("auc_chosen" not in u for u in best)  # chosen and measured on the same unseen text
+    assert all(u["auc_chosen"] == 1.0 for u in best)  # chosen on the first half of the unseen text, measured on the second
     assert units["units"] == 16 and units["features_above_bar"] >= 1
     assert units["features"]["verse"]["share"] == pytest.approx(
-        sum(features.verse(train_text)[-len(SCENE) * 10 :]) / (len(SCENE) * 10), abs=5e-5)  # recorded to 4 places
+        sum(features.verse(train_text)[-len(SCENE) * 5 :]) / (len(SCENE) * 5), abs=5e-5)  # recorded to 4 places
 
 
 def test_units_are_chosen_off_the_test_split():
     train, test = "a" * 60_000 + "b" * 30_000, "t" * 60_000
-    val = measure.unit_texts(train, test, {"val_chars": 5_000})
-    assert val["chosen"] == (train[-5_000 - 256 :], 256, val["chosen"][2]) and val["measured"] is val["chosen"]
+    val = measure.unit_texts(train, test, {"val_chars": 5_000})  # chosen on its first half, measured on its second
+    assert val["chosen"][:2] == (train[-5_000 - 256 : -2_500], 256) and val["measured"][:2] == (train[-2_756:], 256)
+    assert "first 2,500 characters of the validation slice" in val["chosen"][2] and "only measured" in val["measured"][2]
     seed = measure.unit_texts(train, test, {"max_chars": 20_000})  # trained on the start: the end is unseen
-    assert seed["chosen"][:2] == (train[-50_256:], 256) and seed["measured"] is seed["chosen"]
+    assert seed["chosen"][:2] == (train[-50_256:-25_000], 256) and seed["measured"][:2] == (train[-25_256:], 256)
     whole = measure.unit_texts(train, test, {})  # trained on everything: chosen on its end, measured on the test
     assert whole["chosen"][:2] == (train[-50_256:], 256) and "t" not in whole["chosen"][0]
     assert whole["measured"][:2] == (train[-256:] + test[:50_000], 256) and "only measured" in whole["measured"][2]

@@ -3,11 +3,12 @@ chosen from its record, never by looking at the test split.
 
     horizon   averaged over positions of the validation slice, or of the end of the training split for a
               run that held none out (testtime.tuning_text)
-    units     chosen, and their AUC measured, on text the model did not train on: the validation slice, or
-              the end of the training split for a run that read only the split's start. A run that trained
-              on the whole split has no such text before the test split: its units are chosen on the end
-              of the training split, and their AUC is then measured, only measured, on the start of the
-              test split.
+    units     chosen on the first half of text the model did not train on (the validation slice, or the end of
+              the training split for a run that read only the split's start), and their AUC measured on its
+              second half: the best of thousands of units, chosen and measured on the same text, would look
+              better than it is. A run that trained on the whole split has no such text before the test
+              split: its units are chosen on the end of the training split, and their AUC is then measured,
+              only measured, on the start of the test split.
 """
 from __future__ import annotations
 
@@ -42,9 +43,12 @@ def unit_texts(train_text: str, test_text: str, training: dict) -> dict:
         lo = max(0, start - UNITS_WARMUP)
         return corpus[lo : start + n], start - lo
 
+    if val or len(trained_on) <= len(train_text) - TUNE_CHARS:  # the tuning text is unseen: halve it
+        first, last = len(tune) // 2, len(tune) - len(tune) // 2
+        return {"chosen": (*window(end - len(tune), first), f"the first {first:,} characters of {words}"),
+                "measured": (*window(end - last, last), f"the last {last:,} characters of {words} (only measured "
+                                                        f"there: the units were chosen on its first {first:,})")}
     chosen = (*window(end - len(tune), len(tune)), words)
-    if val or len(trained_on) <= len(train_text) - TUNE_CHARS:  # the tuning text is unseen
-        return {"chosen": chosen, "measured": chosen}
     n = min(UNITS_CHARS, len(test_text))
     measured = (*window(len(train_text), n), f"the first {n:,} characters of the test split (only measured there: "
                                               "the units were chosen on the training text)")
