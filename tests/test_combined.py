@@ -132,3 +132,42 @@ def test_the_app_s_bars_draw_a_model_with_every_registered_reading():
     colours = re.findall(r"<rect x='\d+' y='\d+' width='10' height='10' fill='(#\w+)'/>", svg)
     assert len(colours) == len(set(colours)) == len(series)
     assert len(re.findall(r"<title>m, ", svg)) == len(series)
+
+
+def test_over_a_mixture_each_member_is_a_predictor_read_with_its_best_recorded_update(tiny_checkpoints, corpus_file,
+                                                                                      tiny_text, tmp_path, monkeypatch):
+    """--adapt best: each member of a mixture reads with the recorded update (krause or dynamic) that did best on
+    its tuning text, as a predictor of its own beside the mixture's cache and the counts."""
+    import shutil
+
+    root = tmp_path / "checkpoints"
+    for name in ("a", "b"):
+        shutil.copytree(tiny_checkpoints["lstm"], root / name)
+    main(["krause", "--checkpoint", str(root / "a"), "--data", str(corpus_file), "--lr", "0.0001", "--lam", "0.002",
+          "--grad-chars", "500", "--record"])
+    main(["dynamic", "--checkpoint", str(root / "a"), "--data", str(corpus_file), "--lr", "1e-9", "--record"])
+    main(["dynamic", "--checkpoint", str(root / "b"), "--data", str(corpus_file), "--lr", "0.01", "--record"])
+    a = charrnn.load(root / "a").record["final"]
+    expected = "krause" if min(a["krause"]["tuning"].values()) < min(a["dynamic"]["tuning"].values()) else "dynamic"
+    assert combined.best_update(charrnn.load(root / "a")) == expected
+    assert combined.best_update(charrnn.load(root / "b")) == "dynamic"
+    assert combined.best_update(charrnn.load(tiny_checkpoints["lstm"])) == "static"  # records no update
+    main(["mix", str(root / "a"), str(root / "b"), "--out", str(root / "mixture"), "--data", str(corpus_file)])
+    main(["cache", "--checkpoint", str(root / "mixture"), "--data", str(corpus_file), "--theta", "1", "--lam", "0.2",
+          "--window", "300", "--record"])
+    read = []
+    real = combined.network_losses
+    monkeypatch.setattr(combined, "network_losses", lambda net, adapt, rms, text: read.append(adapt) or
+                        real(net, adapt, rms, text))
+    main(["combined", "--checkpoint", str(root / "mixture"), "--data", str(corpus_file), "--adapt", "best",
+          "--record"])
+    assert read == [expected, "dynamic"] * 2  # the tuning text, then the test split
+    c = charrnn.load(root / "mixture").record["final"]["combined"]
+    assert c["adapt"] == "best" and "each member of a mixture" in c["about"]
+    model = charrnn.load(root / "mixture")
+    train_text, test_text = charrnn.data.split(tiny_text)
+    settings = combined.METHOD.settings_of(c)
+    prepared = combined._prepare(model, testtime.trained_on(train_text, model.record["training"]), settings)
+    q, select = combined.predictors(prepared, test_text, settings)
+    assert q.shape[1] == 2 + 2 + c["words"]  # the two members, the cache, the counts (and the word counts)
+    assert mix_losses(q, select, c["mixer_lr"]).mean().item() == pytest.approx(c["test"]["nats"], abs=1e-5)

@@ -5,7 +5,8 @@ predictors.
 At each character three predictors give the probability of what comes next:
 
     network   the network as it reads the text: adapting by Krause et al.'s update or the paper's dynamic
-              model, with the settings its checkpoint records for that reading, or its weights alone
+              model, with the settings its checkpoint records for that reading, or its weights alone. For a
+              mixture (charrnn.mixture), each member is a predictor of its own, read in its own recorded way
     cache     the continuous cache's own distribution p_cache (testtime.cache) over the stored weights'
               states, with the checkpoint's recorded theta and window
     counts    character n-grams of orders 0 to `order`, counted on the training text the model trained on
@@ -147,7 +148,9 @@ def mix_losses(q: torch.Tensor, select: torch.Tensor, lr: float) -> torch.Tensor
 @dataclass
 class Settings:
     mixer_lr: float | None = None  # rate of the mixer's weights; if not given, tuned over 0.005 to 1
-    adapt: Literal["krause", "dynamic", "static"] = "krause"  # how the network reads: as recorded for that method
+    # How the network reads: as recorded for that method; best: by the recorded update (krause or dynamic) that
+    # did best on the tuning text (its weights alone if it records neither), for each member of a mixture
+    adapt: Literal["krause", "dynamic", "static", "best"] = "krause"
     order: int = ORDER  # longest character context the counts use
     # 1: word counts as a fourth predictor, 0: none; chosen on the tuning text unless given. Readings recorded
     # before it existed were made without them.
@@ -155,10 +158,11 @@ class Settings:
 
 
 class Prepared:
-    """The model, the text it trained on, and the gradient RMS Krause's reading needs (else None)."""
+    """The networks the combination reads (the model, or a mixture's members), each with the way it reads and the
+    gradient RMS Krause's update needs (else None); the model; the text it trained on."""
 
-    def __init__(self, model, trained_on: str, rms):
-        self.model, self.trained_on, self.rms = model, trained_on, rms
+    def __init__(self, model, trained_on: str, networks: list[tuple]):
+        self.model, self.trained_on, self.networks = model, trained_on, networks
 
 
 def _recorded(model, key: str) -> dict:
@@ -169,46 +173,66 @@ def _recorded(model, key: str) -> dict:
     return reading
 
 
+def best_update(model) -> str:
+    """The recorded update (krause or dynamic) with the lowest loss on its tuning text; static if none is recorded."""
+    final = model.record.get("final") or {}
+    tuned = {key: min(final[key]["tuning"].values()) for key in ("krause", "dynamic") if final.get(key)}
+    return min(tuned, key=tuned.get) if tuned else "static"
+
+
 def _prepare(model, trained_on: str, s: Settings, log=None) -> Prepared:
     if s.order < 0:
         raise ValueError(f"order must be at least 0, not {s.order}")
     if s.words not in (None, 0, 1):
         raise ValueError(f"words must be 0 (no word counts) or 1, not {s.words}")
     _recorded(model, "cache")
-    rms = None
-    if s.adapt != "static":
-        k = _recorded(model, s.adapt)
-        if s.adapt == "krause":
-            rms = gradient_rms(model, trained_on[-k["grad_chars"] :], k["seq_len"])
-    return Prepared(model, trained_on, rms)
+    networks = []
+    for net in getattr(model, "members", [model]):
+        adapt = best_update(net) if s.adapt == "best" else s.adapt
+        rms = None
+        if adapt != "static":
+            k = _recorded(net, adapt)
+            if adapt == "krause":
+                rms = gradient_rms(net, trained_on[-k["grad_chars"] :], k["seq_len"])
+        if log:
+            log(f"  network {len(networks) + 1}: {'its weights alone' if adapt == 'static' else adapt}")
+        networks.append((net, adapt, rms))
+    return Prepared(model, trained_on, networks)
+
+
+def network_losses(net, adapt: str, rms, text: str) -> torch.Tensor:
+    """The loss of each character of `text` after the first, `net` read in the recorded way `adapt`."""
+    final = net.record.get("final") or {}
+    if adapt == "krause":
+        k = final["krause"]
+        return krause_char_losses(net, text, rms, k["lr"], k["lam"], k["seq_len"], k["eps"])
+    if adapt == "dynamic":
+        return dynamic_char_losses(net, text, final["dynamic"]["lr"], final["dynamic"]["seq_len"])
+    return char_losses(net, text)
 
 
 def predictors(p: Prepared, text: str, s: Settings) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each predictor's probability of each character of `text` after the first, (N, 3), or (N, 4) with the word
-    counts (unless s.words is 0), and the mixer's selector."""
-    model, final = p.model, p.model.record["final"]
-    if s.adapt == "krause":
-        k = final["krause"]
-        net = krause_char_losses(model, text, p.rms, k["lr"], k["lam"], k["seq_len"], k["eps"])
-    elif s.adapt == "dynamic":
-        net = dynamic_char_losses(model, text, final["dynamic"]["lr"], final["dynamic"]["seq_len"])
-    else:
-        net = char_losses(model, text)
-    cache = cache_probs(model, text, final["cache"]["theta"], final["cache"]["window"])
+    """Each predictor's probability of each character of `text` after the first, (N, M): each network, the cache,
+    the character counts, then the word counts (unless s.words is 0); and the mixer's selector."""
+    model = p.model
+    q = [(-network_losses(net, adapt, rms, text).double()).exp() for net, adapt, rms in p.networks]
+    cache = model.record["final"]["cache"]
+    q.append(cache_probs(model, text, cache["theta"], cache["window"]))
     counts, longest = count_probs(p.trained_on, text, model.vocab, s.order)
-    q = [(-net.double()).exp(), cache, counts]
+    q.append(counts)
     if s.words != 0:
         q.append(count_probs(p.trained_on, text, model.vocab, counts=WordCounts(model.vocab))[0])
     return torch.stack(q, 1), longest
 
 
 def _tune(p: Prepared, text: str, s: Settings, log=None) -> tuple[Settings, dict[tuple, float]]:
-    q, select = predictors(p, text, s)  # with the word counts unless s.words is 0: without is the first 3 columns
+    q, select = predictors(p, text, s)  # with the word counts, the last column, unless s.words is 0
     rates = (s.mixer_lr,) if s.mixer_lr is not None else MIXER_RATES
     losses = {}
     for words in (s.words,) if s.words is not None else (0, 1):
         for lr in rates:
-            losses[(lr, words)] = mix_losses(q[:, : 3 + words], select, lr).mean().item()
+            losses[(lr, words)] = mix_losses(q if s.words is not None else q[:, : q.shape[1] - 1 + words], select,
+                                             lr).mean().item()
             if log:
                 log(f"  mixer_lr {lr:<6g} words {words}  {losses[(lr, words)]:.4f} nats/char")
     lr, words = min(losses, key=losses.get)
@@ -217,7 +241,8 @@ def _tune(p: Prepared, text: str, s: Settings, log=None) -> tuple[Settings, dict
 
 def _about(s: Settings, tuned_on: str) -> str:
     net = {"krause": "read with its recorded Krause update", "dynamic": "read with its recorded dynamic update",
-           "static": "its weights alone"}[s.adapt]
+           "static": "its weights alone", "best": "or each member of a mixture, read with its recorded update that did "
+                                                  "best on the tuning text"}[s.adapt]
     words = " and word counts (the word so far, the word before)" if s.words else ""
     return (f"the network ({net}), its continuous cache, character counts of orders 0 to {s.order}{words} (primed on "
             f"the training text, learning the text as it is read), mixed by weights that learn as they read, one set per "
