@@ -138,3 +138,17 @@ def test_decay_chart_puts_each_value_on_its_decade():
     floor_y = ys[0] + 4 * (ys[1] - ys[0])
     assert ys[3] > floor_y  # 0 (an underflow) goes below the floor, cut by the clip, not drawn on it
     assert "clip-path='url(#decay-clip)'" in svg and svg.count("class='ref'") == 2  # 10 % and 1 %
+
+
+def test_the_unit_box_offers_only_the_features_with_a_recorded_unit(models):
+    """A feature that never held where the units were chosen (the tiny text has no verse) has no unit to show."""
+    from ui.inside import Inside
+    from ui.validate import Catalog
+
+    view = Inside(Catalog(models))
+    features = models[LSTM].record["inside"]["units"]["features"]
+    choices, value = view.unit_options(LSTM)
+    assert [name for _, name in choices] == [name for name, f in features.items() if f["units"]]
+    assert "verse" not in [name for _, name in choices] and value == choices[0][1]
+    assert view.unit_options(PAPER) == ([], "0")  # no record: unit numbers only
+    assert view.unit_options(LSTM, "7")[1] == "7"

@@ -179,10 +179,10 @@ class Inside:
     def unit_options(self, model, unit=None) -> tuple[list[tuple[str, str]], str]:
         """The choices of the unit box for `model` (its recorded features) and its value: `unit` if it is a
         number, else the first feature (or unit 0 for a model with no record)."""
-        features = _features(self.catalog[model])
-        choices = [(f"{f['about']} ({name})", name) for name, f in features.items()]
+        # A feature that never held on the text the units were chosen on has no unit: it is not offered
+        choices = [(f"{f['about']} ({name})", name) for name, f in _features(self.catalog[model]).items() if f["units"]]
         keep = isinstance(unit, str) and unit.strip().isdigit()
-        return choices, unit if keep else next(iter(features), "0")
+        return choices, unit if keep else (choices[0][1] if choices else "0")
 
     def unit_box(self, model, unit):
         choices, value = self.unit_options(model, unit)
