@@ -174,7 +174,9 @@ def _recorded(model, key: str) -> dict:
 
 
 def best_update(model) -> str:
-    """The recorded update (krause or dynamic) with the lowest loss on its tuning text; static if none is recorded."""
+    """The recorded update (krause or dynamic) with the lowest loss on its tuning text; static if none is recorded.
+    Resolved when the text is read, from the records as they are then: after recording a new update for a member of
+    a mixture, record the mixture's combination again (test_shipped's replay of it turns red otherwise)."""
     final = model.record.get("final") or {}
     tuned = {key: min(final[key]["tuning"].values()) for key in ("krause", "dynamic") if final.get(key)}
     return min(tuned, key=tuned.get) if tuned else "static"
