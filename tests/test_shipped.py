@@ -38,7 +38,8 @@ slow = pytest.mark.skipif(not os.environ.get("CHARRNN_SLOW_TESTS"),
 # Krause's update measures its gradient statistics on 50,000 more first. The combination takes about a minute more
 # than the reading of its network (its adapt setting); over the mixture it reads all three members, two by Krause's
 # update (adapt "best").
-SLOW_TUNING = {("gru", "dynamic"), ("gru-large", "dynamic"), *((name, "krause") for name in GATED), ("mixture", "best")}
+SLOW_TUNING = {("gru", "dynamic"), ("gru-large", "dynamic"), *((name, "krause") for name in GATED + ["paper-rnn"]),
+               ("mixture", "best")}
 
 
 def _slow_tuning(name: str, key: str) -> bool:
