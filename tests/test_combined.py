@@ -156,9 +156,8 @@ def test_over_a_mixture_each_member_is_a_predictor_read_with_its_best_recorded_u
     main(["cache", "--checkpoint", str(root / "mixture"), "--data", str(corpus_file), "--theta", "1", "--lam", "0.2",
           "--window", "300", "--record"])
     read = []
-    real = combined.network_losses
-    monkeypatch.setattr(combined, "network_losses", lambda net, adapt, rms, text: read.append(adapt) or
-                        real(net, adapt, rms, text))
+    real = combined.Network.losses
+    monkeypatch.setattr(combined.Network, "losses", lambda self, text: read.append(self.adapt) or real(self, text))
     main(["combined", "--checkpoint", str(root / "mixture"), "--data", str(corpus_file), "--adapt", "best",
           "--record"])
     assert read == [expected, "dynamic"] * 2  # the tuning text, then the test split

@@ -30,8 +30,8 @@ import torch
 
 from ..scoring import average, char_losses
 from .cache import cache_distribution
-from .dynamic import dynamic_char_losses
-from .krause import gradient_rms, krause_char_losses
+from .dynamic import METHOD as DYNAMIC
+from .krause import METHOD as KRAUSE
 from .method import Method
 
 ORDER = 5  # longest character context counted: about a word
@@ -157,11 +157,32 @@ class Settings:
     words: int | None = field(default=None, metadata={"recorded_before": 0})
 
 
-class Prepared:
-    """The networks the combination reads (the model, or a mixture's members), each with the way it reads and the
-    gradient RMS Krause's update needs (else None); the model; the text it trained on."""
+class Network:
+    """One network as the combination reads it: by its weights alone (adapt "static") or by a recorded update, through
+    that method of the registry with the settings its checkpoint records for it (and what the method measures on the
+    training text first: Krause's gradient RMS)."""
 
-    def __init__(self, model, trained_on: str, networks: list[tuple]):
+    UPDATES = {m.key: m for m in (KRAUSE, DYNAMIC)}
+
+    def __init__(self, net, adapt: str, trained_on: str, log=None):
+        self.adapt, self.method = adapt, self.UPDATES.get(adapt)
+        if self.method is None:
+            self.ready, self.settings = net, None
+        else:
+            self.settings = self.method.settings_of(_recorded(net, adapt))
+            self.ready = self.method.ready(net, trained_on, self.settings, log)
+
+    def losses(self, text: str) -> torch.Tensor:
+        """The loss of each character of `text` after the first."""
+        if self.method is None:
+            return char_losses(self.ready, text)
+        return self.method.char_losses(self.ready, text, self.settings)
+
+
+class Prepared:
+    """The networks the combination reads (the model, or a mixture's members), the model, the text it trained on."""
+
+    def __init__(self, model, trained_on: str, networks: list[Network]):
         self.model, self.trained_on, self.networks = model, trained_on, networks
 
 
@@ -191,33 +212,17 @@ def _prepare(model, trained_on: str, s: Settings, log=None) -> Prepared:
     networks = []
     for net in getattr(model, "members", [model]):
         adapt = best_update(net) if s.adapt == "best" else s.adapt
-        rms = None
-        if adapt != "static":
-            k = _recorded(net, adapt)
-            if adapt == "krause":
-                rms = gradient_rms(net, trained_on[-k["grad_chars"] :], k["seq_len"])
         if log:
             log(f"  network {len(networks) + 1}: {'its weights alone' if adapt == 'static' else adapt}")
-        networks.append((net, adapt, rms))
+        networks.append(Network(net, adapt, trained_on, log))
     return Prepared(model, trained_on, networks)
-
-
-def network_losses(net, adapt: str, rms, text: str) -> torch.Tensor:
-    """The loss of each character of `text` after the first, `net` read in the recorded way `adapt`."""
-    final = net.record.get("final") or {}
-    if adapt == "krause":
-        k = final["krause"]
-        return krause_char_losses(net, text, rms, k["lr"], k["lam"], k["seq_len"], k["eps"])
-    if adapt == "dynamic":
-        return dynamic_char_losses(net, text, final["dynamic"]["lr"], final["dynamic"]["seq_len"])
-    return char_losses(net, text)
 
 
 def predictors(p: Prepared, text: str, s: Settings) -> tuple[torch.Tensor, torch.Tensor]:
     """Each predictor's probability of each character of `text` after the first, (N, M): each network, the cache,
     the character counts, then the word counts (unless s.words is 0); and the mixer's selector."""
     model = p.model
-    q = [(-network_losses(net, adapt, rms, text).double()).exp() for net, adapt, rms in p.networks]
+    q = [(-net.losses(text).double()).exp() for net in p.networks]
     cache = model.record["final"]["cache"]
     q.append(cache_probs(model, text, cache["theta"], cache["window"]))
     counts, longest = count_probs(p.trained_on, text, model.vocab, s.order)
@@ -232,9 +237,9 @@ def _tune(p: Prepared, text: str, s: Settings, log=None) -> tuple[Settings, dict
     rates = (s.mixer_lr,) if s.mixer_lr is not None else MIXER_RATES
     losses = {}
     for words in (s.words,) if s.words is not None else (0, 1):
+        columns = q if s.words is not None else q[:, : q.shape[1] - 1 + words]  # both tried: drop the last for 0
         for lr in rates:
-            losses[(lr, words)] = mix_losses(q if s.words is not None else q[:, : q.shape[1] - 1 + words], select,
-                                             lr).mean().item()
+            losses[(lr, words)] = mix_losses(columns, select, lr).mean().item()
             if log:
                 log(f"  mixer_lr {lr:<6g} words {words}  {losses[(lr, words)]:.4f} nats/char")
     lr, words = min(losses, key=losses.get)
