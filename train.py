@@ -99,8 +99,8 @@ def command_line(argv: list[str], world: distributed.World) -> str:
 def describe(world: distributed.World) -> str:
     """The device(s) of the run, for its record: e.g. "cpu (2 CPU threads)", "2 processes x cpu (1 CPU thread each)
     on 1 machine(s), gloo"."""
-    dev, threads = world.device, torch.get_num_threads()
-    what = f"{threads} CPU thread{'s' * (threads > 1)}" if dev.type == "cpu" else torch.cuda.get_device_name(dev)
+    dev = world.device
+    what = distributed.cpu_threads() if dev.type == "cpu" else torch.cuda.get_device_name(dev)
     if world.size == 1:
         return f"{dev} ({what})"
     machines = len(set(world.gather_objects(socket.gethostname())))

@@ -32,6 +32,7 @@ from . import compress as coder
 from . import fast, inside, testtime
 from .checkpoint import CheckpointError, read_record
 from .data import DEFAULT_DATA, read_text, resolve_corpus, sha256_of, split
+from .distributed import cpu_threads
 from .flags import add_flags, given
 from .hub import HubError, deploy_space, listing, load, push, space_upload
 from .mixture import build, is_mixture
@@ -186,7 +187,7 @@ def mix(args) -> None:
     corpus = resolve_corpus(args.data)
     train_text, test_text = split(read_text(corpus))
     info = {"command": "python -m charrnn " + shlex.join(args.argv), "corpus": args.data,
-            "corpus_sha256": sha256_of(corpus), "device": f"cpu ({torch.get_num_threads()} CPU thread{'s' * (torch.get_num_threads() > 1)})"}
+            "corpus_sha256": sha256_of(corpus), "device": f"cpu ({cpu_threads()})"}
     build(args.members, args.out, train_text, test_text, fit=not args.equal, info=info)
     print(f"saved the mixture in {args.out}; serve it with python app.py --model {args.out}")
 

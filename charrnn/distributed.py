@@ -101,6 +101,12 @@ def deferred_stop(world: World):
             signal.signal(s, handler)
 
 
+def cpu_threads() -> str:
+    """PyTorch's CPU threads as a run's record names them: "1 CPU thread", "2 CPU threads"."""
+    threads = torch.get_num_threads()
+    return f"{threads} CPU thread{'s' * (threads > 1)}"
+
+
 def pick_device(device: str) -> torch.device:
     """"auto" is cuda when a GPU is there, else cpu."""
     return torch.device(device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
