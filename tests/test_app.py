@@ -460,6 +460,14 @@ def test_named_endpoints_and_their_parameters(client):
                       "/leans_on": ["model", "text", "position"]}
 
 
+def test_every_model_argument_is_a_choice_among_the_loaded_names(client, app_models):
+    """view_api() lists the model names, so that an API caller sees them without opening the page."""
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    models = {name: p["type"] for name, e in api.items() for p in e["parameters"] if p["parameter_name"] == "model"}
+    assert set(models) == {"/generate", "/score", "/history", "/units", "/horizon", "/leans_on"}
+    assert all(t.get("enum") == list(app_models) for t in models.values()), models
+
+
 def test_generate_streams_through_the_client(client, app_models):
     """The slow model writes for seconds, so that batches STREAM_EVERY_S apart come between the first character
     and the end on any machine (the tiny LSTM could write 2,000 characters within one batch on a fast one)."""

@@ -13,7 +13,7 @@ from charrnn.record import recorded_nats
 from charrnn.units import bits
 
 from . import render
-from .validate import API_EVENT, MODEL_EVENT, Catalog, StopFlags, as_text, dropped_note, paced, request_deadline, \
+from .validate import MODEL_EVENT, Catalog, StopFlags, as_text, dropped_note, paced, request_deadline, \
     run_buttons, within_time_limit
 from .write import MAX_PROMPT_CHARS, MAX_RANDOM_SEED, MAX_TEMPERATURE, TEMPERATURE_HINT, sampling_args
 
@@ -104,5 +104,5 @@ def build_compare(catalog: Catalog) -> Compare:
     run_buttons([button.click], button, stop,
                 dict(fn=view.page, inputs=[prompt, length, temperature, random_seed], outputs=columns,
                      show_progress="hidden", **MODEL_EVENT), view.stops)
-    gr.api(view.compare, api_name="compare", **API_EVENT)
+    catalog.publish(view.compare, "compare")
     return view

@@ -10,7 +10,7 @@ import gradio as gr
 from charrnn import inside
 
 from . import charts
-from .validate import API_EVENT, MODEL_EVENT, Catalog, as_number, as_text, dropped_note
+from .validate import MODEL_EVENT, Catalog, as_number, as_text, dropped_note
 
 MAX_INSIDE_CHARS = 2000  # characters read per request: a 2-layer model's units over them take ~1-3 s
 # What one prediction leans on is measured this far back (a backward pass through 512 steps: ~2 s for the 2-layer
@@ -243,5 +243,5 @@ def build_inside(catalog: Catalog, model: gr.Dropdown) -> Inside:
     model.change(view.unit_box, [model, unit], unit, queue=False, api_visibility="private", preprocess=False).then(
         **shade_units).then(**shade_leans)
     for fn in (view.units, view.horizon, view.leans_on):
-        gr.api(fn, api_name=fn.__name__, **API_EVENT)
+        catalog.publish(fn, fn.__name__)
     return view

@@ -12,7 +12,7 @@ from charrnn.testtime import METHODS
 from charrnn.units import bits
 
 from . import charts, render
-from .validate import API_EVENT, Catalog, as_number
+from .validate import Catalog, as_number
 
 # Adaptive compressors on the same test split, given the training text as context (compress train + test and
 # train alone, take the difference), measured by this project (README, "Results"): the marks a model that
@@ -123,5 +123,5 @@ def build_learned(catalog: Catalog, model: gr.Dropdown) -> Learned:
                  preprocess=False)
     epoch.change(view.training_sample, [model, epoch], [sample_caption, sample_box], api_visibility="private",
                  preprocess=False)
-    gr.api(view.history, api_name="history", **API_EVENT)
+    catalog.publish(view.history, "history")
     return view

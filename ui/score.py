@@ -8,7 +8,7 @@ from charrnn.testtime.cache import CachedModel
 from charrnn.units import bits
 
 from . import render
-from .validate import API_EVENT, MODEL_EVENT, Catalog, as_text, dropped_note, request_deadline, within_time_limit
+from .validate import MODEL_EVENT, Catalog, as_text, dropped_note, request_deadline, within_time_limit
 
 MAX_SCORE_CHARS = 5000
 GUESSES = 3  # the characters the model expected, shown on hover or tap
@@ -112,5 +112,5 @@ def build_score(catalog: Catalog, model: gr.Dropdown) -> Score:
         trigger(clear, outputs=outputs, queue=False, api_visibility="private", show_progress="hidden").then(
             view.page, [model, text, cache], outputs, **MODEL_EVENT)
     model.change(clear, outputs=outputs, queue=False, api_visibility="private", show_progress="hidden")
-    gr.api(view.score, api_name="score", **API_EVENT)
+    catalog.publish(view.score, "score")
     return view

@@ -5,12 +5,15 @@ limits, the same ones the sliders show, and raises gr.Error saying what is allow
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import math
+import typing
 import os
 import threading
 import time
 from contextlib import contextmanager
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Callable, Iterable, Iterator, Literal, TypeVar
 
 import gradio as gr
 
@@ -66,6 +69,22 @@ class Catalog:
     def choices(self) -> list[tuple[str, str]]:
         """(label, name) pairs for a dropdown: the best model marked as such."""
         return [(f"{n} · best" if n == self.best else n, n) for n in self.models]
+
+    def publish(self, fn: Callable, api_name: str) -> None:
+        """Make `fn` the public endpoint /api_name. gr.api types an endpoint by its function's hints: here its
+        `model` argument is one of the loaded names, so that view_api() lists them as the choices they are."""
+        if inspect.isgeneratorfunction(fn):  # gradio streams what a generator function yields
+            def endpoint(*args, **kwargs):
+                yield from fn(*args, **kwargs)
+        else:
+            def endpoint(*args, **kwargs):
+                return fn(*args, **kwargs)
+        functools.update_wrapper(endpoint, fn)
+        hints = typing.get_type_hints(fn)
+        if "model" in hints:
+            hints["model"] = Literal[tuple(self.models)]
+        endpoint.__annotations__ = hints
+        gr.api(endpoint, api_name=api_name, **API_EVENT)
 
 
 def as_number(name: str, value, lo: float, hi: float, integer: bool = False, above_lo: bool = False):

@@ -12,7 +12,7 @@ from charrnn.deadline import DeadlineExceeded
 
 from . import render
 from . import validate
-from .validate import API_EVENT, MODEL_EVENT, Catalog, StopFlags, as_number, as_text, dropped_note, paced, \
+from .validate import MODEL_EVENT, Catalog, StopFlags, as_number, as_text, dropped_note, paced, \
     request_deadline, run_buttons, within_time_limit
 
 MAX_LENGTH = 2000  # characters per generation: ~1 s of CPU for the LSTM
@@ -134,6 +134,6 @@ def build_write(catalog: Catalog, model: gr.Dropdown) -> Write:
                            api_visibility="private")
     run_buttons([generate_btn.click, examples.load_input_event.then], generate_btn, stop_btn,
                 dict(fn=view.page, inputs=inputs, outputs=output, show_progress="hidden", **MODEL_EVENT), view.stops)
-    gr.api(view.generate, api_name="generate", **API_EVENT)
+    catalog.publish(view.generate, "generate")
     model.change(view.top_k_slider, [model, top_k], top_k, api_visibility="private", preprocess=False)
     return view
