@@ -15,6 +15,7 @@ import pytest
 import charrnn
 from charrnn import report
 from charrnn.data import SAMPLE_PROMPT
+from ui.write import EXAMPLES, example_label
 
 CHROMIUM = "/usr/bin/chromium"
 if not os.path.exists(CHROMIUM):
@@ -136,6 +137,22 @@ def test_stop_is_active_only_while_writing(page):
     page.locator("#key-figures").get_by_text("bits/char").first.wait_for()
     open_tab(page, "write")
     assert text_of(page.locator("#output")) == stopped
+
+
+def test_the_examples_fit_the_screen(page):
+    """Every example of the Write and Your text views is whole on screen, at phone size too: nothing runs off
+    the right edge, and no example needs scrolling sideways (a table of the examples' settings did)."""
+    for tab_id in ("write", "score"):
+        open_tab(page, tab_id)
+        examples = page.locator(f"#{tab_id}-examples")
+        examples.wait_for()
+        overflow = examples.evaluate("""e => [e, ...e.querySelectorAll('*')].filter(x => x.offsetParent !== null)
+            .filter(x => x.scrollWidth > x.clientWidth + 1 || x.getBoundingClientRect().right > window.innerWidth)
+            .map(x => x.tagName + ' ' + (x.textContent || '').trim().slice(0, 30))""")
+        assert overflow == [], f"at {page.size} size, these run off the screen in the {tab_id} view: {overflow}"
+    labels = page.locator("#write-examples button").all_inner_texts()
+    assert [label.strip() for label in labels] == [example_label(*e) for e in EXAMPLES]  # whole, not cut short
+    open_tab(page, "write")
 
 
 @pytest.mark.parametrize("page", ["desktop"], indirect=True)  # the same at both sizes

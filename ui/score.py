@@ -98,6 +98,7 @@ def build_score(catalog: Catalog, model: gr.Dropdown) -> Score:
     text = gr.Textbox(EXAMPLES[0], lines=4, max_lines=8, max_length=MAX_SCORE_CHARS, label="Your text",
                       elem_id="score-text")
     examples = gr.Examples([[e] for e in EXAMPLES], [text], label="Texts to try (click one to score it)",
+                           elem_id="score-examples",
                            api_visibility="private", example_labels=["A line of Sganarelle", "Names that come again "
                                                                      "(in the manner of Monsieur de Pourceaugnac)"])
     with gr.Row():

@@ -26,6 +26,14 @@ EXAMPLES = [  # prompt, length, temperature, top_k, top_p, random_seed
     ["CÉLIMÈNE.\n\nVous êtes ", 300, 1.0, 0, 1.0, 42],
     ["TARTUFFE.\n\n", 300, 0.0, 0, 1.0, -1],
 ]
+
+
+def example_label(prompt: str, length: int, temperature: float, *rest) -> str:
+    """An example as one short line, the prompt and its temperature: a label that wraps on a phone, where a table
+    of every setting ran off the screen (Gradio cuts a label after 60 characters)."""
+    return f"{' '.join(prompt.split())} · temperature {temperature:g}"
+
+
 TEMPERATURE_HINT = ("How daring the choice of each character is. At 0 the model always takes its most likely "
                     "character, and soon repeats itself: the most likely line leads back to itself. Around 0.8 it "
                     "writes like Molière; above 1, stranger and stranger.")
@@ -131,6 +139,7 @@ def build_write(catalog: Catalog, model: gr.Dropdown) -> Write:
                                     info="the same seed writes the same text; -1 = a new one each time")
     inputs = [model, prompt, length, temperature, top_k, top_p, random_seed]
     examples = gr.Examples(EXAMPLES, inputs[1:], label="Prompts to try (click one to hear it)",
+                           example_labels=[example_label(*e) for e in EXAMPLES], elem_id="write-examples",
                            api_visibility="private")
     run_buttons([generate_btn.click, examples.load_input_event.then], generate_btn, stop_btn,
                 dict(fn=view.page, inputs=inputs, outputs=output, show_progress="hidden", **MODEL_EVENT), view.stops)
