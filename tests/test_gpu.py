@@ -2,6 +2,7 @@
 child for each decorated call as spaces does, so what would not pickle, or a Stop that never reaches the child, shows."""
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import itertools
 import os
@@ -114,6 +115,19 @@ def test_stop_ends_a_forked_stream(spaces):
     child = spaces.children[-1]
     child.join(10)
     assert not child.is_alive() and child.exitcode == 0
+
+
+def test_a_stream_reads_the_placed_models_at_every_step_whichever_thread_runs_it(spaces):
+    """Off ZeroGPU, with spaces installed, the stream runs in this process, and Gradio may run each of its steps in
+    another thread: each step still reads the placed models, and nothing else does."""
+    spaces.zero_gpu = False
+    steps = iter(gpu.heavy(lambda n: (yield from (gpu.in_gpu_call() for _ in range(n))), lambda n: 1)(4))
+    seen = []
+    for _ in range(4):
+        worker = threading.Thread(target=lambda: seen.append(contextvars.copy_context().run(next, steps)))
+        worker.start()
+        worker.join()
+    assert seen == [True] * 4 and not gpu.in_gpu_call()
 
 
 def test_a_refused_stream_runs_on_the_cpu(spaces):

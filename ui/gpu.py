@@ -12,7 +12,7 @@ import functools
 import inspect
 import math
 import os
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from contextvars import ContextVar
 from typing import Callable
 
@@ -27,6 +27,7 @@ STEP_S = 0.002
 MAX_S = 60
 # Where the running call reads its models: "gpu" inside a lent call, "cpu" where the GPU must not be asked.
 _where: ContextVar[str | None] = ContextVar("where", default=None)
+_END = object()  # the end of a stream, for next()
 
 
 def spaces_module():
@@ -64,6 +65,15 @@ def cpu_only():
         _where.reset(token)
 
 
+def _within(where: str, fn: Callable, *args, **kwargs):
+    """fn(*args, **kwargs) with _where set to `where`."""
+    token = _where.set(where)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _where.reset(token)
+
+
 def characters(text) -> int:
     """The characters a request asks a model to read (0 for what is not text: it is refused at once)."""
     return len(text) if isinstance(text, str) else 0
@@ -89,11 +99,10 @@ def heavy(fn: Callable, characters: Callable[..., int]) -> Callable:
 
     if inspect.isgeneratorfunction(fn):
         def lent(*args, **kwargs):
-            token = _where.set("gpu")
-            try:
-                yield from fn(*args, **kwargs)
-            finally:
-                _where.reset(token)
+            # Each step in the lent call's context: Gradio may run each step of a stream in another thread.
+            with closing(fn(*args, **kwargs)) as stream:
+                while (item := _within("gpu", next, stream, _END)) is not _END:
+                    yield item
 
         @functools.wraps(fn)
         def call(*args, **kwargs):
@@ -102,24 +111,19 @@ def heavy(fn: Callable, characters: Callable[..., int]) -> Callable:
                 return
             stream = on_gpu(*args, **kwargs)
             try:
-                first = next(stream)  # spaces asks for the GPU here: a refusal comes before any item
-            except StopIteration:
-                return
+                first = next(stream, _END)  # spaces asks for the GPU here: a refusal comes before any item
             except gr.Error as e:
                 if not refused(e):
                     raise
                 warn(e)
                 yield from fn(*args, **kwargs)
                 return
-            yield first
-            yield from stream  # closing this closes the worker's stream: spaces then stops it
+            if first is not _END:
+                yield first
+                yield from stream  # closing this stream closes the worker's: spaces then stops the worker
     else:
         def lent(*args, **kwargs):
-            token = _where.set("gpu")
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                _where.reset(token)
+            return _within("gpu", fn, *args, **kwargs)
 
         @functools.wraps(fn)
         def call(*args, **kwargs):

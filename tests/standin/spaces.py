@@ -21,6 +21,7 @@ decorated: dict[str, object] = {}  # name -> the duration it was decorated with
 calls: list[tuple[str, float]] = []  # (name, seconds asked) for each call
 children: list = []  # the processes forked, most recent last
 refusal: str | None = None
+zero_gpu = True  # False: as spaces off ZeroGPU (SPACES_ZERO_GPU unset), which returns the function unchanged
 _fork = multiprocessing.get_context("fork")
 
 
@@ -28,6 +29,8 @@ def GPU(task=None, *, duration=None, size=None):
     if task is None:
         return functools.partial(GPU, duration=duration, size=size)
     decorated[task.__name__] = duration
+    if not zero_gpu:
+        return task
 
     def start(args, kwargs):
         seconds = duration(*args, **kwargs) if callable(duration) else (duration or 60)
