@@ -138,13 +138,15 @@ def test_a_refused_stream_runs_on_the_cpu(spaces):
     assert not spaces.children
 
 
-def test_the_app_serves_with_spaces_installed(app_models, spaces):
-    """The app as a Space runs it: the heavy actions fork; its API is the same as without `spaces`."""
+def test_the_app_serves_with_spaces_installed(app_models, served_app, spaces):
+    """The app as a Space runs it: the heavy actions fork; its API is the same as without `spaces` (served_app)."""
     demo = app.build_app(app_models)
     assert set(spaces.decorated) >= {"score", "page", "_units", "_leans"}
     port = launch_on_free_port(demo)
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        assert client.view_api(return_format="dict", print_info=False) == \
+            Client(served_app, verbose=False).view_api(return_format="dict", print_info=False)
         with gpu.cpu_only():
             scored = [list(r) if isinstance(r, tuple) else r for r in Score(Catalog(app_models)).score(LSTM, TEXT)]
             units = list(Inside(Catalog(app_models)).units(LSTM, TEXT, 0))
