@@ -1,5 +1,5 @@
 """The app on a ZeroGPU Space (ui/gpu.py), with tests/standin/spaces.py in place of the `spaces` package: it forks a
-child for each decorated call as spaces does, so what would not pickle, or a Stop that never reaches the child, shows."""
+child for each decorated call as spaces does, so that what would not pickle, or a Stop that never reaches it, shows."""
 from __future__ import annotations
 
 import contextvars
@@ -93,7 +93,7 @@ def test_a_refused_gpu_runs_the_call_on_the_cpu_and_says_so(app_models, spaces):
     scorer = Score(Catalog(app_models))
     expected = scorer.score(LSTM, TEXT)
     spaces.refusal = "You have exceeded your free ZeroGPU quota (30s requested vs. 12s left)."
-    with pytest.warns(UserWarning, match=r"No GPU for this request \(You have exceeded.*it ran on the CPU instead"):
+    with pytest.warns(UserWarning, match=r"GPU could not serve this request \(You have exceeded.*ran on the CPU"):
         assert scorer.score(LSTM, TEXT) == expected
 
 

@@ -149,4 +149,4 @@ def refused(error: gr.Error) -> bool:
 
 
 def warn(error: gr.Error) -> None:
-    gr.Warning(f"No GPU for this request ({error.message}): it ran on the CPU instead, more slowly.")
+    gr.Warning(f"The GPU could not serve this request ({error.message}): it ran on the CPU instead, more slowly.")
