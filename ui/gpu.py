@@ -18,9 +18,10 @@ from typing import Callable
 
 import gradio as gr
 
-# A call asks for START_S plus STEP_S per character the model reads, at most MAX_S. Measured here on 1 CPU thread,
-# the slowest shipped model (GRU, large) reads 5,000 characters in ~5 s with its cache (~1 ms a character); STEP_S
-# is twice that, so that a GPU slower per step than the CPU still finishes, and START_S covers the worker's start.
+# A call asks for START_S plus STEP_S per character the model reads, at most MAX_S. On one CPU thread of the
+# development machine the slowest shipped model (GRU, large) scored 5,000 characters in 4.5 s, 5.1 s with its cache
+# (~1 ms a character); STEP_S is twice that, so that a GPU slower per step than the CPU still finishes. START_S is a
+# margin for the worker's start (fork, weights to the GPU), not a measurement: none was possible without a Space.
 START_S = 10
 STEP_S = 0.002
 # ZeroGPU's own default; a call asking more than the visitor has left is refused (and then runs on the CPU).
