@@ -17,6 +17,7 @@ import gradio as gr
 
 import charrnn
 from charrnn.sample import configure_cpu_for_sampling
+from ui import gpu
 from ui.compare import build_compare
 from ui.inside import build_inside
 from ui.learned import build_learned
@@ -41,8 +42,9 @@ network to the gated cells (GRU, LSTM) that replaced it. They know no words: the
 
 
 def build_app(models: dict[str, charrnn.CharRNN]) -> gr.Blocks:
-    """The demo over `models` (readable name -> loaded model), with its queue set for a 2-vCPU machine."""
-    catalog = Catalog(models)
+    """The demo over `models` (readable name -> loaded model), with its queue set for a 2-vCPU machine; on a
+    ZeroGPU Space the heavy analyses borrow its GPU (ui/gpu.py)."""
+    catalog = Catalog(models, gpu.device())
     with gr.Blocks(title="charrnn · write like Molière", analytics_enabled=False) as demo:
         gr.Markdown(INTRO)
         model = gr.Dropdown(catalog.choices(), value=catalog.best, label="Model", elem_id="model")

@@ -9,7 +9,7 @@ import gradio as gr
 
 from charrnn import inside
 
-from . import charts
+from . import charts, gpu
 from .validate import MODEL_EVENT, Catalog, as_number, as_text, dropped_note
 
 MAX_INSIDE_CHARS = 2000  # characters read per request: a 2-layer model's units over them take ~1-3 s
@@ -67,6 +67,10 @@ class Inside:
 
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
+        # A unit over the text, and a backward pass for what a prediction leans on: on a ZeroGPU Space they borrow
+        # the GPU, for as long as the text asks.
+        self._units = gpu.heavy(self._units, lambda model, text, unit: gpu.characters(text))
+        self._leans = gpu.heavy(self._leans, lambda model, text, position: gpu.characters(text))
 
     def _text(self, m, text) -> tuple[str, str]:
         """The visitor's text as the model reads it (unknown characters left out) and a note on what was left out."""
@@ -218,7 +222,8 @@ def build_inside(catalog: Catalog, model: gr.Dropdown) -> Inside:
         unit = gr.Dropdown(choices, value=value, allow_custom_value=True, label="Feature or unit number",
                            elem_id="unit", info="a feature the model's record names, or a unit number")
         show = gr.Button("Shade by this unit", variant="primary", elem_id="unit-button")
-    unit_note, unit_shaded = _shaded_text("unit", view.units_page, first, EXAMPLE, value)
+    with gpu.cpu_only():  # at start: no visitor asked, none should pay
+        unit_note, unit_shaded = _shaded_text("unit", view.units_page, first, EXAMPLE, value)
     gr.Markdown("### What one prediction leans on\nEach character before the outlined one shaded by how much its "
                 "prediction depends on it: the norm of the gradient of log p(that character) with respect to each "
                 "input, relative to the largest.")
@@ -226,7 +231,8 @@ def build_inside(catalog: Catalog, model: gr.Dropdown) -> Inside:
         position = gr.Number(LEANS_ON_DEFAULT, precision=0, minimum=2, maximum=MAX_INSIDE_CHARS,
                              label="Predicted character (its number in the text)", elem_id="position")
         lean = gr.Button("Show what it leans on", elem_id="leans-button")
-    leans_note, leans_shaded = _shaded_text("leans", view.leans_page, first, EXAMPLE, LEANS_ON_DEFAULT)
+    with gpu.cpu_only():
+        leans_note, leans_shaded = _shaded_text("leans", view.leans_page, first, EXAMPLE, LEANS_ON_DEFAULT)
     gr.Markdown("### How far back each model looks\nThe same dependence, averaged over many positions of text the "
                 "model did not train on, for the character 1 to 256 steps back (recorded by `python -m charrnn "
                 "inside`).")

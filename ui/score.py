@@ -7,7 +7,7 @@ from charrnn import report
 from charrnn.testtime.cache import CachedModel
 from charrnn.units import bits
 
-from . import render
+from . import gpu, render
 from .validate import MODEL_EVENT, Catalog, as_text, dropped_note, request_deadline, within_time_limit
 
 MAX_SCORE_CHARS = 5000
@@ -29,6 +29,9 @@ class Score:
 
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
+        # Reading a long text is the heavy part: on a ZeroGPU Space it borrows the GPU, for as long as the text asks.
+        self.score = gpu.heavy(self.score, lambda model, text, cache=False: gpu.characters(text))
+        self.page = gpu.heavy(self.page, lambda model, text, cache: gpu.characters(text) * (1 + (cache is True)))
 
     def _read(self, model, text, cache, deadline: float) -> tuple[dict, dict, bool]:
         """The checked request read by the model (and the record whose test figure it compares with)."""

@@ -5,13 +5,14 @@ limits, the same ones the sliders show, and raises gr.Error saying what is allow
 """
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import math
-import typing
 import os
 import threading
 import time
+import typing
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator, Literal, TypeVar
 
@@ -22,6 +23,8 @@ from charrnn.deadline import DeadlineExceeded
 from charrnn.fast import for_writing, recorded_form
 from charrnn.model import CharRNN
 from charrnn.record import recorded_nats
+
+from . import gpu
 
 CONCURRENCY = 2  # model calls at once: one per vCPU of a free Space, each on one torch thread
 QUEUE_SIZE = 64  # waiting requests beyond this are refused with "queue full" rather than piling up
@@ -38,9 +41,12 @@ MODEL_EVENT = dict(API_EVENT, preprocess=False, api_visibility="private")  # the
 
 class Catalog:
     """The loaded models by the name the page shows, in the order of the story (the course notebook's model,
-    the paper's, then the gated ones); an unknown name is a gr.Error that lists the known ones."""
+    the paper's, then the gated ones); an unknown name is a gr.Error that lists the known ones.
 
-    def __init__(self, models: dict):
+    device: where the heavy analyses read the models (ui/gpu.py: "cuda" on a ZeroGPU Space); everything else, and a
+    heavy call the GPU refused, reads them on the CPU."""
+
+    def __init__(self, models: dict, device: str = "cpu"):
         if not models:
             raise ValueError("the app needs at least one model")
         self.models = models
@@ -52,11 +58,13 @@ class Catalog:
         # A model that records none writes as it is.
         self.writers = {n: for_writing(m) if isinstance(m, CharRNN) and recorded_form(m.record) else m
                         for n, m in models.items()}
+        # Placed once, before the app launches: on ZeroGPU, `spaces` moves what is on "cuda" then to each lent GPU.
+        self.placed = models if device == "cpu" else {n: copy.deepcopy(m).to(device) for n, m in models.items()}
 
     def __getitem__(self, name):
         if not isinstance(name, str) or name not in self.models:
             raise gr.Error(f"unknown model {name!r:.60}: choose one of {', '.join(map(repr, self.models))}")
-        return self.models[name]
+        return (self.placed if gpu.in_gpu_call() else self.models)[name]
 
     def writer(self, name):
         """The model `name` in its writing form (see __init__)."""
