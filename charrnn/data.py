@@ -58,7 +58,7 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, timeo
     except (urllib.error.URLError, OSError) as e:
         raise DataError(
             f"could not download {url} ({e}). If this machine is offline, copy the corpus here by hand "
-            f"and pass --data PATH (its checksum and address are in the project README)."
+            f"and pass --data PATH (docs/training.md gives its address and checksum)."
         ) from e
     finally:
         if os.path.exists(tmp):
