@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from . import compress as coder
-from . import fast, inside, testtime
+from . import fast, inside, space, testtime
 from .checkpoint import CheckpointError, read_record
 from .data import DEFAULT_DATA, read_text, resolve_corpus, sha256_of, split
 from .distributed import cpu_threads
@@ -193,15 +193,17 @@ def mix(args) -> None:
 
 
 def deploy(args) -> None:
+    hardware = space.resolve(args.hardware)
     if args.dry_run:
         import yaml
 
-        files, meta = space_upload(args.space_id, ".")
-        print(f"would upload to the Space {args.space_id} (sdk gradio):\n{listing(files)}\n"
+        files, meta = space_upload(args.space_id, ".", hardware)
+        print(f"would upload to the Space {args.space_id} (sdk gradio), hardware {space.describe(hardware)}:\n"
+              f"{listing(files)}\n"
               f"front matter of README.md:\n{yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)}"
               f"requirements.txt for the Space:\n{files['requirements.txt'].decode()}", end="")
     else:
-        print(deploy_space(args.space_id))
+        print(deploy_space(args.space_id, hardware=hardware))
 
 
 def _write_atomically(path: str, data: bytes) -> None:
@@ -372,7 +374,12 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("deploy-space", formatter_class=fmt, help="upload the demo (run from the project directory) "
                                                                  "as a Gradio Space")
     c.add_argument("space_id", metavar="USER/SPACE", help="Space to create or update")
-    c.add_argument("--dry-run", action="store_true", help="list the files and front matter, upload nothing")
+    c.add_argument("--hardware", choices=space.hardware_names(), default="zerogpu", metavar="HARDWARE",
+                   help="what the Space runs on: zerogpu (zero-a10g, the free way: 2 Spaces on a free account), "
+                        "cpu-basic, cpu-upgrade (a PRO plan), or a GPU; an existing Space is switched to it. "
+                        "Choices: %(choices)s")
+    c.add_argument("--dry-run", action="store_true", help="show the hardware, the files, the front matter and the "
+                                                          "requirements; contact nobody")
     c.set_defaults(run=deploy)
 
     c = sub.add_parser("compress", formatter_class=fmt, help="compress a text file with a model",

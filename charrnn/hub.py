@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from . import space
 from .card import model_card
 from .checkpoint import CARD, CONFIG, WEIGHTS, CheckpointError, checkpoint_dir, load_dir, read_record
 from .mixture import is_mixture, load_mixture
@@ -24,7 +25,6 @@ from .model import CharRNN
 SPACE_TOP_FILES = ("app.py", "requirements.txt", "README.md")  # what the Space runs, installs and shows
 SPACE_CODE = ("charrnn/*.py", "charrnn/**/*.py", "ui/*.py", "ui/**/*.py", "ui/*.css",  # the library, the app's views
               "docs/*.png")  # the pictures the README (the Space's page) shows
-TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 SPACE_SKIP = ("**/__pycache__/*", "*/.*", ".*", "**/.*/*")  # caches and hidden (editor, notebook) copies
 
 
@@ -141,7 +141,8 @@ def _token(token: str | None) -> str:
 
 
 @contextmanager
-def _hub_errors(doing: str):
+def _hub_errors(doing: str, payment: str = "check the account's plan and billing"):
+    """Turn the Hub's refusals of `doing` into a HubError; `payment` says what a plan refusal (HTTP 402) needs."""
     import httpx2
     from huggingface_hub import constants
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
@@ -153,8 +154,7 @@ def _hub_errors(doing: str):
     except HfHubHTTPError as e:
         code = e.response.status_code
         if code == 402:
-            raise HubError(f"the Hub asks for payment for {doing} (HTTP 402): a Gradio Space on free hardware needs "
-                           "a PRO (user) or Team (organization) subscription; otherwise check the billing") from None
+            raise HubError(f"the Hub refused {doing} because of the account's plan (HTTP 402): {payment}") from None
         if code in (401, 403):
             raise HubError(f"the Hub refused {doing} (HTTP {code}): the token is not valid or cannot write to that "
                            "user or organization; run `hf auth login` with a write token, or set HF_TOKEN") from None
@@ -166,14 +166,21 @@ def _hub_errors(doing: str):
 
 def _commit(repo_id: str, repo_type: str, files: dict[str, bytes], message: str, token: str, **create) -> str:
     """Create the repo if needed, then add exactly `files` (path in repo -> content) in one commit."""
-    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub import HfApi
 
     api = HfApi(token=token)
     with _hub_errors(f"publishing {repo_id}"):
         url = api.create_repo(repo_id, repo_type=repo_type, exist_ok=True, **create)
+    _upload(api, repo_id, repo_type, files, message)
+    return str(url)
+
+
+def _upload(api, repo_id: str, repo_type: str, files: dict[str, bytes], message: str) -> None:
+    from huggingface_hub import CommitOperationAdd
+
+    with _hub_errors(f"publishing {repo_id}"):
         api.create_commit(repo_id, [CommitOperationAdd(p, b) for p, b in sorted(files.items())],
                           commit_message=message, repo_type=repo_type)
-    return str(url)
 
 
 def push(checkpoint_dir, repo_id: str, token: str | None = None, private: bool = False) -> str:
@@ -190,13 +197,14 @@ def push(checkpoint_dir, repo_id: str, token: str | None = None, private: bool =
     return _commit(repo_id, "model", files, f"charrnn checkpoint {path.name} ({status})", token, private=private)
 
 
-def space_files(root=".") -> dict[str, bytes]:
-    """Exactly what the Space needs, from project directory `root`: path in repo -> content.
+def space_files(root=".", hardware: str = space.ZEROGPU) -> dict[str, bytes]:
+    """Exactly what the Space needs to run on `hardware`, from project directory `root`: path in repo -> content.
 
     Chosen by name from the working directory with huggingface_hub's own pattern filter (the one
     upload_folder applies), not `git ls-files`: the checkpoints are build outputs that git need not track,
     and anything not named here (tests, data, runs, caches, resume states) stays home. Each checkpoint is
-    read so that its files belong together, with a fresh card.
+    read so that its files belong together, with a fresh card. README.md and requirements.txt are the
+    project's, with the front matter and the torch that `hardware` needs (charrnn/space.py).
     """
     from huggingface_hub.utils import filter_repo_objects
 
@@ -205,7 +213,12 @@ def space_files(root=".") -> dict[str, bytes]:
     if missing or not (root / "charrnn" / "__init__.py").is_file():
         raise HubError(f"{root.resolve()} is not the project directory: it lacks {', '.join(missing) or 'charrnn/'}")
     files = {f: (root / f).read_bytes() for f in SPACE_TOP_FILES}
-    files["requirements.txt"] = space_requirements(files["requirements.txt"].decode()).encode()
+    meta = space.front_matter(space_metadata(root), hardware)
+    files["README.md"] = space.readme(files["README.md"].decode("utf-8-sig"), meta).encode()
+    try:
+        files["requirements.txt"] = space.requirements(files["requirements.txt"].decode(), hardware).encode()
+    except ValueError as e:
+        raise HubError(str(e)) from None
     present = [p.relative_to(root).as_posix() for top in ("charrnn", "ui", "docs") if (root / top).is_dir()
                for p in (root / top).rglob("*") if p.is_file()]
     for rel in sorted(filter_repo_objects(present, allow_patterns=SPACE_CODE, ignore_patterns=SPACE_SKIP)):
@@ -218,18 +231,6 @@ def space_files(root=".") -> dict[str, bytes]:
     for d in ckpts:
         files.update({f"checkpoints/{d.name}/{n}": b for n, b in _checkpoint_files(d, d.name).items()})
     return files
-
-
-def space_requirements(local: str) -> str:
-    """The Space's requirements.txt from the project's: the same pins, but PyTorch's CPU-only build from
-    PyTorch's own index (`+cpu`), so that a CPU Space does not download the CUDA libraries (several GB)."""
-    pin = re.search(r"^torch==(\S+)$", local, re.MULTILINE)
-    if not pin:
-        raise HubError("requirements.txt pins no torch==VERSION: the Space's CPU build needs the version")
-    version = pin.group(1).split("+")[0]
-    body = local.replace(pin.group(0), f"torch=={version}+cpu")
-    return (f"# Written by `python -m charrnn deploy-space`: PyTorch's CPU-only build for a CPU Space.\n"
-            f"--extra-index-url {TORCH_CPU_INDEX}\n{body}")
 
 
 def space_metadata(root=".") -> dict:
@@ -253,18 +254,48 @@ def space_metadata(root=".") -> dict:
     return meta
 
 
-def space_upload(space_id: str, root=".") -> tuple[dict[str, bytes], dict]:
-    """What deploy_space would upload to `space_id` from project directory `root`: its files and front matter."""
+def space_upload(space_id: str, root=".", hardware: str = space.ZEROGPU) -> tuple[dict[str, bytes], dict]:
+    """What deploy_space would upload to `space_id` on `hardware` from project directory `root`: its files and
+    the front matter of its README."""
     if not looks_like_repo_id(space_id):
         raise HubError(f"{space_id!r} is not a Hub id of the form USER/SPACE")
-    files = space_files(root)  # first: it says which of the files space_metadata reads is missing
-    return files, space_metadata(root)
+    files = space_files(root, hardware)
+    return files, space.front_matter(space_metadata(root), hardware)
 
 
-def deploy_space(space_id: str, root=".", token: str | None = None) -> str:
-    """Create the Gradio Space `space_id` if needed and upload exactly space_files(root). Returns the URL."""
-    files, _ = space_upload(space_id, root)
-    return _commit(space_id, "space", files, "Deploy the charrnn demo", _token(token), space_sdk="gradio")
+def _plan_needed(hardware: str) -> str:
+    """What allows an account to host a Gradio Space on `hardware` (hub-docs spaces-overview.md, spaces-zerogpu.md)."""
+    if hardware == space.ZEROGPU:
+        return ("a free account may host 2 ZeroGPU Spaces at most, once its email is verified and it is older than "
+                "30 days (a PRO plan allows 10); nothing was uploaded")
+    return (f"a Gradio Space on {hardware} needs a PRO plan (Team or Enterprise for an organization), or, on a free "
+            "account, ZeroGPU: --hardware zerogpu (2 Spaces at most, verified account older than 30 days); nothing "
+            "was uploaded")
+
+
+def deploy_space(space_id: str, root=".", token: str | None = None, hardware: str = space.ZEROGPU) -> str:
+    """Create the Gradio Space `space_id` on `hardware` if needed, switch an existing one to it, then upload
+    exactly space_files(root, hardware). Returns the URL.
+
+    An existing Space keeps its hardware when files are uploaded again, so its runtime is read and the
+    hardware requested when it differs. Both happen before the upload: a refusal leaves the Space as it was.
+    """
+    from huggingface_hub import HfApi
+
+    hardware = space.resolve(hardware)
+    files, _ = space_upload(space_id, root, hardware)
+    api = HfApi(token=_token(token))
+    on = space.describe(hardware)
+    with _hub_errors(f"creating the Space {space_id} on {on}", payment=_plan_needed(hardware)):
+        url = api.create_repo(space_id, repo_type="space", space_sdk="gradio", space_hardware=hardware,
+                              exist_ok=True)
+    with _hub_errors(f"reading the hardware of the Space {space_id}"):
+        runtime = api.get_space_runtime(space_id)
+    if (runtime.requested_hardware or runtime.hardware) != hardware:
+        with _hub_errors(f"switching the Space {space_id} to {on}", payment=_plan_needed(hardware)):
+            api.request_space_hardware(space_id, hardware)
+    _upload(api, space_id, "space", files, f"Deploy the charrnn demo ({on})")
+    return str(url)
 
 
 def listing(files: dict[str, bytes]) -> str:

@@ -1,8 +1,9 @@
 """The Hub integration, end to end against a stand-in Hub on 127.0.0.1.
 
-The stand-in serves what huggingface_hub's own code asks for: HEAD/GET /resolve for downloads, and
+The stand-in serves what huggingface_hub's own code asks for: HEAD/GET /resolve for downloads,
 repos/create, validate-yaml, preupload and commit for uploads (it answers "regular" to preupload, so
-files travel base64 in the commit; the LFS/Xet upload path is the one part not exercised). The
+files travel base64 in the commit; the LFS/Xet upload path is the one part not exercised), and a Space's
+runtime and hardware requests. The
 download and CLI checks run in subprocesses with HF_ENDPOINT, HF_HOME and HF_HUB_OFFLINE set before
 huggingface_hub is imported, as a user's shell would, because the library reads them at import time.
 """
@@ -25,6 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 import torch
+import yaml
 from huggingface_hub import ModelCard, SpaceCard, metadata_load
 from safetensors.torch import load_file
 
@@ -47,6 +49,7 @@ PROBE = "ALCESTE.\n\nMais encore"
 
 RESOLVE = re.compile(r"^/(?:(spaces|datasets)/)?([^/]+/[^/]+)/resolve/([^/]+)/(.+)$")
 API = re.compile(r"^/api/(model|space|dataset)s/([^/]+/[^/]+)/(preupload|commit)/([^/]+)$")
+SPACE_API = re.compile(r"^/api/spaces/([^/]+/[^/]+)/(runtime|hardware)$")
 TOKENS = {"hf_test_token": "alice", "t": "alice"}  # the stand-in's valid tokens, each with the one namespace it owns
 
 
@@ -57,7 +60,8 @@ class StandInHub(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.repos: dict[tuple[str, str], dict] = {}  # (repo type, id) -> {"created": payload, "commits": [...]}
         self.log: list[tuple[str, str, str | None]] = []  # (method, path, authorization) of every request
-        self.refuse: dict[tuple[str, str], int] = {}  # (repo type, id) -> the status its creation gets (402: payment)
+        # (repo type, id) -> the status its creation gets (402: payment); ("hardware", id): its hardware requests
+        self.refuse: dict[tuple[str, str], int] = {}
 
     @property
     def url(self) -> str:
@@ -66,6 +70,8 @@ class StandInHub(ThreadingHTTPServer):
     def create(self, kind: str, repo_id: str, payload: dict | None = None) -> None:
         # A new repo on the Hub starts with one commit holding .gitattributes.
         self.repos[kind, repo_id] = {"created": payload or {}, "commits": []}
+        if kind == "space":  # the Hub's default hardware, unless the creation asked for another
+            self.repos[kind, repo_id]["hardware"] = (payload or {}).get("hardware", "cpu-basic")
         gitattributes = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
         self.commit(kind, repo_id, {".gitattributes": gitattributes}, "initial")
 
@@ -100,6 +106,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._resolve(head=True)
 
     def do_GET(self):
+        m = SPACE_API.match(urlsplit(self.path).path)
+        if m and m[2] == "runtime":
+            self.server.log.append((self.command, self.path, self.headers.get("authorization")))
+            if ("space", m[1]) not in self.server.repos:
+                return self._json(404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"})
+            hardware = self.server.repos["space", m[1]]["hardware"]
+            return self._json(200, {"stage": "RUNNING", "hardware": {"current": hardware, "requested": hardware}})
         self._resolve(head=False)
 
     def _resolve(self, head: bool) -> None:
@@ -148,6 +161,16 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(200, {"url": url})
         if path == "/api/validate-yaml":
             return self._json(200, {"errors": [], "warnings": []})
+        m = SPACE_API.match(path)
+        if m and m[2] == "hardware":
+            if ("space", m[1]) not in self.server.repos:
+                return self._json(404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"})
+            if ("hardware", m[1]) in self.server.refuse:
+                return self._json(self.server.refuse["hardware", m[1]], {"error": "Payment required"})
+            space = self.server.repos["space", m[1]]
+            space["hardware"] = json.loads(body)["flavor"]
+            return self._json(200, {"stage": "RUNNING", "hardware": {"current": space["hardware"],
+                                                                    "requested": space["hardware"]}})
         m = API.match(path)
         if not m:
             return self._send(404)
@@ -365,16 +388,25 @@ def test_space_metadata_refuses_a_readme_the_space_could_not_run(project):
 
 def test_the_space_gets_exactly_what_it_needs(project):
     root, expected = project
-    files = hub.space_files(root)
+    files = hub.space_files(root, "cpu-basic")
     assert set(files) == expected
     assert files["charrnn/hub.py"] == (REPO / "charrnn" / "hub.py").read_bytes()
     assert files["checkpoints/lstm/model.safetensors"] == (root / "checkpoints/lstm/model.safetensors").read_bytes()
     assert b"# charrnn \xc2\xb7 lstm" in files["checkpoints/lstm/README.md"]
-    # The Space installs PyTorch's CPU-only build; everything else as pinned locally.
+    # A CPU Space installs PyTorch's CPU-only build; everything else as pinned locally.
     local, space = (root / "requirements.txt").read_text(), files["requirements.txt"].decode()
     assert "--extra-index-url https://download.pytorch.org/whl/cpu\n" in space and "\ntorch==2.13.0+cpu\n" in space
     assert space.split("--extra-index-url https://download.pytorch.org/whl/cpu\n")[1] == local.replace(
         "torch==2.13.0\n", "torch==2.13.0+cpu\n")
+    # A ZeroGPU Space: a torch that ZeroGPU runs (the CUDA build, from PyPI) and `spaces`, the rest as pinned locally.
+    zero = hub.space_files(root, "zero-a10g")["requirements.txt"].decode()
+    assert "download.pytorch.org" not in zero and "+cpu" not in zero
+    assert [line for line in zero.splitlines() if not line.startswith("#")] == [
+        line.replace("torch==2.13.0", "torch==2.11.0") for line in local.splitlines() if not line.startswith("#")
+    ] + ["spaces==0.51.3"]
+    # A paid GPU: the local pin, whose PyPI wheel is the CUDA build.
+    gpu = hub.space_files(root, "t4-small")["requirements.txt"].decode()
+    assert "\ntorch==2.13.0\n" in gpu and "download.pytorch.org" not in gpu and "spaces" not in gpu
     shutil.rmtree(root / "checkpoints" / "lstm")
     with pytest.raises(hub.HubError, match="no checkpoint"):
         hub.space_files(root)
@@ -485,17 +517,23 @@ def test_a_private_repo_is_created_private_and_read_only_with_a_token(stand_in, 
                                       "token, or set HF_TOKEN"),
     ("hf_test_token", "bob/tiny", 403, "the Hub refused publishing bob/tiny (HTTP 403): the token is not valid or "
                                        "cannot write to that user or organization"),
-    ("hf_test_token", "space alice/demo", 402, "the Hub asks for payment for publishing alice/demo (HTTP 402): a Gradio "
-                                               "Space on free hardware needs a PRO (user) or Team (organization) "
-                                               "subscription; otherwise check the billing"),
+    ("hf_test_token", "space alice/demo", 402, "the Hub refused creating the Space alice/demo on ZeroGPU (zero-a10g) "
+                                               "because of the account's plan (HTTP 402): a free account may host 2 "
+                                               "ZeroGPU Spaces at most, once its email is verified and it is older "
+                                               "than 30 days (a PRO plan allows 10); nothing was uploaded"),
+    ("hf_test_token", "space alice/demo --hardware cpu-basic", 402,
+     "the Hub refused creating the Space alice/demo on cpu-basic because of the account's plan (HTTP 402): a Gradio "
+     "Space on cpu-basic needs a PRO plan (Team or Enterprise for an organization), or, on a free account, ZeroGPU: "
+     "--hardware zerogpu (2 Spaces at most, verified account older than 30 days); nothing was uploaded"),
 ])
 def test_the_hub_s_refusals_are_one_sentence_that_says_what_to_do(stand_in, checkpoints, project, tmp_path, token,
                                                                    target, code, message):
-    """A bad token (401), a namespace the token may not write to (403), a Space the account must pay for (402)."""
+    """A bad token (401), a namespace the token may not write to (403), a Space the account's plan does not allow
+    (402, on ZeroGPU and on CPU hardware)."""
     root, _ = project
     if target.startswith("space "):
         stand_in.refuse["space", target.split()[1]] = code
-        args = ["deploy-space", target.split()[1]]
+        args = ["deploy-space", *target.split()[1:]]
     else:
         args = ["push", str(checkpoints[0]), target]
     r = run_py(["-m", "charrnn", *args], hub_env(tmp_path / "hf", stand_in.url, HF_TOKEN=token), cwd=root)
@@ -547,31 +585,94 @@ def test_no_network_says_so(tmp_path):
                           "and it is not in the cache")
 
 
-def test_deploy_space_dry_run_lists_the_files_and_front_matter(stand_in, project, tmp_path):
+ZEROGPU_REQUIREMENTS = ["torch==2.11.0", "gradio==6.31.0", "huggingface_hub==2.4.0", "safetensors==0.8.0", "tqdm>=4.66",
+                        "spaces==0.51.3"]
+CPU_REQUIREMENTS = ["--extra-index-url https://download.pytorch.org/whl/cpu", "torch==2.13.0+cpu", "gradio==6.31.0",
+                    "huggingface_hub==2.4.0", "safetensors==0.8.0", "tqdm>=4.66"]
+HARDWARE = [([], "zero-a10g", "ZeroGPU (zero-a10g)", "3.12.12", ZEROGPU_REQUIREMENTS),  # the default
+            (["--hardware", "zerogpu"], "zero-a10g", "ZeroGPU (zero-a10g)", "3.12.12", ZEROGPU_REQUIREMENTS),
+            (["--hardware", "cpu-basic"], "cpu-basic", "cpu-basic", "3.11", CPU_REQUIREMENTS),
+            (["--hardware", "cpu-upgrade"], "cpu-upgrade", "cpu-upgrade", "3.11", CPU_REQUIREMENTS)]
+
+
+def pins(requirements: str) -> list[str]:
+    return [line for line in requirements.splitlines() if line and not line.startswith("#")]
+
+
+@pytest.mark.parametrize("flags, hardware, shown, python, requirements", HARDWARE)
+def test_deploy_space_dry_run_shows_the_hardware_files_front_matter_and_requirements(stand_in, project, tmp_path, flags,
+                                                                                     hardware, shown, python,
+                                                                                     requirements):
     root, expected = project
-    r = run_py(["-m", "charrnn", "deploy-space", "alice/demo", "--dry-run"], hub_env(tmp_path / "hf", stand_in.url),
-               cwd=root)
+    r = run_py(["-m", "charrnn", "deploy-space", "alice/demo", *flags, "--dry-run"],
+               hub_env(tmp_path / "hf", stand_in.url), cwd=root)
     assert r.returncode == 0, r.stderr
-    listed = {line.split()[2] for line in r.stdout.split("front matter")[0].splitlines()[1:-1]}  # size, "B", path
-    assert listed == expected
-    assert "sdk: gradio\n" in r.stdout and "app_file: app.py\n" in r.stdout
-    assert r.stdout.split("requirements.txt for the Space:\n")[1] == hub.space_files(root)["requirements.txt"].decode()
+    header, *files = r.stdout.split("front matter")[0].splitlines()
+    assert header == f"would upload to the Space alice/demo (sdk gradio), hardware {shown}:"
+    assert {line.split()[2] for line in files[:-1]} == expected  # size, "B", path; then the total
+    front, reqs = r.stdout.split("front matter of README.md:\n")[1].split("requirements.txt for the Space:\n")
+    meta = yaml.safe_load(front)
+    assert meta == {**metadata_load(root / "README.md"), "python_version": python}  # the project's, and the Python
+    assert pins(reqs) == requirements
+    assert reqs == hub.space_files(root, hardware)["requirements.txt"].decode()
     assert stand_in.log == []  # a dry run neither needs a token nor talks to the Hub
 
 
-def test_deploy_space_uploads_exactly_the_app(stand_in, project, tmp_path):
+def test_deploy_space_refuses_an_unknown_hardware_and_lists_the_hub_s_names(stand_in, project, tmp_path):
+    root, _ = project
+    r = run_py(["-m", "charrnn", "deploy-space", "alice/demo", "--hardware", "zero-gpu"],
+               hub_env(tmp_path / "hf", stand_in.url, HF_TOKEN="t"), cwd=root)
+    assert r.returncode == 2 and "argument --hardware: invalid choice: 'zero-gpu'" in r.stderr, r.stderr
+    choices = r.stderr.split("choose from ")[1].replace("'", "")
+    assert choices.startswith("zerogpu, cpu-basic, cpu-upgrade, zero-a10g, t4-small")
+    assert stand_in.log == []
+
+
+@pytest.mark.parametrize("flags, hardware, shown, python, requirements", HARDWARE[1:3])
+def test_deploy_space_uploads_exactly_the_app_on_its_hardware(stand_in, project, tmp_path, flags, hardware, shown,
+                                                              python, requirements):
     root, expected = project
     env = hub_env(tmp_path / "hf", stand_in.url, HF_TOKEN="t")
-    r = run_py(["-m", "charrnn", "deploy-space", "alice/demo"], env, cwd=root)
+    r = run_py(["-m", "charrnn", "deploy-space", "alice/demo", *flags], env, cwd=root)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == f"{stand_in.url}/spaces/alice/demo"
     space = stand_in.repos["space", "alice/demo"]
-    assert space["created"]["type"] == "space" and space["created"]["sdk"] == "gradio"
+    assert (space["created"]["type"], space["created"]["sdk"], space["created"]["hardware"]) == ("space", "gradio",
+                                                                                                 hardware)
+    assert space["hardware"] == hardware and not any(path.endswith("/hardware") for _, path, _ in stand_in.log)
     assert ("model", "alice/demo") not in stand_in.repos
     (deploy,) = space["commits"][1:]
     assert set(deploy["added"]) == expected
-    assert deploy["added"]["README.md"] == (root / "README.md").read_bytes()
-    assert b"torch==2.13.0+cpu" in deploy["added"]["requirements.txt"]
+    readme, local = deploy["added"]["README.md"].decode(), (root / "README.md").read_text()
+    assert readme.split("\n---\n", 1)[1] == local.split("\n---\n", 1)[1]  # the page as written
+    (tmp_path / "space-readme.md").write_text(readme)
+    assert metadata_load(tmp_path / "space-readme.md") == {**metadata_load(root / "README.md"),
+                                                           "python_version": python}
+    assert pins(deploy["added"]["requirements.txt"].decode()) == requirements
+
+
+def test_an_existing_space_is_switched_to_the_hardware_asked_for_before_the_upload(stand_in, project, tmp_path):
+    root, expected = project
+    env = hub_env(tmp_path / "hf", stand_in.url, HF_TOKEN="t")
+    stand_in.create("space", "alice/demo", {"type": "space", "sdk": "gradio"})  # made on cpu-basic, the Hub's default
+    r = run_py(["-m", "charrnn", "deploy-space", "alice/demo"], env, cwd=root)
+    assert r.returncode == 0, r.stderr
+    space = stand_in.repos["space", "alice/demo"]
+    assert space["hardware"] == "zero-a10g" and len(space["commits"]) == 2
+    asked = [(method, urlsplit(path).path) for method, path, _ in stand_in.log]
+    switch = asked.index(("POST", "/api/spaces/alice/demo/hardware"))
+    assert switch < asked.index(("POST", "/api/spaces/alice/demo/commit/main"))
+    # Deployed again on the hardware it has: no request; then to CPU hardware the account's plan does not allow.
+    del stand_in.log[:]
+    assert run_py(["-m", "charrnn", "deploy-space", "alice/demo"], env, cwd=root).returncode == 0
+    assert ("GET", "/api/spaces/alice/demo/runtime") in [(m, urlsplit(p).path) for m, p, _ in stand_in.log]
+    assert not any(path.endswith("/hardware") for _, path, _ in stand_in.log) and len(space["commits"]) == 3
+    stand_in.refuse["hardware", "alice/demo"] = 402
+    r = run_py(["-m", "charrnn", "deploy-space", "alice/demo", "--hardware", "cpu-upgrade"], env, cwd=root)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith("error: the Hub refused switching the Space alice/demo to cpu-upgrade because of the "
+                               "account's plan (HTTP 402): a Gradio Space on cpu-upgrade needs a PRO plan")
+    assert space["hardware"] == "zero-a10g" and len(space["commits"]) == 3  # nothing uploaded, nothing switched
 
 
 def test_deploy_space_without_a_token_says_how_to_log_in(stand_in, project, tmp_path):
