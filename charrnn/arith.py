@@ -12,7 +12,9 @@ caller's concern (see charrnn.compress).
 
 The decoder reads one bit per doubling after its first STATE_BITS, the encoder writes one per doubling
 and two more, so decoding a message reads at most STATE_BITS - 2 bits past its end: a decoder that reads
-more than STATE_BITS (zeros) past the end is decoding what no encoder wrote, and stops (Overrun).
+more than STATE_BITS (zeros) past the end is decoding what no encoder wrote, and stops (Overrun). As the
+encoder pads its last byte with fewer than 8 bits, the decoder of a whole message has read past its end:
+code left unread (Decoder.read_all false) was not the encoder's either.
 """
 from __future__ import annotations
 
@@ -123,6 +125,11 @@ class Decoder(_Interval):
 
     def _doubled(self, bit: int | None, offset: int) -> None:
         self.code = 2 * (self.code - offset) + self._bit()
+
+    @property
+    def read_all(self) -> bool:
+        """Whether every bit of the message has been read (always, once a whole message is decoded)."""
+        return self.pos >= 8 * len(self.data)
 
     def target(self, total: int) -> int:
         """The cumulative frequency, in [0, total), that the code points at."""

@@ -325,6 +325,9 @@ def decode(model, header: Header, payload: bytes, progress: Callable[[int], None
         raise CompressError(f"the code ends before the {header.chars:,} characters the file claims: it was altered "
                             "with its CRC-32 recomputed, or this machine's arithmetic differs from the encoder's "
                             f"{arithmetic}") from None
+    if matches and not channel.coder.read_all:
+        raise CompressError(f"the file holds more code than its {header.chars:,} characters take: it was altered with "
+                            "its CRC-32 recomputed")
     if not matches:
         raise CompressError("the decoded text does not match the file's checksum: this machine's arithmetic differs "
                             f"from the encoder's {arithmetic}, so the probabilities differed; decompress with the "

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 import struct
 import typing
@@ -39,6 +38,8 @@ MAX_BYTES_PER_CHAR = 16  # an encoder writes at most ~11 (24 bits for the escape
 #                          escaped character, 21 for a new code point): a payload beyond 16 a character is crafted
 MAX_META = 4096  # bytes of metadata: an encoder writes ~100
 MAX_SEQ_LEN = 10_000  # the dynamic model's segment: a backward pass through this many steps (the default is 50)
+MAX_LR = 100.0  # the dynamic model's learning rate (tuned over 0.005 to 0.08): beyond, steps only diverge, and past
+#                 float32's range SGD cannot even take them
 SETTINGS = {"dynamic": dynamic.Settings, "cache": cache.Settings}
 ADAPT = ("none", *SETTINGS)
 KEYS = ("adapt", "settings", "checkpoint", "torch")
@@ -82,8 +83,8 @@ def check_settings(adapt, settings) -> dict:
             s[name] = value if integer else float(value)
         except OverflowError:
             raise CompressError(f"{adapt} setting {name} is out of range: {str(value)[:40]}") from None
-    if adapt == "dynamic" and not (0 <= s["lr"] < math.inf and 1 <= s["seq_len"] <= MAX_SEQ_LEN):
-        raise CompressError(f"the dynamic model needs a finite lr >= 0 and 1 <= seq_len <= {MAX_SEQ_LEN:,}, not "
+    if adapt == "dynamic" and not (0 <= s["lr"] <= MAX_LR and 1 <= s["seq_len"] <= MAX_SEQ_LEN):
+        raise CompressError(f"the dynamic model needs 0 <= lr <= {MAX_LR:g} and 1 <= seq_len <= {MAX_SEQ_LEN:,}, not "
                             f"lr {s['lr']:g}, seq_len {s['seq_len']}")
     if adapt == "cache":
         try:
