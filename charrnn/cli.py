@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import stat
 import sys
 import time
 from contextlib import contextmanager
@@ -214,13 +215,17 @@ def _write_output(path: str, data: bytes) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
-    target = Path(os.path.realpath(path))
-    if target.is_dir():
+    try:
+        mode = os.stat(path).st_mode  # through symlinks, /dev/stdout's to a pipe too
+    except FileNotFoundError:  # a new file, or a symlink to one
+        mode = stat.S_IFREG
+    if stat.S_ISDIR(mode):
         raise ValueError(f"{path} is a directory: name the file to write")
-    if target.exists() and not target.is_file():
-        with open(target, "wb") as f:
+    if not stat.S_ISREG(mode):
+        with open(path, "wb") as f:
             f.write(data)
         return
+    target = Path(os.path.realpath(path))
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
         tmp.write_bytes(data)
@@ -250,6 +255,11 @@ def _not_the_input(args) -> None:
                          "another output file")
 
 
+def _beside(output: str):
+    """Where a command's summary goes: stdout, unless the output went there (-, a pipe, a terminal)."""
+    return sys.stdout if output != "-" and os.path.isfile(output) else sys.stderr
+
+
 def _progress(total: int | None):
     """A progress bar of characters coded, gone once done (a text takes minutes: a few hundred characters/s)."""
     from tqdm.auto import tqdm
@@ -270,7 +280,7 @@ def compress(args) -> None:
     chars = coder.read_header(data, args.max_chars)[0].chars
     print(f"{args.input}: {chars:,} characters ({len(raw):,} bytes) -> {args.output}: {len(data):,} bytes, "
           f"{8 * len(data) / max(chars, 1):.4f} bits/char ({args.checkpoint}, adapt {args.adapt}; {seconds:.1f} s)",
-          file=sys.stderr if args.output == "-" else sys.stdout)
+          file=_beside(args.output))
 
 
 def decompress(args) -> None:
@@ -283,7 +293,7 @@ def decompress(args) -> None:
         text = coder.decode(model, header, payload, progress=bar.update)
     _write_output(args.output, text.encode("utf-8"))
     print(f"{args.input} -> {args.output}: {header.chars:,} characters, checked against the file's sha256 "
-          f"({checkpoint}, adapt {header.adapt})", file=sys.stderr if args.output == "-" else sys.stdout)
+          f"({checkpoint}, adapt {header.adapt})", file=_beside(args.output))
 
 
 def bench_train(args) -> None:
