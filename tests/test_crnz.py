@@ -344,3 +344,18 @@ def test_files_of_version_1_still_decompress_with_the_same_checks(tiny, tiny_dir
     for typed in ("someone/elsewhere", "/nowhere/at/all"):
         (tmp_path / "v1.crnz").write_bytes(version_1((tiny_dir / "text.crnz").read_bytes(), typed))
         refused("decompress", "v1.crnz", "o.txt", match="it is not here: pass --checkpoint")
+
+
+def test_a_model_from_the_hub_is_named_by_its_id_and_fetched_only_when_the_user_names_it(tiny_dir, tmp_path,
+                                                                                         monkeypatch):
+    asked = []
+    monkeypatch.setattr(hub, "download_checkpoint", lambda repo_id, revision=None: asked.append(repo_id) or
+                        tiny_dir / "tiny")  # a stand-in Hub that holds the tiny model
+    monkeypatch.chdir(tmp_path)
+    data = compress_text(charrnn.load("someone/tiny"), TEXT)
+    assert read_header(data)[0].checkpoint == {"hub": "someone/tiny"} and asked == ["someone/tiny"]
+    (tmp_path / "hub.crnz").write_bytes(data)
+    refused("decompress", "hub.crnz", "out.txt", match="pass --checkpoint someone/tiny")
+    assert asked == ["someone/tiny"]
+    main(["decompress", "hub.crnz", "out.txt", "--checkpoint", "someone/tiny"])
+    assert (tmp_path / "out.txt").read_text() == TEXT and asked == ["someone/tiny"] * 2
