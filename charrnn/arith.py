@@ -9,6 +9,12 @@ middle half (the underflow case) is doubled around the middle, and the bit it wi
 pending. Everything is integer arithmetic, so an encoder and a decoder given the same frequency tables
 cut the interval identically on any machine; whether the tables themselves are identical is the
 caller's concern (see charrnn.compress).
+
+The decoder reads one bit per doubling after its first STATE_BITS, the encoder writes one per doubling
+and two more, so decoding a message reads at most STATE_BITS - 2 bits past its end: a decoder that reads
+more than STATE_BITS (zeros) past the end is decoding what no encoder wrote, and stops (Overrun). As the
+encoder pads its last byte with fewer than 8 bits, the decoder of a whole message has read past its end:
+code left unread (Decoder.read_all false) was not the encoder's either.
 """
 from __future__ import annotations
 
@@ -18,6 +24,10 @@ HALF = 1 << (STATE_BITS - 1)
 QUARTER = 1 << (STATE_BITS - 2)
 MAX_TOTAL = QUARTER  # after renormalisation the interval is wider than a quarter, so every symbol of a
 #                      table whose total is at most this gets a non-empty sub-interval
+
+
+class Overrun(ValueError):
+    """The decoder read more than STATE_BITS bits past the end of its message: no encoder wrote it."""
 
 
 def _check(lo: int, hi: int, total: int) -> None:
@@ -107,10 +117,19 @@ class Decoder(_Interval):
     def _bit(self) -> int:
         i, j = divmod(self.pos, 8)
         self.pos += 1
-        return (self.data[i] >> (7 - j)) & 1 if i < len(self.data) else 0
+        if i < len(self.data):
+            return (self.data[i] >> (7 - j)) & 1
+        if self.pos > 8 * len(self.data) + STATE_BITS:
+            raise Overrun(f"read {self.pos - 8 * len(self.data)} bits past the end of a {len(self.data)}-byte message")
+        return 0
 
     def _doubled(self, bit: int | None, offset: int) -> None:
         self.code = 2 * (self.code - offset) + self._bit()
+
+    @property
+    def read_all(self) -> bool:
+        """Whether every bit of the message has been read (always, once a whole message is decoded)."""
+        return self.pos >= 8 * len(self.data)
 
     def target(self, total: int) -> int:
         """The cumulative frequency, in [0, total), that the code points at."""

@@ -22,14 +22,16 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import stat
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
 from . import compress as coder
-from . import fast, inside, space, testtime
+from . import crnz, fast, inside, space, testtime
 from .checkpoint import CheckpointError, read_record
 from .data import DEFAULT_DATA, read_text, resolve_corpus, sha256_of, split
 from .distributed import cpu_threads
@@ -206,14 +208,58 @@ def deploy(args) -> None:
         print(deploy_space(args.space_id, hardware=hardware))
 
 
-def _write_atomically(path: str, data: bytes) -> None:
-    """Write `path` whole or not at all: a failure or a kill leaves no half-written file (nor harms an old one)."""
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp-{os.getpid()}")
+def _write_output(path: str, data: bytes) -> None:
+    """Write `path` whole or not at all: a failure or a kill leaves no half-written file (nor harms an old one).
+
+    "-" is standard output. A symlink is followed (the file it points to is replaced, not the link); a special
+    file (a FIFO, a terminal) is written directly, as no rename can replace it."""
+    if path == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        mode = os.stat(path).st_mode  # through symlinks, /dev/stdout's to a pipe too
+    except FileNotFoundError:  # a new file, or a symlink to one
+        mode = stat.S_IFREG
+    if stat.S_ISDIR(mode):
+        raise ValueError(f"{path} is a directory: name the file to write")
+    if not stat.S_ISREG(mode):
+        with open(path, "wb") as f:
+            f.write(data)
+        return
+    target = Path(os.path.realpath(path))
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
         tmp.write_bytes(data)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def _opened(path: str):
+    """`path` open for reading in binary, "-" standard input."""
+    if path == "-":
+        yield sys.stdin.buffer
+    else:
+        with open(path, "rb") as f:
+            yield f
+
+
+def _not_the_input(args) -> None:
+    """Refuse an output that is the input itself (by a symlink or a hard link too): writing it would lose the input."""
+    try:
+        same = "-" not in (args.input, args.output) and os.path.samefile(args.input, args.output)
+    except OSError:  # the output does not exist yet (or the input does not: reading it says so)
+        same = False
+    if same:
+        raise ValueError(f"{args.output} is the input file {args.input} itself, which writing would destroy: name "
+                         "another output file")
+
+
+def _beside(output: str):
+    """Where a command's summary goes: stdout, unless the output went there (-, a pipe, a terminal)."""
+    return sys.stdout if output != "-" and os.path.isfile(output) else sys.stderr
 
 
 def _progress(total: int | None):
@@ -224,30 +270,32 @@ def _progress(total: int | None):
 
 
 def compress(args) -> None:
-    raw = Path(args.input).read_bytes()
+    _not_the_input(args)
+    with _opened(args.input) as f:
+        raw = coder.read_text(f, args.max_chars)
     model = load(args.checkpoint)
     t = time.perf_counter()
     with _progress(None) as bar:
-        data = coder.compress_text(model, raw, args.adapt, checkpoint=args.checkpoint, progress=bar.update)
+        data = coder.compress_text(model, raw, args.adapt, progress=bar.update, max_chars=args.max_chars)
     seconds = time.perf_counter() - t
-    _write_atomically(args.output, data)
-    chars = coder.read_header(data)[0].chars
+    _write_output(args.output, data)
+    chars = coder.read_header(data, args.max_chars)[0].chars
     print(f"{args.input}: {chars:,} characters ({len(raw):,} bytes) -> {args.output}: {len(data):,} bytes, "
-          f"{8 * len(data) / max(chars, 1):.4f} bits/char ({args.checkpoint}, adapt {args.adapt}; {seconds:.1f} s)")
+          f"{8 * len(data) / max(chars, 1):.4f} bits/char ({args.checkpoint}, adapt {args.adapt}; {seconds:.1f} s)",
+          file=_beside(args.output))
 
 
 def decompress(args) -> None:
-    data = Path(args.input).read_bytes()
-    header, _ = coder.read_header(data)
-    checkpoint = args.checkpoint or header.checkpoint
-    if not checkpoint:
-        raise ValueError("the file names no checkpoint: pass --checkpoint with the one it was compressed with")
+    _not_the_input(args)
+    with _opened(args.input) as f:  # the header is checked before the rest is read, the rest read no further
+        header, payload = crnz.read(f, args.max_chars)
+    checkpoint = args.checkpoint or coder.find_checkpoint(header)  # never a Hub id out of the file
     model = load(checkpoint)
     with _progress(header.chars) as bar:
-        text = coder.decompress_text(model, data, progress=bar.update)
-    _write_atomically(args.output, text.encode("utf-8"))
+        text = coder.decode(model, header, payload, progress=bar.update)
+    _write_output(args.output, text.encode("utf-8"))
     print(f"{args.input} -> {args.output}: {header.chars:,} characters, checked against the file's sha256 "
-          f"({checkpoint}, adapt {header.adapt})")
+          f"({checkpoint}, adapt {header.adapt})", file=_beside(args.output))
 
 
 def bench_train(args) -> None:
@@ -382,22 +430,27 @@ def parser() -> argparse.ArgumentParser:
                                                           "requirements; contact nobody")
     c.set_defaults(run=deploy)
 
+    max_chars = dict(type=int, default=crnz.MAX_CHARS, help="the most characters a text may have (the coder takes "
+                     "a network step per character: hours for millions)")
     c = sub.add_parser("compress", formatter_class=fmt, help="compress a text file with a model",
                        description="Compress a UTF-8 text file with an arithmetic coder driven by a model's "
                                    "predictions: it costs what its loss says. Characters outside the vocabulary are "
                                    "kept exactly. Decompressing needs the same checkpoint (and torch version).")
-    c.add_argument("input", metavar="IN", help="the text file (UTF-8)")
-    c.add_argument("output", metavar="OUT", help="the compressed file to write")
+    c.add_argument("input", metavar="IN", help="the text file (UTF-8); - for standard input")
+    c.add_argument("output", metavar="OUT", help="the compressed file to write; - for standard output")
     c.add_argument("--checkpoint", default="checkpoints/gru-large", help="checkpoint directory or Hub id USER/NAME")
     c.add_argument("--adapt", choices=coder.ADAPT, default="none",
                    help="none: the stored weights; dynamic or cache: the test-time method with the settings the "
                         "checkpoint recorded, repeated by the decoder")
+    c.add_argument("--max-chars", **max_chars)
     c.set_defaults(run=compress)
     c = sub.add_parser("decompress", formatter_class=fmt, help="the text of a file written by compress, exactly")
-    c.add_argument("input", metavar="IN", help="the compressed file")
-    c.add_argument("output", metavar="OUT", help="the text file to write")
-    c.add_argument("--checkpoint", default=None, help="the checkpoint it was compressed with (default: the one "
-                                                      "the file names)")
+    c.add_argument("input", metavar="IN", help="the compressed file; - for standard input")
+    c.add_argument("output", metavar="OUT", help="the text file to write; - for standard output")
+    c.add_argument("--checkpoint", default=None, help="the checkpoint it was compressed with, a directory or Hub id "
+                                                      "(checked against the file's weights sha256; default: the "
+                                                      "directory the file names, looked for here, never on the Hub)")
+    c.add_argument("--max-chars", **max_chars)
     c.set_defaults(run=decompress)
 
     bench = sub.add_parser("bench", formatter_class=fmt, help="benchmarks (they print figures, assert nothing)")

@@ -13,13 +13,11 @@ Characters outside the vocabulary are coded exactly: an escape symbol, whose pro
 often escapes came so far, then the character among those escaped before or, when new, its code point.
 The model reads only the vocabulary's characters; an escaped one leaves its state as it was.
 
-The file: a fixed header (FIXED: magic, format version, CRC-32 of everything after it, sha256 of the
-weights as checkpoint.save writes them, i.e. of a checkpoint's model.safetensors, sha256 of the text's
-UTF-8, the text's length in characters, the payload's length, the metadata's length), the metadata (JSON:
-the adaptation and its settings, the checkpoint's name, the torch version), then the payload. Decoding
-checks the CRC first (a truncated or corrupted file), the weights (another checkpoint), and the text's
-sha256 at the end (a decoder whose arithmetic differed from the encoder's), so it fails with an error,
-never with garbage text.
+The file (charrnn.crnz): a header with the weights' and the text's sha256, the text's length, the
+adaptation with its settings and where the checkpoint came from, then the payload. Decoding checks the
+header whole before it loads or allocates anything, the weights (another checkpoint), stops if the code
+runs out before the text does, and checks the text's sha256 at the end (a decoder whose arithmetic
+differed from the encoder's), so it fails with an error, never with garbage text.
 """
 from __future__ import annotations
 
@@ -27,44 +25,26 @@ import bisect
 import copy
 import dataclasses
 import hashlib
-import json
-import struct
-import zlib
+import io
 from contextlib import contextmanager
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
 from safetensors.torch import save as safetensors_bytes
 
-from .arith import MAX_TOTAL, Decoder, Encoder
+from . import crnz
+from .arith import MAX_TOTAL, Decoder, Encoder, Overrun
+from .checkpoint import CheckpointError, read_record
+from .crnz import ADAPT, MAX_CHARS, CompressError, Header
 from .data import START
-from .testtime import METHODS, cache, dynamic
+from .testtime import METHODS, cache
 from .training import train_step
 
-MAGIC, VERSION = b"CRNZ", 1
-FIXED = struct.Struct("<4sBI32s32sQQH")  # magic, version, crc32, weights sha256, text sha256, chars, payload, meta
 TOTAL = 1 << 24  # a frequency table's total: symbols below 1/TOTAL cost a little extra, ~V/TOTAL nats/char
 CODE_POINTS = 0x110000  # a new escaped character is coded as its code point, uniformly
-SETTINGS = {"dynamic": dynamic.Settings, "cache": cache.Settings}
-ADAPT = ("none", *SETTINGS)
 PROGRESS_EVERY = 1024  # characters between two calls of a progress callback
 assert TOTAL <= MAX_TOTAL and CODE_POINTS <= MAX_TOTAL
-
-
-class CompressError(ValueError):
-    """A text that cannot be compressed or a file that cannot be decompressed; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class Header:
-    weights_sha256: str  # hex, of the weights the encoder computed with
-    text_sha256: str  # hex, of the text's UTF-8
-    chars: int  # the text's length in characters
-    adapt: str  # "none", "dynamic" or "cache"
-    settings: dict  # the adaptation's settings (a testtime Settings as a dict)
-    checkpoint: str  # the name the encoder's checkpoint was given ("" if none), for decompress's default
-    torch: str  # the encoder's torch version, named when the decoder's arithmetic turns out to differ
 
 
 def weights_sha256(model) -> str:
@@ -88,15 +68,7 @@ def adapt_settings(model, adapt: str, settings=None) -> dict:
             raise CompressError(f"this checkpoint records no {adapt} settings: run python -m charrnn {adapt} "
                                 f"--checkpoint DIR --record first, or compress with --adapt none")
         settings = METHODS[adapt].settings_of(reading)
-    s = dataclasses.asdict(settings)
-    if adapt == "dynamic" and not (s["lr"] >= 0 and s["seq_len"] >= 1):
-        raise CompressError(f"the dynamic model needs lr >= 0 and seq_len >= 1, not {s}")
-    if adapt == "cache":
-        try:
-            cache.check_cache(s["theta"], s["lam"], s["window"])
-        except ValueError as e:
-            raise CompressError(f"the cache's settings: {e}") from None
-    return s
+    return crnz.check_settings(adapt, dataclasses.asdict(settings))  # what decompress will accept
 
 
 # Predictors: the distribution (V,) float64 of the next character of the vocabulary, one character at a time.
@@ -177,6 +149,8 @@ def same_arithmetic():
 def cumulative(p: torch.Tensor, escape: int) -> list[int]:
     """Cumulative integer frequencies (V + 2,) of the vocabulary's characters with probabilities p (V,) float64,
     then of the escape, which takes `escape` of TOTAL: every character gets at least 1."""
+    if not torch.isfinite(p).all():  # an adaptation's settings made the model diverge (no frequency to give NaN)
+        raise _Diverged
     budget = TOTAL - escape - len(p)
     freq = (p * budget).floor_().long() + 1  # sum(floor(p budget)) <= budget as sum(p) = 1 within 1e-15
     cum = torch.cat([freq.new_zeros(1), freq.cumsum(0)]).tolist()
@@ -206,7 +180,7 @@ class _Reader:
     def symbol(self, cum, s=None) -> int:
         v = self.coder.target(cum[-1])
         s = bisect.bisect_right(cum, v) - 1
-        self.coder.consume(cum[s], cum[s + 1], cum[-1])
+        self.coder.consume(cum[s], cum[s + 1], cum[-1])  # arith.Overrun once the code is read far past its end
         return s
 
 
@@ -239,6 +213,10 @@ class _Mismatch(Exception):
     """The decoder decoded what no encoder writes: its probabilities differ from the encoder's."""
 
 
+class _Diverged(Exception):
+    """The model's distribution holds NaN or infinite values (an adaptation's settings made it diverge)."""
+
+
 def _code(model, header: Header, channel, text: str | None, progress: Callable[[int], None] | None) -> str:
     """Run the model over the text, coding each character through `channel`: the text's own characters when
     encoding, those the channel decodes when `text` is None. Returns the text."""
@@ -248,7 +226,7 @@ def _code(model, header: Header, channel, text: str | None, progress: Callable[[
     vocab, stoi = model.vocab.chars, model.vocab.stoi
     V, out, escapes = len(vocab), [], _Escapes(vocab)
     first = stoi.get(START, 0)  # what the first character is predicted after: a line break, where the corpus starts
-    was_training = model.training
+    was_training, k = model.training, 0
     model.eval()
     try:
         with same_arithmetic():
@@ -263,6 +241,10 @@ def _code(model, header: Header, channel, text: str | None, progress: Callable[[
                     out.append(escapes.code(channel, None if text is None else text[k]))
                 if progress and (k + 1) % PROGRESS_EVERY == 0:
                     progress(PROGRESS_EVERY)
+    except _Diverged:
+        raise CompressError(f"the model's distribution became NaN or infinite at character {k:,} with adaptation "
+                            f"{header.adapt} {header.settings}: " + ("lower its settings (the learning rate)" if text
+                            is not None else "the file's settings are not ones an encoder could use")) from None
     finally:
         model.train(was_training)
     return "".join(out)
@@ -282,66 +264,116 @@ def _utf8(text: str | bytes) -> tuple[str, bytes]:
                             "lone surrogate): only text that UTF-8 can store is compressed") from None
 
 
-def compress_text(model, text: str | bytes, adapt: str = "none", settings=None, checkpoint: str = "",
-                  progress: Callable[[int], None] | None = None) -> bytes:
+def compress_text(model, text: str | bytes, adapt: str = "none", settings=None,
+                  progress: Callable[[int], None] | None = None, max_chars: int = MAX_CHARS) -> bytes:
     """`text` (a str, or UTF-8 bytes) compressed by `model`: the file's bytes.
 
     adapt: "none" (the stored weights), "dynamic" or "cache", with `settings` (a testtime Settings) or, if
-    None, those the checkpoint recorded. checkpoint: the checkpoint's name, written in the file so that
-    decompress can find it. progress: called with a count of characters coded, every PROGRESS_EVERY.
+    None, those the checkpoint recorded. The file names where `model` came from (model.origin, set by
+    charrnn.load; none otherwise). progress: called with a count of characters coded, every PROGRESS_EVERY.
+    max_chars: a longer text is refused (decompress refuses it too unless given as much).
     """
     text, raw = _utf8(text)
+    if len(text) > max_chars:
+        raise CompressError(f"the text has {len(text):,} characters, more than the {max_chars:,} allowed: raise "
+                            "--max-chars (and give decompress as much)")
+    try:
+        origin = crnz.check_origin(getattr(model, "origin", {}))
+    except CompressError:  # a directory name a file cannot carry: decompress will need --checkpoint
+        origin = {}
     header = Header(weights_sha256(model), hashlib.sha256(raw).hexdigest(), len(text), adapt,
-                    adapt_settings(model, adapt, settings), checkpoint, torch.__version__)
+                    adapt_settings(model, adapt, settings), origin, torch.__version__)
     channel = _Writer()
     _code(model, header, channel, text, progress)
-    payload = channel.coder.finish()
-    meta = json.dumps({"adapt": adapt, "settings": header.settings, "checkpoint": checkpoint, "torch": torch.__version__},
-                      separators=(",", ":"), ensure_ascii=False).encode()
-    rest = FIXED.pack(MAGIC, VERSION, 0, bytes.fromhex(header.weights_sha256), bytes.fromhex(header.text_sha256),
-                      len(text), len(payload), len(meta))[9:] + meta + payload
-    return MAGIC + bytes([VERSION]) + struct.pack("<I", zlib.crc32(rest)) + rest
+    return crnz.pack(header, channel.coder.finish())
 
 
-def read_header(data: bytes) -> tuple[Header, bytes]:
-    """The header of a compressed file and its payload, once the file is checked whole and uncorrupted."""
-    if data[:4] != MAGIC:
-        raise CompressError("this is not a file written by python -m charrnn compress (it does not start with "
-                            f"{MAGIC!r})")
-    if len(data) < FIXED.size:
-        raise CompressError(f"the file is truncated: {len(data)} bytes, shorter than the {FIXED.size}-byte header")
-    _, version, crc, weights, text_hash, chars, n_payload, n_meta = FIXED.unpack_from(data)
-    if version != VERSION:
-        raise CompressError(f"the file has format version {version}; this charrnn reads version {VERSION}"
-                            + (": upgrade charrnn" if version > VERSION else ""))
-    expected = FIXED.size + n_meta + n_payload
-    if len(data) < expected:
-        raise CompressError(f"the file is truncated: {len(data):,} bytes of {expected:,}; copy it again")
-    if len(data) > expected or zlib.crc32(data[9:]) != crc:
-        raise CompressError("the file is corrupted (its CRC-32 does not match its content); copy it again")
-    meta = json.loads(data[FIXED.size : FIXED.size + n_meta])
-    header = Header(weights.hex(), text_hash.hex(), chars, meta["adapt"], meta["settings"], meta["checkpoint"],
-                    meta["torch"])
-    return header, data[FIXED.size + n_meta :]
+def read_text(stream, max_chars: int = MAX_CHARS) -> bytes:
+    """The bytes of text file `stream` (binary), read no further than max_chars characters' worth of UTF-8."""
+    raw = stream.read(4 * max_chars + 1)  # UTF-8 writes a character in 1 to 4 bytes
+    if len(raw) > 4 * max_chars:
+        raise CompressError(f"the input is longer than {max_chars:,} characters can be: raise --max-chars")
+    return raw
 
 
-def decompress_text(model, data: bytes, progress: Callable[[int], None] | None = None) -> str:
+def read_header(data: bytes, max_chars: int = MAX_CHARS) -> tuple[Header, bytes]:
+    """The header of compressed file `data` and its payload, once the file is checked whole (charrnn.crnz.read)."""
+    return crnz.read(io.BytesIO(data), max_chars)
+
+
+def decompress_text(model, data: bytes, progress: Callable[[int], None] | None = None,
+                    max_chars: int = MAX_CHARS) -> str:
     """The text that compress_text wrote into `data`, decoded with `model`, which must be the encoder's."""
-    header, payload = read_header(data)
+    return decode(model, *read_header(data, max_chars), progress)
+
+
+def decode(model, header: Header, payload: bytes, progress: Callable[[int], None] | None = None) -> str:
+    """The text of a file read by charrnn.crnz.read, decoded with `model`, which must be the encoder's."""
     here = weights_sha256(model)
     if here != header.weights_sha256:
-        named = f" ({header.checkpoint})" if header.checkpoint else ""
+        named = f" ({described(header.checkpoint)})" if header.checkpoint else ""
         raise CompressError(f"the file was compressed with another checkpoint{named}, whose weights have sha256 "
                             f"{header.weights_sha256[:12]}…; these have {here[:12]}…: decompress with that checkpoint")
-    if header.adapt not in ADAPT:
-        raise CompressError(f"the file uses adaptation {header.adapt!r}, unknown to this charrnn: upgrade charrnn")
+    arithmetic = f"(torch {header.torch} there, {torch.__version__} here)"
+    channel = _Reader(payload)
     try:
-        text = _code(model, header, _Reader(payload), None, progress)
+        text = _code(model, header, channel, None, progress)
         matches = hashlib.sha256(text.encode("utf-8")).hexdigest() == header.text_sha256
     except (_Mismatch, UnicodeEncodeError):
         matches = False
+    except Overrun:
+        raise CompressError(f"the code ends before the {header.chars:,} characters the file claims: it was altered "
+                            "with its CRC-32 recomputed, or this machine's arithmetic differs from the encoder's "
+                            f"{arithmetic}") from None
+    if matches and not channel.coder.read_all:
+        raise CompressError(f"the file holds more code than its {header.chars:,} characters take: it was altered with "
+                            "its CRC-32 recomputed")
     if not matches:
         raise CompressError("the decoded text does not match the file's checksum: this machine's arithmetic differs "
-                            f"from the encoder's (torch {header.torch} there, {torch.__version__} here), so the "
-                            "probabilities differed; decompress with the encoder's torch version and CPU kind")
+                            f"from the encoder's {arithmetic}, so the probabilities differed; decompress with the "
+                            "encoder's torch version and CPU kind")
     return text
+
+
+def described(origin: dict) -> str:
+    """A file's checkpoint origin in words."""
+    kind, name = next(iter(origin.items()))
+    return {"dir": f"a directory named {name}", "hub": f"the Hub model {name}", "typed": name}[kind]
+
+
+def find_checkpoint(header: Header) -> Path:
+    """Where decompress finds the checkpoint a file names when it is not told: only on this machine, never on
+    the Hub (a file names what it likes), and only where its weights' recorded sha256 is the file's.
+
+    A directory name is looked for as checkpoints/NAME and NAME from here, then in the checkpoints beside
+    this charrnn (the shipped ones); a version 1 file's typed name also as typed, if relative."""
+    origin = header.checkpoint
+    fix = "pass --checkpoint with the checkpoint it was compressed with (a directory or a Hub id)"
+    if not origin:
+        raise CompressError(f"the file names no checkpoint: {fix}")
+    if "hub" in origin:
+        raise CompressError(f"the file was compressed with the Hub model {origin['hub']}, which is downloaded only "
+                            f"if you name it: pass --checkpoint {origin['hub']}")
+    candidates = []
+    if "typed" in origin:
+        typed = Path(origin["typed"])
+        if not typed.is_absolute() and ".." not in typed.parts:
+            candidates.append(typed)
+        name = typed.name
+    else:
+        name = origin["dir"]
+    if crnz.is_dir_name(name):
+        candidates += [Path("checkpoints") / name, Path(name), Path(__file__).resolve().parents[1] / "checkpoints" / name]
+    others = []
+    for path in dict.fromkeys(candidates):
+        try:
+            recorded = read_record(path).get("weights_sha256")
+        except (CheckpointError, OSError):
+            continue
+        if recorded in (None, header.weights_sha256):  # None: a mixture, checked once loaded
+            return path
+        others.append(str(path))
+    found = f"{' and '.join(others)} {'has' if len(others) == 1 else 'have'} other weights" if others else \
+        "it is not here"
+    raise CompressError(f"the file was compressed with {described(origin)} (weights sha256 "
+                        f"{header.weights_sha256[:12]}…), and {found}: {fix}")

@@ -96,17 +96,23 @@ def load(name: str | os.PathLike, device: str | torch.device = "cpu", revision: 
     """Load a model from a local checkpoint directory or, if no such directory exists, a Hub id USER/NAME.
 
     A name that cannot be a Hub id (a name too long for a path, which no id is) never reaches the Hub.
+    The model's `origin` says where it came from, as a compressed file names it: {"dir": NAME} (the
+    directory's name, never its path: a path says where one machine keeps it) or {"hub": "USER/NAME"}.
     """
     local = checkpoint_dir(Path(name))  # CheckpointError for a name the file system cannot even look up
     if local.exists():
-        return load_mixture(local, device) if is_mixture(read_record(local)) else load_dir(local, device)
+        model = load_mixture(local, device) if is_mixture(read_record(local)) else load_dir(local, device)
+        model.origin = {"dir": Path(name).resolve().name}
+        return model
     if not looks_like_repo_id(str(name)):
         raise CheckpointError(f"no checkpoint directory {name} (and it is not a Hub id of the form USER/NAME)")
     try:
         path = download_checkpoint(str(name), revision=revision)
     except CheckpointError as e:  # the name may be a mistyped local path as much as a Hub id: say both
         raise CheckpointError(f"no local directory {name}, and {e}") from None
-    return load_dir(path, device)
+    model = load_dir(path, device)
+    model.origin = {"hub": str(name)}
+    return model
 
 
 def _checkpoint_files(path: Path, name: str) -> dict[str, bytes]:

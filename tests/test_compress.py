@@ -1,6 +1,7 @@
 """The model as a compressor: the arithmetic coder, exact round trips in every mode, refusals, and the size
 the losses predict."""
 import math
+import os
 import random
 import subprocess
 import sys
@@ -163,7 +164,7 @@ def test_a_truncated_or_bit_flipped_file_is_refused_with_a_clear_error():
     for i in range(len(data)):  # every byte, header and payload, with one bit flipped
         flipped = bytearray(data)
         flipped[i] ^= 1 << (i % 8)
-        with pytest.raises(CompressError, match="corrupted|truncated|not a file written|format version"):
+        with pytest.raises(CompressError, match="corrupted|truncated|not a file written|format version|more than the"):
             decompress_text(model, bytes(flipped))
 
 
@@ -173,7 +174,8 @@ def test_a_decoder_whose_probabilities_differ_says_so(monkeypatch):
     data = compress_text(model, TINY_TEXT[:300])
     monkeypatch.setattr(compress.Static, "_step", lambda self, i: (setattr(self, "p", torch.full((len(model.vocab),),
                                                                                                 1 / len(model.vocab)))))
-    with pytest.raises(CompressError, match="does not match the file's checksum.*torch"):
+    # (it runs out of code before the text's end, which a decoder on differing arithmetic may do too)
+    with pytest.raises(CompressError, match="(does not match the file's checksum|the code ends before).*torch"):
         decompress_text(model, data)
 
 
@@ -194,10 +196,13 @@ def test_bad_input_says_what_to_do():
 def test_the_file_carries_the_recorded_settings_and_the_model_is_unchanged(cached_lstm):
     model = charrnn.load(cached_lstm)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    header, _ = read_header(compress_text(model, TINY_TEXT[:200], "cache", checkpoint=str(cached_lstm)))
+    data = compress_text(model, TINY_TEXT[:200], "cache")
+    header, _ = read_header(data)
     reading = model.record["final"]["cache"]
     assert header.settings == {k: reading[k] for k in ("theta", "lam", "window")}
-    assert header.checkpoint == str(cached_lstm) and header.chars == 200 and header.adapt == "cache"
+    # The checkpoint's name, never its path (the directory's absolute path is nowhere in the file)
+    assert header.checkpoint == {"dir": "lstm"} and header.chars == 200 and header.adapt == "cache"
+    assert str(cached_lstm.parent).encode() not in data and header.version == 2
     assert header.weights_sha256 == charrnn.data.sha256_of(cached_lstm / "model.safetensors")
     compress_text(model, TINY_TEXT[:200], "dynamic", dynamic.Settings(lr=1.0, seq_len=10))
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
@@ -205,15 +210,16 @@ def test_the_file_carries_the_recorded_settings_and_the_model_is_unchanged(cache
 
 def test_cli_round_trip_decoded_in_another_process(lstm_copy, corpus_file, tmp_path, capsys):
     # The dynamic model, the hardest to repeat: a fresh process (PyTorch's default thread count, not the
-    # tests' one) decodes what this one encoded, the checkpoint found from the file.
+    # tests' one) decodes what this one encoded, the checkpoint found from the file: the directory it names
+    # (lstm), from the folder that holds it, though the project ships another lstm.
     main(["dynamic", "--checkpoint", str(lstm_copy), "--data", str(corpus_file), "--lr", "0.05", "--record"])
     text = "HARPAGON.\n\nÔ ciel! mon pauvre argent, 日本, 😀.\r\n" * 8
     (tmp_path / "in.txt").write_bytes(text.encode())
     main(["compress", str(tmp_path / "in.txt"), str(tmp_path / "in.crnz"), "--checkpoint", str(lstm_copy),
           "--adapt", "dynamic"])
     assert f"{len(text):,} characters" in capsys.readouterr().out
-    done = subprocess.run([sys.executable, "-m", "charrnn", "decompress", str(tmp_path / "in.crnz"),
-                           str(tmp_path / "out.txt")], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "charrnn", "decompress", "in.crnz", "out.txt"], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out.txt").read_bytes() == text.encode()
 

@@ -76,7 +76,7 @@ def run(checkpoints: list[str], modes: list[str], data: str, tools: bool = True)
         wanted = [best_adaptive(model.record) if m == "best" else m for m in modes]
         for mode in dict.fromkeys(m for m in wanted if m):  # in order, once each
             t0 = time.perf_counter()
-            packed = compress_text(model, test, mode, checkpoint=str(path))
+            packed = compress_text(model, test, mode)
             t1 = time.perf_counter()
             try:
                 same = decompress_text(model, packed) == test
