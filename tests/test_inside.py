@@ -181,7 +181,7 @@ def test_the_inside_measures_refuse_a_mixture_saying_why():
     mixture = Mixture([tiny_model("gru", embed_size=4), tiny_model("paper")])
     for measure in (lambda: probe.num_units(mixture), lambda: probe.unit_activations(mixture, TINY_TEXT[:20], 0),
                     lambda: horizon.leans_on(mixture, TINY_TEXT[:20], 10)):
-        with pytest.raises(ValueError, match="this model is a mixture of 2 models, with none of its own"):
+        with pytest.raises(ValueError, match="do not apply to this model: it is a mixture of 2 models, and these measures read one network"):
             measure()
 
 

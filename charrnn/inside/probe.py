@@ -25,19 +25,19 @@ UNIT_CHUNK = 64  # units ranked at once: (64, 50,000) ranks take ~25 MB
 
 
 def not_readable(model) -> str | None:
-    """Why the inside measures cannot read `model`, in words; None if they can."""
+    """Why the inside measures do not apply to `model`, as a clause ("it is a mixture ..."); None if they do."""
     if not isinstance(model, CharRNN):
         what = f"a mixture of {len(model.members)} models" if isinstance(model, Mixture) else f"a {type(model).__name__}"
-        return (f"the Inside view reads one network's hidden units and inputs, and this model is {what}, with none "
-                "of its own: look inside its members")
+        return (f"it is {what}, and these measures read one network's hidden units and inputs: look inside its "
+                "members instead")
     if CELLS[model.config.cell].units is None:
-        return f"the Inside view is not offered for the {model.config.cell!r} cell: it offers no reading of its units"
+        return f"its cell, {model.config.cell!r}, offers no reading of its hidden units (cells.CELLS)"
     return None
 
 
 def check_readable(model) -> None:
     if why := not_readable(model):
-        raise ValueError(why)
+        raise ValueError(f"the inside measures do not apply to this model: {why}")
 
 
 def model_inputs(model, idx: torch.Tensor) -> torch.Tensor:
