@@ -3,6 +3,7 @@ regularisation it offers, and a mixture of models, which the Inside view does no
 records the app refuses to serve: a malformed inside section."""
 from __future__ import annotations
 
+import copy
 import json
 import math
 import shutil
@@ -118,6 +119,17 @@ def test_the_inside_view_says_it_does_not_apply_to_a_mixture(models):
     curve, note = view.horizon(MIXTURE)
     assert curve == [] and note.startswith(f"The Inside view does not apply to {MIXTURE}")
     assert view.unit_options(MIXTURE) == ([], "0")
+
+
+def test_a_recorded_unit_the_model_does_not_have_is_refused_saying_so(inside_lstm):
+    """An inside record copied from another model may name a unit past this one's: a gr.Error, not a ValueError."""
+    record = copy.deepcopy(charrnn.load(inside_lstm).record["inside"])
+    record["units"]["features"]["speaker_line"]["units"][0]["unit"] = 999
+    small = tiny_model("lstm", hidden_size=4, embed_size=4)
+    small.record = {"inside": record}
+    with pytest.raises(gr.Error, match="the record names unit 999 for speaker_line, and this model's units go from 0 "
+                                       "to 7: its inside record is not this model's; choose a unit number"):
+        Inside(Catalog({"small": small})).units("small", TEXT, "speaker_line")
 
 
 # --- a record the app refuses: a malformed inside section -------------------------------------------------
