@@ -6,7 +6,8 @@ layer-normalised LSTM (Ba et al. 2016; LayerNormLSTM) is its own cell.
 A cell is a module with the contract of PyTorch's batch-first recurrences: cell(x, state) -> (out, state),
 x (B, T, in), out (B, T, H) the top layer's output at every step, state None at the start of a text.
 Everything else the project needs to know about a cell (its name in a model card, its Hub tag, whether
-the output layer has a bias) is in its `CELLS` entry, so that adding a cell is one entry and one class.
+the output layer has a bias, how its hidden units are read) is in its `CELLS` entry, so that adding a cell is
+one entry and one class.
 """
 from __future__ import annotations
 
@@ -54,16 +55,20 @@ class PaperRNN(nn.Module):
             s = x.new_zeros(len(self.U), B, self.hidden_size)
         inp, states = x, []
         for l in range(len(self.U)):
-            W_ih, W_hh, bias = self.tanh_weights(l)
-            h0 = (2 * s[l] - 1).unsqueeze(0)  # (1, B, H)
-            h, _ = torch.rnn_tanh(inp, h0, [W_ih, W_hh, bias, torch.zeros_like(bias)],
-                                  True, 1, 0.0, self.training, False, True)  # (B, T, H)
-            out = (1 + h) / 2  # back to the paper's s(t), (B, T, H)
+            out = self.layer(l, inp, s[l])  # (B, T, H)
             states.append(out[:, -1])
             if l + 1 < len(self.U):
                 # Dropout acts on s, then the next layer sees it in its tanh form 2s - 1.
                 inp = 2 * F.dropout(out, self.dropout, self.training) - 1
         return out, torch.stack(states)  # (B, T, H), (L, B, H)
+
+    def layer(self, l: int, inp: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        """Layer l's state s(t) in [0, 1] at every step, (B, T, H), from its input (B, T, in) (the one-hot or embedded
+        text, or the tanh form 2s - 1 of the layer below) and its previous state s (B, H)."""
+        W_ih, W_hh, bias = self.tanh_weights(l)
+        h, _ = torch.rnn_tanh(inp, (2 * s - 1).unsqueeze(0), [W_ih, W_hh, bias, torch.zeros_like(bias)],
+                              True, 1, 0.0, self.training, False, True)  # (B, T, H)
+        return (1 + h) / 2  # back to the paper's s(t)
 
     def tanh_weights(self, l: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Layer l as a tanh RNN: h(t) = tanh(W_ih x(t) + W_hh h(t-1) + bias), with h = 2s - 1 and x the
@@ -164,25 +169,32 @@ class LayerNormLSTM(nn.Module):
         self.ln_c = nn.ModuleList(nn.LayerNorm(H) for _ in sizes)
 
     def forward(self, x: torch.Tensor, state=None):
-        L, (B, T, _) = len(self.W_x), x.shape
+        L, B = len(self.W_x), x.shape[0]
         if state is None:
             state = (x.new_zeros(L, B, self.hidden_size), x.new_zeros(L, B, self.hidden_size))
         inp, hs, cs = x, [], []
         for l in range(L):
-            W_h = drop_connect(self.W_h[l], self.weight_drop, self.training)
-            from_x = self.ln_x[l](inp @ self.W_x[l].T) + self.b[l]  # (B, T, 4H): every step at once
-            h, c, outs = state[0][l], state[1][l], []
-            for t in range(T):
-                i, f, g, o = (from_x[:, t] + self.ln_h[l](h @ W_h.T)).chunk(4, -1)  # each (B, H)
-                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-                h = torch.sigmoid(o) * torch.tanh(self.ln_c[l](c))
-                outs.append(h)
-            out = torch.stack(outs, 1)  # (B, T, H)
-            hs.append(h)
+            out, c = self.layer(l, inp, state[0][l], state[1][l])
+            hs.append(out[:, -1])
             cs.append(c)
             if l + 1 < L:
                 inp = sequence_dropout(out, self.dropout, self.locked, self.training)
         return out, (torch.stack(hs), torch.stack(cs))
+
+    def layer(self, l: int, inp: torch.Tensor, h: torch.Tensor, c: torch.Tensor, cells: list | None = None):
+        """Layer l over its input (B, T, in) from the state h, c (B, H): its output h at every step (B, T, H) and
+        its last cell state c (B, H); each step's c is appended to `cells` if one is given."""
+        W_h = drop_connect(self.W_h[l], self.weight_drop, self.training)
+        from_x = self.ln_x[l](inp @ self.W_x[l].T) + self.b[l]  # (B, T, 4H): every step at once
+        outs = []
+        for t in range(inp.shape[1]):
+            i, f, g, o = (from_x[:, t] + self.ln_h[l](h @ W_h.T)).chunk(4, -1)  # each (B, H)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(self.ln_c[l](c))
+            outs.append(h)
+            if cells is not None:
+                cells.append(c)
+        return torch.stack(outs, 1), c  # (B, T, H), (B, H)
 
 
 def _torch_cell(cls) -> Callable[..., nn.Module]:
@@ -191,6 +203,75 @@ def _torch_cell(cls) -> Callable[..., nn.Module]:
         # PyTorch applies its dropout between layers only, and warns when there is a single layer.
         return cls(input_size, hidden_size, num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0)
     return build
+
+
+# How a cell's hidden units are read (the Inside view, charrnn.inside): a hook of its registry entry, called in eval
+# mode on the recurrence as built, rnn(x (B, T, in)) -> for each layer in turn, its groups of hidden_size units at
+# every step, (B, T, H) each, in [-1, 1] and in the order of the entry's unit_kinds. A generator: the later layers
+# are not computed if the caller stops early.
+
+def _paper_units(rnn: PaperRNN, x: torch.Tensor):
+    """The paper's state s in [0, 1] as its tanh form 2s - 1, the form its recurrence computes."""
+    inp = x
+    for l in range(len(rnn.U)):
+        h = 2 * rnn.layer(l, inp, x.new_zeros(x.shape[0], rnn.hidden_size)) - 1  # (B, T, H)
+        yield [h]
+        inp = h
+
+
+def _one_layer_modules(rnn: nn.Module) -> list[nn.Module]:
+    """The layers of a fused recurrence as one-layer PyTorch modules, each fed the output of the one below: the
+    regularised build holds them as such; PyTorch's multi-layer module is copied layer by layer."""
+    if isinstance(rnn, LockedRecurrence):
+        return list(rnn.layers)
+    layers = []
+    for l in range(rnn.num_layers):
+        one = type(rnn)(rnn.input_size if l == 0 else rnn.hidden_size, rnn.hidden_size, 1, batch_first=True)
+        one.load_state_dict({k.removesuffix(f"_l{l}") + "_l0": v for k, v in rnn.state_dict().items()
+                             if k.endswith(f"_l{l}")})
+        layers.append(one.to(rnn.weight_hh_l0.device).eval())
+    return layers
+
+
+def lstm_cells(layer: nn.LSTM, inp: torch.Tensor, h: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """The cell state c at every step, (B, T, H), of a one-layer LSTM from its input (B, T, D) and its output h
+    (B, T, H) from the zero state: PyTorch's fused LSTM returns c at the last step only. The gates are computed
+    `chunk` steps at a time: (B, chunk, 4H) floats.
+
+    c(t) = f(t) c(t-1) + i(t) g(t), the gates in PyTorch's order i, f, g, o computed from inp(t) and h(t-1).
+    """
+    h_prev = torch.cat([h.new_zeros(h.shape[0], 1, h.shape[2]), h[:, :-1]], 1)  # (B, T, H): h(t-1), h(-1) = 0
+    c, prev = torch.empty_like(h), h.new_zeros(h.shape[0], h.shape[2])
+    for a in range(0, h.shape[1], chunk):
+        b = min(a + chunk, h.shape[1])
+        gates = (inp[:, a:b] @ layer.weight_ih_l0.T + layer.bias_ih_l0
+                 + h_prev[:, a:b] @ layer.weight_hh_l0.T + layer.bias_hh_l0)  # (B, chunk, 4H)
+        i, f, g, _ = gates.chunk(4, dim=-1)
+        ig, f = i.sigmoid() * g.tanh(), f.sigmoid()
+        for t in range(b - a):  # the recurrence itself is elementwise: a cheap loop over time
+            prev = torch.addcmul(ig[:, t], f[:, t], prev)
+            c[:, a + t] = prev
+    return c
+
+
+def _fused_units(rnn: nn.Module, x: torch.Tensor):
+    """The state of a tanh RNN or GRU as it is; an LSTM's hidden state h, then its cell state as tanh(c) (as in
+    Karpathy et al. 2015)."""
+    inp = x
+    for layer in _one_layer_modules(rnn):
+        out = layer(inp)[0]  # (B, T, H): this layer's output, its state h
+        yield [out, lstm_cells(layer, inp, out).tanh()] if isinstance(layer, nn.LSTM) else [out]
+        inp = out
+
+
+def _ln_lstm_units(rnn: LayerNormLSTM, x: torch.Tensor):
+    """The hidden state h, then the cell state as the output gate reads it, tanh(LN(c))."""
+    inp, zeros = x, x.new_zeros(x.shape[0], rnn.hidden_size)
+    for l in range(len(rnn.W_x)):
+        cells = []
+        out, _ = rnn.layer(l, inp, zeros, zeros, cells)
+        yield [out, rnn.ln_c[l](torch.stack(cells, 1)).tanh()]
+        inp = out
 
 
 @dataclass(frozen=True)
@@ -202,15 +283,21 @@ class Cell:
     # (input_size, hidden_size, num_layers, dropout, weight_drop, locked) -> the recurrence with DropConnect on its
     # recurrent weights and locked dropout between layers (ModelConfig.weight_drop, dropout_mask); None: not offered
     regularised: Callable[..., nn.Module] | None = None
+    # (the recurrence, plain or regularised, x) -> each layer's groups of units (see _paper_units above); None: the
+    # Inside view's units are not offered for the cell
+    units: Callable | None = None
+    unit_kinds: tuple[str, ...] = ("state",)  # what each group of a layer's hidden_size units is, in the hook's order
 
 
 CELLS: dict[str, Cell] = {
     # The paper's output layer y = softmax(V s) has no bias; the other cells get the usual one.
     "paper": Cell(PaperRNN, "simple (Elman) RNN with sigmoid state, Mikolov et al. (2010)", "mikolov-2010",
-                  head_bias=False),
-    "rnn": Cell(_torch_cell(nn.RNN), "Elman RNN with tanh state", "elman-rnn", regularised=partial(LockedRecurrence, "rnn")),
-    "gru": Cell(_torch_cell(nn.GRU), "GRU", "gru", regularised=partial(LockedRecurrence, "gru")),
-    "lstm": Cell(_torch_cell(nn.LSTM), "LSTM", "lstm", regularised=partial(LockedRecurrence, "lstm")),
+                  head_bias=False, units=_paper_units),
+    "rnn": Cell(_torch_cell(nn.RNN), "Elman RNN with tanh state", "elman-rnn", regularised=partial(LockedRecurrence, "rnn"),
+                units=_fused_units),
+    "gru": Cell(_torch_cell(nn.GRU), "GRU", "gru", regularised=partial(LockedRecurrence, "gru"), units=_fused_units),
+    "lstm": Cell(_torch_cell(nn.LSTM), "LSTM", "lstm", regularised=partial(LockedRecurrence, "lstm"), units=_fused_units,
+                 unit_kinds=("hidden", "cell")),
     "ln-lstm": Cell(LayerNormLSTM, "LSTM with layer normalisation (Ba et al. 2016)", "layer-norm-lstm",
-                    regularised=LayerNormLSTM),
+                    regularised=LayerNormLSTM, units=_ln_lstm_units, unit_kinds=("hidden", "cell")),
 }

@@ -13,12 +13,15 @@ the mixture's weights and recorded losses were measured with those exact members
 like any checkpoint, so the app serves it (python app.py --model DIR).
 
 The weights are equal, or fitted on the members' shared validation slice (expectation-maximisation of
-its likelihood), never on the test split.
+its likelihood), never on the test split. A weight is a finite number >= 0 (0 leaves its member out), their sum
+finite and positive; a mixture has at most MAX_MEMBERS members. A config.json is checked for all of this, and for
+each member's path and sha256, before any member is loaded.
 """
 from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 
 import torch
@@ -31,6 +34,9 @@ from .scoring import char_losses, evaluate
 
 KIND = "mixture"  # record["model"]["kind"] of a mixture's config.json
 FIT_ITERATIONS = 200  # EM steps: the weights move by less than 1e-6 long before, for a handful of members
+# Every member reads every character: a mixture costs what its members cost together, in time and memory (the
+# shipped one has 3). Checked before any member is loaded, so that a record naming thousands is refused at once.
+MAX_MEMBERS = 16
 
 
 def is_mixture(record: dict) -> bool:
@@ -50,11 +56,13 @@ class Mixture(nn.Module):
             raise ValueError("a mixture needs at least one member")
         if len({m.vocab.chars for m in members}) > 1:
             raise ValueError("the members of a mixture must share one vocabulary (models trained on one corpus)")
-        weights = [1.0] * len(members) if weights is None else list(weights)
-        if len(weights) != len(members) or not all(w >= 0 and math.isfinite(w) for w in weights) or sum(weights) <= 0:
-            raise ValueError(f"a mixture needs one weight >= 0 per member, not all 0: got {weights}")
+        if len(members) > MAX_MEMBERS:
+            raise ValueError(f"a mixture has at most {MAX_MEMBERS} members; got {len(members):,}")
+        weights = normalised([1.0] * len(members) if weights is None else list(weights))
+        if len(weights) != len(members):
+            raise ValueError(f"a mixture needs one weight per member: got {len(weights)} for {len(members)} members")
         self.members = nn.ModuleList(members)
-        self.weights = [w / sum(weights) for w in weights]
+        self.weights = weights
         # log w_k, (K,); a weight of 0 gives -inf, and that member's probabilities count for nothing
         self.register_buffer("log_weights", torch.tensor(self.weights).log(), persistent=False)
         self.sources = sources or [{} for _ in members]
@@ -99,6 +107,23 @@ class Mixture(nn.Module):
         return {"kind": KIND, "vocab": self.vocab.chars, "members": members}
 
 
+def normalised(weights: list) -> list[float]:
+    """`weights` divided by their sum; a ValueError unless each is a finite number >= 0 and their sum is finite and
+    positive (weights of 1e308 each would sum to infinity and all normalise to 0)."""
+    shown = ", ".join(f"{w!r:.24}" for w in weights[:5]) + (", ..." if len(weights) > 5 else "")
+    try:  # a JSON integer may be too large for a float; a bool is no weight
+        ok = all(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w >= 0
+                 for w in weights)
+    except OverflowError:
+        ok = False
+    if not ok:
+        raise ValueError(f"each weight must be a finite number >= 0 (0 leaves its member out); got {shown}")
+    total = sum(weights)
+    if not 0 < total < math.inf:
+        raise ValueError(f"the weights must have a finite sum above 0; got {shown}, whose sum is {total:g}")
+    return [w / total for w in weights]
+
+
 def fit_weights(members: list, text: str, iterations: int = FIT_ITERATIONS) -> list[float]:
     """The mixture weights that maximise the likelihood of `text` (EM from equal weights).
 
@@ -113,21 +138,48 @@ def fit_weights(members: list, text: str, iterations: int = FIT_ITERATIONS) -> l
     return log_w.exp().flatten().tolist()
 
 
+def _named_members(record: dict, config: Path) -> list[tuple[str, str, float]]:
+    """(path, sha256, weight) of each member `record` names, each checked, and the weights as a whole, before any
+    member is loaded; a CheckpointError naming `config` otherwise."""
+    entries = record["model"].get("members")
+    if not isinstance(entries, list) or not entries:
+        raise CheckpointError(f"{config} is a mixture whose members are no list of members ({entries!r:.40}): build "
+                              "it again (python -m charrnn mix)")
+    if len(entries) > MAX_MEMBERS:
+        raise CheckpointError(f"{config} names {len(entries):,} members; a mixture has at most {MAX_MEMBERS}")
+    named = []
+    for i, e in enumerate(entries):
+        rel, sha, weight = (e.get(k) for k in ("path", "sha256", "weight")) if isinstance(e, dict) else (None,) * 3
+        if not (isinstance(rel, str) and rel and "\0" not in rel and "weight" in e and isinstance(sha, str)
+                and re.fullmatch("[0-9a-f]{64}", sha)):
+            raise CheckpointError(f"{config}: member {i} needs a path (text), a sha256 (64 hexadecimal digits) and a "
+                                  f"weight (a number); got {e!r:.100}")
+        named.append((rel, sha, weight))
+    try:
+        normalised([w for _, _, w in named])
+    except ValueError as e:
+        raise CheckpointError(f"{config} describes no valid mixture: {e}") from None
+    return named
+
+
 def load_mixture(path: str | os.PathLike, device: str | torch.device = "cpu") -> Mixture:
     """Load the mixture saved in directory `path`: each member from its path, checked against its sha256."""
     path = checkpoint_dir(Path(path))
     record = read_record(path)
+    if not is_mixture(record):
+        raise CheckpointError(f"{path} is no mixture (its {CONFIG} has no model of kind {KIND!r})")
+    named = _named_members(record, path / CONFIG)
     members, sources = [], []
-    for i, entry in enumerate(record["model"].get("members") or []):
+    for rel, sha, _ in named:
         try:
-            rel, sha, weight = entry["path"], entry["sha256"], float(entry["weight"])
-        except (KeyError, TypeError, ValueError):
-            raise CheckpointError(f"{path / CONFIG}: member {i} needs a path, a sha256 and a weight") from None
-        where = (path / rel).resolve()
-        if not (where / WEIGHTS).is_file():
+            where = (path / rel).resolve()
+            found = sha256_of(where / WEIGHTS) if (where / WEIGHTS).is_file() else None
+        except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop (Python 3.11)
+            raise CheckpointError(f"the mixture {path} refers to the checkpoint {rel!r:.100}, which cannot be read "
+                                  f"({e}): put it back, or build the mixture again (python -m charrnn mix)") from None
+        if found is None:
             raise CheckpointError(f"the mixture {path} refers to the checkpoint {rel} ({where}), which is missing: "
                                   "put it back, or build the mixture again (python -m charrnn mix)")
-        found = sha256_of(where / WEIGHTS)
         if found != sha:
             raise CheckpointError(f"the mixture {path} was built with other weights in {rel} ({where / WEIGHTS} has "
                                   f"sha256 {found[:12]}..., the mixture expects {sha[:12]}...): its weights and losses "
@@ -136,7 +188,7 @@ def load_mixture(path: str | os.PathLike, device: str | torch.device = "cpu") ->
         members.append(load_dir(where, device))
         sources.append({"path": rel, "sha256": sha})
     try:
-        mixture = Mixture(members, [e["weight"] for e in record["model"]["members"]], sources)
+        mixture = Mixture(members, [w for _, _, w in named], sources)
     except ValueError as e:
         raise CheckpointError(f"{path / CONFIG} describes no valid mixture: {e}") from None
     mixture.record = record
@@ -151,6 +203,8 @@ def build(member_dirs: list[str | os.PathLike], out: str | os.PathLike, train_te
     fitted on it (fit) or equal, and its loss recorded; then train and test losses like a trained model's.
     """
     out = Path(out)
+    if len(member_dirs) > MAX_MEMBERS:
+        raise ValueError(f"a mixture has at most {MAX_MEMBERS} members; got {len(member_dirs):,}")
     records = [read_record(d) for d in member_dirs]
     held = {(r.get("training", {}).get("val_chars", 0), r.get("training", {}).get("max_chars", 0)) for r in records}
     if len(held) != 1:

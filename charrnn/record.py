@@ -59,6 +59,46 @@ def _loss_record(v) -> bool:
     return isinstance(v, dict) and _number(v.get("nats")) and _number(v.get("bpc"))
 
 
+def _count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _finite(v) -> bool:
+    return _number(v) and -1e300 < v < 1e300  # NaN compares false; so do infinities and JSON integers past a float
+
+
+HORIZON_MARKS = ("10%", "1%")  # where inside.horizon records the dependence falling below (its THRESHOLDS)
+
+
+def inside_problem(inside) -> str | None:
+    """What is wrong, in words, with a record's "inside" section in the parts the model card and the app read; None
+    if nothing."""
+    if not isinstance(inside, dict):
+        return f"an inside section that is a {type(inside).__name__}, not a mapping"
+    h, u = inside.get("horizon"), inside.get("units")
+    if not (isinstance(h, dict) and isinstance(h.get("text"), str) and isinstance(h.get("input"), str)
+            and all(_count(h.get(k)) for k in ("positions", "max_distance"))
+            and isinstance(h.get("relative"), list) and h["relative"] and all(_finite(r) for r in h["relative"])
+            and isinstance(h.get("below"), dict) and set(h["below"]) == set(HORIZON_MARKS)
+            and all(k is None or (_count(k) and k > 0) for k in h["below"].values())):
+        return ("an inside horizon without what every one holds (text, input, positions, max_distance, a list of finite "
+                f"relative values, and below: {', '.join(HORIZON_MARKS)} each a distance or null)")
+    features = u.get("features") if isinstance(u, dict) else None
+    if not (isinstance(features, dict) and isinstance(inside.get("command"), str)
+            and all(isinstance(u.get(k), str) for k in ("chosen_on", "measured_on"))
+            and _count(u.get("features_above_bar")) and _finite(u.get("auc_bar"))):
+        return ("an inside units section without what every one holds (chosen_on, measured_on, auc_bar, "
+                "features_above_bar, features) or no command")
+    for name, f in features.items():
+        if not (isinstance(f, dict) and isinstance(f.get("about"), str) and isinstance(f.get("units"), list)
+                and all(isinstance(e, dict) and _count(e.get("unit")) and isinstance(e.get("name"), str)
+                        and e.get("sign") in (1, -1) and (e.get("auc") is None or _finite(e["auc"]))
+                        for e in f["units"])):
+            return (f"an inside feature {name!r:.40} without what every one holds (about, and units each with a unit "
+                    "number, a name, a sign of 1 or -1, an AUC or null)")
+    return None
+
+
 def problem(record: dict) -> str | None:
     """What is wrong, in words, with the parts of a record that cards and reports read; None if nothing.
 
@@ -97,4 +137,6 @@ def problem(record: dict) -> str | None:
                 is_reading and not (isinstance(v["label"], str) and isinstance(v.get("about"), str)
                                     and _loss_record(v.get("test")))):
             return f"has final[{key!r:.40}] in no form charrnn reads"
+    if record.get("inside") is not None and (wrong := inside_problem(record["inside"])):
+        return f"has {wrong}: measure it again (python -m charrnn inside --record)"
     return None

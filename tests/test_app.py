@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 import gradio as gr
 import httpx
@@ -518,6 +519,18 @@ def client_bad_requests(vocab_size):
     yield "/score", [LSTM, "abc", "yes"], "cache must be true or false"
     yield "/score", [PAPER, "abc", True], "records no cache settings"
     yield "/history", ["../../etc/passwd"], "unknown model '../../etc/passwd'"
+    # An integer too large for a float (JSON has no limit): each number of each endpoint
+    huge = "an integer of about 400 digits"
+    for i, name in enumerate(["length", "top_k", "random_seed (or -1 for a new random seed)"]):
+        args = list(good_gen)
+        args[[2, 4, 6][i]] = 10**400
+        yield "/generate", args, f"{name} must be an integer from "
+    yield "/generate", [LSTM, "DORINE.", 20, 10**400, 0, 1.0, 1], f"temperature must be a number from 0 to 2; got {huge}"
+    yield "/generate", [LSTM, "DORINE.", 20, 0.8, 0, -10**400, 1], f"top_p must be a number greater than 0 and at most 1; got"
+    yield "/compare", ["VALÈRE.", 10**400, 0.8, 1], f"length must be an integer from 1 to 600; got {huge}"
+    yield "/compare", ["VALÈRE.", 10, 0.8, -10**400], "random_seed (or -1 for a new random seed) must be an integer"
+    yield "/score", [LSTM, "abc", 10**400], f"cache must be true or false, not {huge}"
+    yield "/history", [10**400], f"unknown model {huge}"
     yield "/compare", ["VALÈRE.", compare_view.MAX_COMPARE_LENGTH + 1, 0.8, 1], "length must be an integer from 1 to 600"
     yield "/compare", ["VALÈRE.", 10, 5, 1], "temperature must be a number from 0 to 2"
     yield "/compare", ["VALÈRE.", 10, 0.8, "x"], "random_seed (or -1 for a new random seed) must be an integer"
@@ -633,27 +646,60 @@ def test_the_app_s_memory_levels_off_under_many_requests(tiny_checkpoints):
         proc.wait(timeout=30)
 
 
-def test_python_app_py_serves_on_the_port_from_the_environment(tiny_checkpoints):
+@contextmanager
+def python_app_py(*args: str, **env: str):
+    """`python app.py ARGS` with `env` added to the environment, on a free port: yields a dict holding a "client";
+    once the process has ended, it holds the process's "stderr" too."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "CHARRNN_MODELS": f"{tiny_checkpoints['lstm']},{tiny_checkpoints['paper'] / 'missing'}"}
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=app.HERE, env=env, stdout=subprocess.DEVNULL,
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), **env}
+    proc = subprocess.Popen([sys.executable, "app.py", *args], cwd=app.HERE, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
+    served = {}
     try:
-        client, deadline = None, time.monotonic() + 120
+        client, deadline = None, time.monotonic() + 180
         while client is None and time.monotonic() < deadline and proc.poll() is None:
             try:
                 client = Client(f"http://127.0.0.1:{port}/", verbose=False)
             except (httpx.HTTPError, ValueError):
                 time.sleep(0.2)
-        assert client is not None, proc.stderr.read() if proc.poll() is not None else "no answer in 120 s"
-        name = str(tiny_checkpoints["lstm"])
-        _, note, _ = client.predict(name, "DORINE.\n\nEh bien.", api_name="/score")
-        assert "bits/char** over the 16 characters" in note
+        assert client is not None, proc.stderr.read() if proc.poll() is not None else "no answer in 180 s"
+        served["client"] = client
+        yield served
     finally:
         proc.terminate()
-        stderr = proc.communicate(timeout=30)[1]
-    assert f"skipping model '{tiny_checkpoints['paper'] / 'missing'}'" in stderr
-    assert "app.py: serving " in stderr and name in stderr
+        served["stderr"] = proc.communicate(timeout=30)[1]
+
+
+def test_python_app_py_serves_on_the_port_from_the_environment(tiny_checkpoints):
+    name = str(tiny_checkpoints["lstm"])
+    with python_app_py(CHARRNN_MODELS=f"{name},{tiny_checkpoints['paper'] / 'missing'}") as served:
+        _, note, _ = served["client"].predict(name, "DORINE.\n\nEh bien.", api_name="/score")
+        assert "bits/char** over the 16 characters" in note
+    assert f"skipping model '{tiny_checkpoints['paper'] / 'missing'}'" in served["stderr"]
+    assert "app.py: serving " in served["stderr"] and name in served["stderr"]
+
+
+def test_python_app_py_serves_the_shipped_mixture_and_skips_a_malformed_inside_record(inside_lstm, tmp_path):
+    """As a user meets them: `python app.py --model checkpoints/mixture` (the mixture is the best model, so the page
+    first shows it) with a checkpoint whose inside section is malformed beside it. The mixture writes and scores,
+    the Inside view says it does not apply to it; the malformed one is skipped, and the shipped models serve."""
+    bad = shutil.copytree(inside_lstm, tmp_path / "bad-inside")
+    record = json.loads((bad / "config.json").read_text())
+    record["inside"]["horizon"]["below"] = ["10%"]  # all_horizons raised TypeError at start
+    (bad / "config.json").write_text(json.dumps(record))
+    mixture = "checkpoints/mixture"
+    with python_app_py("--model", mixture, "--model", str(bad)) as served:
+        client = served["client"]
+        _, note, _ = client.predict(mixture, "DORINE.\n\nEh bien, monsieur.", api_name="/score")
+        assert re.search(r"\*\*\d\.\d\d bits/char\*\* over the 26 characters", note)
+        assert len(client.predict(mixture, "DORINE.\n\n", 30, 0.8, 0, 1.0, 1, api_name="/generate")) == 30
+        for endpoint, args in (("/units", ["Eh bien", 0]), ("/leans_on", ["Eh bien", 3])):
+            with pytest.raises(AppError, match=f"the Inside view does not apply to {mixture}: it is a mixture of 3 "
+                                               "models"):
+                client.predict(mixture, *args, api_name=endpoint)
+        assert client.predict("LSTM", "Eh bien", 0, api_name="/units")[0][0]["char"] == "E"
+    assert f"skipping model '{bad}' ({bad}): CheckpointError: {bad / 'config.json'} has an inside horizon" in served["stderr"]
+    serving = next(line for line in served["stderr"].splitlines() if line.startswith("app.py: serving "))
+    assert mixture in serving and "LSTM" in serving and str(bad) not in serving

@@ -12,7 +12,9 @@ import torch.nn.functional as F
 
 import charrnn
 from charrnn.cli import main
+from charrnn import cells
 from charrnn.inside import features, horizon, measure, probe
+from charrnn.mixture import Mixture
 
 from .helpers import TINY_TEXT, tiny_model
 
@@ -138,8 +140,18 @@ def test_roc_auc_counts_the_pairs_a_unit_orders_right():
     assert probe.roc_auc(scores, torch.zeros(1, 40, dtype=torch.bool)).isnan().all()
 
 
-@pytest.mark.parametrize("cell,kw", [("paper", {"num_layers": 2}), ("gru", {"num_layers": 2, "embed_size": 6}),
-                                     ("lstm", {"num_layers": 2, "embed_size": 6})])
+def every_cell_and_regularisation():
+    """(cell, settings) for every cell of the registry, plain and with each regularisation it offers (built as in
+    test_regularisation)."""
+    for cell, entry in cells.CELLS.items():
+        kw = {"num_layers": 2} if cell == "paper" else {"num_layers": 2, "embed_size": 6}
+        yield pytest.param(cell, kw, id=cell)
+        if entry.regularised is not None:
+            yield pytest.param(cell, {**kw, "weight_drop": 0.3}, id=f"{cell}-weight_drop")
+            yield pytest.param(cell, {**kw, "dropout": 0.3, "dropout_mask": "sequence"}, id=f"{cell}-locked")
+
+
+@pytest.mark.parametrize("cell,kw", every_cell_and_regularisation())
 def test_probe_activations_are_the_model_s_own_states(cell, kw):
     model = tiny_model(cell, hidden_size=8, **kw).eval()
     text = TINY_TEXT[:30]
@@ -150,17 +162,27 @@ def test_probe_activations_are_the_model_s_own_states(cell, kw):
     if cell == "paper":  # state: (L, 1, H) in [0, 1]
         last = [2 * state[layer, 0] - 1 for layer in range(2)]
         assert torch.allclose(groups[1][2], 2 * top[0] - 1, atol=1e-6)
-    elif cell == "gru":
+    elif cell in ("rnn", "gru"):
         last = [state[layer, 0] for layer in range(2)]
         assert torch.allclose(groups[1][2], top[0], atol=1e-6)
     else:  # (h, c), each (L, 1, H); groups: layer 1 h, c, layer 2 h, c
         h, c = state
+        if cell == "ln-lstm":  # its cell as the output gate reads it
+            c = torch.stack([model.rnn.ln_c[layer](c[layer]) for layer in range(2)])
         last = [h[0, 0], c[0, 0].tanh(), h[1, 0], c[1, 0].tanh()]
         assert torch.allclose(groups[2][2], top[0], atol=1e-6)
-    for (_, _, acts), expected in zip(groups, last):
-        assert torch.allclose(acts[-1], expected, atol=1e-6)
+    for (_, _, acts), expected in zip(groups, last, strict=True):
+        assert acts.shape == (30, 8) and torch.allclose(acts[-1], expected, atol=1e-6)
     assert probe.num_units(model) == len(groups) * 8
     assert probe.unit_name(model, 8 * len(groups) - 1) == f"layer 2 {groups[-1][1]} 7"
+
+
+def test_the_inside_measures_refuse_a_mixture_saying_why():
+    mixture = Mixture([tiny_model("gru", embed_size=4), tiny_model("paper")])
+    for measure in (lambda: probe.num_units(mixture), lambda: probe.unit_activations(mixture, TINY_TEXT[:20], 0),
+                    lambda: horizon.leans_on(mixture, TINY_TEXT[:20], 10)):
+        with pytest.raises(ValueError, match="do not apply to this model: it is a mixture of 2 models, and these measures read one network"):
+            measure()
 
 
 def planted_model():

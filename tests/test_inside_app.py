@@ -102,6 +102,17 @@ BAD = [
     ("/leans_on", [LSTM, "ab", 3], "position must be an integer from 2 to 2"),
     ("/leans_on", [LSTM, "a☃", 2], "at least two characters"),
     ("/leans_on", [LSTM, TEXT, "x"], "position must be an integer"),
+    # Unicode digits that str.isdigit() takes (int() refuses "²"), a number typed with 5,000 digits, and numbers too
+    # large for a float
+    ("/units", [LSTM, TEXT, "²"], "a unit number from 0 to 63; got '²'"),
+    ("/units", [LSTM, TEXT, "٣"], "a unit number from 0 to 63; got '٣'"),
+    ("/units", [LSTM, TEXT, "1" * 5000], "a unit number from 0 to 63; got '1111111111"),
+    ("/units", [LSTM, TEXT, 10**400], "unit must be an integer from 0 to 63; got an integer of about 400 digits"),
+    ("/units", [LSTM, TEXT, -10**400], "unit must be an integer from 0 to 63; got an integer of about 400 digits"),
+    ("/units", [10**400, TEXT, 0], "unknown model an integer of about 400 digits"),
+    ("/leans_on", [LSTM, TEXT, 10**400], "position must be an integer from 2 to 49; got an integer of about 400"),
+    ("/units", [LSTM, TEXT, None], "a unit number from 0 to 63; got None"),
+    ("/units", [LSTM, TEXT, ["0"]], "a unit number from 0 to 63; got ['0']"),
 ]
 
 

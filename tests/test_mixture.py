@@ -1,6 +1,10 @@
 """A mixture of checkpoints: its distribution, its checkpoint (references, no weights), its refusals."""
 import json
+import re
 import shutil
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -80,8 +84,26 @@ def test_fitted_weights_maximise_the_likelihood_of_the_text():
 def test_members_with_other_vocabularies_or_bad_weights_are_refused():
     with pytest.raises(ValueError, match="one vocabulary"):
         Mixture([tiny_model(), tiny_model(text="abc")])
-    with pytest.raises(ValueError, match="one weight >= 0 per member"):
+    with pytest.raises(ValueError, match="each weight must be a finite number >= 0"):
         Mixture(_members(), [1.0, -1.0, 1.0])
+    with pytest.raises(ValueError, match="one weight per member"):
+        Mixture(_members(), [1.0, 1.0])
+
+
+@pytest.mark.parametrize("weights,message", [
+    ([1e308] * 3, "a finite sum above 0; got 1e+308, 1e+308, 1e+308, whose sum is inf"),  # each would normalise to 0
+    ([0, 0, 0], "whose sum is 0"),
+    ([float("nan"), 1, 1], "finite number >= 0"), ([float("inf"), 1, 1], "finite number >= 0"),
+    ([10**400, 1, 1], "finite number >= 0"), (["nan", 1, 1], "finite number >= 0"), ([True, 1, 1], "finite number")])
+def test_weights_are_finite_numbers_with_a_finite_positive_sum(weights, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Mixture(_members(), weights)
+
+
+def test_a_zero_weight_leaves_its_member_out():
+    members = _members()
+    assert torch.allclose(char_losses(Mixture(members, [0, 1e308, 0]), TINY_TEXT),
+                          char_losses(Mixture(members[1:2]), TINY_TEXT), atol=1e-6)
 
 
 @pytest.fixture
@@ -95,6 +117,7 @@ def mixed(tiny_checkpoints, corpus_file, tmp_path):
             p.add_(0.05 * torch.randn_like(p))
     b = charrnn.save(other, root / "b", charrnn.record.caller_fields(other.record))
     main(["mix", str(a), str(b), "--out", str(root / "mixture"), "--data", str(corpus_file)])
+    shutil.copy(root / "mixture" / "config.json", root / "config.json.bak")
     return root
 
 
@@ -122,6 +145,71 @@ def test_a_missing_or_changed_member_is_refused_and_says_what_to_do(mixed):
     shutil.rmtree(mixed / "a")
     with pytest.raises(CheckpointError, match=r"refers to the checkpoint \.\./a .* which is missing"):
         charrnn.load(mixed / "mixture")
+
+
+def _rewrite(mixture_dir, change) -> None:
+    record = json.loads((mixture_dir / "config.json").read_text())
+    change(record["model"])
+    (mixture_dir / "config.json").write_text(json.dumps(record))
+
+
+def _member(i):
+    return lambda model: model["members"][i]
+
+
+MALFORMED = {  # what is changed in the record's model section -> what the refusal says
+    "weights of 1e308": (lambda m: [e.update(weight=1e308) for e in m["members"]], "a finite sum above 0"),
+    "a weight 'nan' as text": (lambda m: m["members"][0].update(weight="nan"), "(0 leaves its member out); got 'nan'"),
+    "a weight NaN": (lambda m: m["members"][0].update(weight=float("nan")), "(0 leaves its member out); got nan"),
+    "a weight too large for a float": (lambda m: m["members"][0].update(weight=10**400), "finite number >= 0"),
+    "a negative weight": (lambda m: m["members"][0].update(weight=-1), "finite number >= 0"),
+    "a path that is an int": (lambda m: m["members"][0].update(path=3), "member 0 needs a path (text)"),
+    "a path that is a list": (lambda m: m["members"][1].update(path=["..", "a"]), "member 1 needs a path (text)"),
+    "a path that is null": (lambda m: m["members"][0].update(path=None), "member 0 needs a path (text)"),
+    "an empty path": (lambda m: m["members"][0].update(path=""), "member 0 needs a path (text)"),
+    "a path with a NUL": (lambda m: m["members"][0].update(path="../a\0"), "member 0 needs a path (text)"),
+    "a sha256 that is an int": (lambda m: m["members"][0].update(sha256=12), "a sha256 (64 hexadecimal digits)"),
+    "no weight": (lambda m: m["members"][0].pop("weight"), "and a weight (a number)"),
+    "a member that is text": (lambda m: m["members"].__setitem__(0, "../a"), "member 0 needs a path"),
+    "members null": (lambda m: m.update(members=None), "whose members are no list of members (None)"),
+    "members 5": (lambda m: m.update(members=5), "whose members are no list of members (5)"),
+    "no members": (lambda m: m.update(members=[]), "whose members are no list of members ([])"),
+    "10,000 members": (lambda m: m.update(members=[{"path": f"../m{i}", "sha256": "0" * 64, "weight": 1}
+                                                   for i in range(10_000)]), "names 10,000 members; a mixture has at most 16"),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_a_malformed_mixture_record_is_refused_saying_what_is_wrong(mixed, case):
+    change, message = MALFORMED[case]
+    _rewrite(mixed / "mixture", change)
+    with pytest.raises(CheckpointError, match=re.escape(message)):
+        charrnn.load(mixed / "mixture")
+
+
+def test_a_symlink_loop_among_the_members_is_refused(mixed):
+    (mixed / "loop1").symlink_to(mixed / "loop2")
+    (mixed / "loop2").symlink_to(mixed / "loop1")
+    _rewrite(mixed / "mixture", lambda m: m["members"][1].update(path="../loop1"))
+    with pytest.raises(CheckpointError, match=r"refers to the checkpoint '\.\./loop1', which cannot be read"):
+        charrnn.load(mixed / "mixture")
+
+
+def test_the_command_line_refuses_a_malformed_mixture_in_one_line(mixed):
+    """As a user meets it: one line on stderr, exit status 1, no traceback, for the record's types and its size."""
+    for change in (MALFORMED["members 5"][0], MALFORMED["a path that is a list"][0], MALFORMED["10,000 members"][0]):
+        _rewrite(mixed / "mixture", change)
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "charrnn", "sample", "--checkpoint", str(mixed / "mixture"),
+                               "--length", "5"], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1 and "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
+        assert "mixture" in done.stderr and time.monotonic() - started < 30
+        shutil.copy(mixed / "config.json.bak", mixed / "mixture" / "config.json")
+
+
+def test_mix_refuses_more_members_than_a_mixture_holds(mixed, corpus_file):
+    with pytest.raises(SystemExit, match="at most 16 members; got 17"):
+        main(["mix", *[str(mixed / "a")] * 17, "--out", str(mixed / "many"), "--data", str(corpus_file)])
 
 
 def test_a_test_time_reading_records_into_a_mixture_without_writing_weights(mixed, corpus_file):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import html
 import math
+import re
 
 import gradio as gr
 
 from charrnn import inside
 
 from . import charts, gpu
-from .validate import MODEL_EVENT, Catalog, as_number, as_text, dropped_note
+from .validate import MODEL_EVENT, Catalog, as_number, as_text, dropped_note, shown
 
 MAX_INSIDE_CHARS = 2000  # characters read per request: a 2-layer model's units over them take ~1-3 s
 # What one prediction leans on is measured this far back (a backward pass through 512 steps: ~2 s for the 2-layer
@@ -28,6 +29,9 @@ EXAMPLE = ("ORGON, à part.\n\n"
            "ORGON.\n\n")
 LEANS_ON_DEFAULT = len(EXAMPLE) - len("GON.\n\n")  # the "R" after "O": the name is guessed from its first letter
 HOW = "python -m charrnn inside --checkpoint checkpoints/NAME --data ../shared/data/moliere.txt --record"
+# A unit typed as text: ASCII digits only ("²" and other Unicode digits are no number int() should read), and few
+# enough that no model has more units.
+UNIT_NUMBER = re.compile(r"[0-9]{1,9}")
 # A click on a shaded character asks what its prediction leans on: its number goes into the position box,
 # then the button is pressed (after a moment, so that the box's new value has reached the page's state).
 CLICK_JS = """
@@ -72,6 +76,13 @@ class Inside:
         self._units = gpu.heavy(self._units, lambda model, text, unit: gpu.characters(text))
         self._leans = gpu.heavy(self._leans, lambda model, text, position: gpu.characters(text))
 
+    def _model(self, model):
+        """The model named `model`, refused with a gr.Error saying why if the view does not apply to it."""
+        m = self.catalog[model]
+        if why := inside.not_readable(m):
+            raise gr.Error(f"the Inside view does not apply to {model}: {why}")
+        return m
+
     def _text(self, m, text) -> tuple[str, str]:
         """The visitor's text as the model reads it (unknown characters left out) and a note on what was left out."""
         text = as_text("text", text, MAX_INSIDE_CHARS)
@@ -87,15 +98,18 @@ class Inside:
             if not features[name]["units"]:
                 raise gr.Error(f"{name} never holds on the text this model's units were chosen on: choose another")
             best = features[name]["units"][0]
+            if best["unit"] >= inside.num_units(m):
+                raise gr.Error(f"the record names unit {best['unit']} for {name}, and this model's units go from 0 to "
+                               f"{inside.num_units(m) - 1}: its inside record is not this model's; choose a unit number")
             where = "high" if best["sign"] > 0 else "low"
             measured_on = m.record["inside"]["units"]["measured_on"]
             return best["unit"], (f"the unit that best tells *{features[name]['about']}*: its activation is {where} "
                                   f"there, with ROC AUC **{best['auc']}** on {measured_on}")
-        if isinstance(unit, str) and unit.strip().isdigit():
+        if isinstance(unit, str) and UNIT_NUMBER.fullmatch(unit.strip()):
             unit = int(unit.strip())
         known = f"a recorded feature ({', '.join(features)}) or " if features else ""
         if not isinstance(unit, (int, float)) or isinstance(unit, bool):
-            raise gr.Error(f"unit must be {known}a unit number from 0 to {inside.num_units(m) - 1}; got {unit!r:.40}")
+            raise gr.Error(f"unit must be {known}a unit number from 0 to {inside.num_units(m) - 1}; got {shown(unit)}")
         index = as_number("unit", unit, 0, inside.num_units(m) - 1, integer=True)
         told = [f"*{f['about']}* (AUC {u['auc']}, {'high' if u['sign'] > 0 else 'low'} there)"
                 for f in features.values() for u in f["units"] if u["unit"] == index]
@@ -103,7 +117,7 @@ class Inside:
                        "a unit the record names for no feature")
 
     def _units(self, model, text, unit) -> tuple[str, list[float], str]:
-        m = self.catalog[model]
+        m = self._model(model)
         clean, dropped = self._text(m, text)
         if not clean:
             raise gr.Error("text must hold at least one character the model knows")
@@ -119,11 +133,13 @@ class Inside:
         return [{"char": c, "activation": a} for c, a in zip(clean, acts)], note
 
     def units_page(self, model, text, unit):
+        if why := inside.not_readable(self.catalog[model]):  # the page says so in the view, as no error
+            return "", f"The Inside view does not apply to {model}: {why}."
         clean, acts, note = self._units(model, text, unit)
         return shaded(clean, acts), note + " Red: activation near +1, purple: near −1, pale: near 0."
 
     def _leans(self, model, text, position) -> tuple[str, int, list[float | None], str]:
-        m = self.catalog[model]
+        m = self._model(model)
         clean, dropped = self._text(m, text)
         if len(clean) < 2:
             raise gr.Error("text must hold at least two characters the model knows: the first is only read, the "
@@ -150,13 +166,18 @@ class Inside:
         return [{"char": c, "dependence": v} for c, v in zip(clean, values)], note
 
     def leans_page(self, model, text, position):
+        if why := inside.not_readable(self.catalog[model]):
+            return "", f"The Inside view does not apply to {model}: {why}."
         clean, t, rel, note = self._leans(model, text, position)
         return shaded(clean, rel + [None] * (len(clean) - t), target=t), note
 
     def horizon(self, model: str) -> tuple[list[dict], str]:
         """The recorded memory horizon of model `model`: the dependence of a prediction on the character k back,
         relative to k = 1, for k = 1..K (an empty list for a model with no record), and a note in Markdown."""
-        h = (self.catalog[model].record.get("inside") or {}).get("horizon")
+        m = self.catalog[model]
+        if why := inside.not_readable(m):
+            return [], f"The Inside view does not apply to {model}: {why}."
+        h = (m.record.get("inside") or {}).get("horizon")
         if not h:
             return [], f"{model} has no inside record: `{HOW}` writes one."
         at = {name: f"k = {k}" if k else f"no k up to {h['max_distance']}" for name, k in h["below"].items()}
@@ -185,7 +206,7 @@ class Inside:
         number, else the first feature (or unit 0 for a model with no record)."""
         # A feature that never held on the text the units were chosen on has no unit: it is not offered
         choices = [(f"{f['about']} ({name})", name) for name, f in _features(self.catalog[model]).items() if f["units"]]
-        keep = isinstance(unit, str) and unit.strip().isdigit()
+        keep = isinstance(unit, str) and bool(UNIT_NUMBER.fullmatch(unit.strip()))
         return choices, unit if keep else (choices[0][1] if choices else "0")
 
     def unit_box(self, model, unit):

@@ -7,6 +7,7 @@ import pandas as pd
 
 from charrnn import report
 from charrnn.data import SAMPLE_PROMPT
+from charrnn.mixture import Mixture
 from charrnn.record import SPLIT_NAMES, readings
 from charrnn.testtime import METHODS
 from charrnn.units import bits
@@ -78,9 +79,13 @@ class Learned:
 
     def training_sample(self, model, index):
         """What the model wrote at its `index`-th recorded evaluation (1 = the first), with when that was."""
-        history = self.catalog[model].record.get("history") or []
+        m = self.catalog[model]
+        history = m.record.get("history") or []
         if not history:
-            return "This checkpoint recorded no samples during training.", render.play("", "")
+            about = ("A mixture is not trained (its members were): it has no samples from training; choose one of its "
+                     "members to read what it wrote as it learned." if isinstance(m, Mixture) else
+                     "This checkpoint recorded no samples during training.")
+            return about, render.play("", "")
         h = history[as_number("index", index, 1, len(history), integer=True) - 1]
         caption = (f"Epoch {h['epoch']:g}: {h['chars']:,} characters seen, test loss {bits(h['test_loss']):.2f} "
                    f"bits/char. What it wrote then, at temperature 0.8:")

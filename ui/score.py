@@ -8,7 +8,7 @@ from charrnn.testtime.cache import CachedModel
 from charrnn.units import bits
 
 from . import gpu, render
-from .validate import MODEL_EVENT, Catalog, as_text, dropped_note, request_deadline, within_time_limit
+from .validate import MODEL_EVENT, Catalog, as_text, dropped_note, request_deadline, shown, within_time_limit
 
 MAX_SCORE_CHARS = 5000
 GUESSES = 3  # the characters the model expected, shown on hover or tap
@@ -38,7 +38,7 @@ class Score:
         m = self.catalog[model]
         text = as_text("text", text, MAX_SCORE_CHARS)
         if cache not in (True, False, None):
-            raise gr.Error(f"cache must be true or false, not {cache!r:.60}")
+            raise gr.Error(f"cache must be true or false, not {shown(cache, 60)}")
         if cache:
             try:
                 m = CachedModel.from_record(m)

@@ -63,7 +63,7 @@ class Catalog:
 
     def __getitem__(self, name):
         if not isinstance(name, str) or name not in self.models:
-            raise gr.Error(f"unknown model {name!r:.60}: choose one of {', '.join(map(repr, self.models))}")
+            raise gr.Error(f"unknown model {shown(name, 60)}: choose one of {', '.join(map(repr, self.models))}")
         return (self.placed if gpu.in_gpu_call() else self.models)[name]
 
     def writer(self, name):
@@ -100,10 +100,19 @@ def as_number(name: str, value, lo: float, hi: float, integer: bool = False, abo
     lo, hi = (int(b) if float(b).is_integer() else b for b in (lo, hi))  # 2147483647, not 2.14748e+09
     allowed = (f"{name} must be {'an integer' if integer else 'a number'} "
                + (f"greater than {lo} and at most {hi}" if above_lo else f"from {lo} to {hi}"))
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    # A JSON integer may be too large for a float (math.isfinite would overflow): an int is compared as it is.
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (isinstance(value, int) or math.isfinite(value))
     if not ok or value < lo or value > hi or (above_lo and value == lo) or (integer and value != int(value)):
-        raise gr.Error(f"{allowed}; got {value!r:.40}")
+        raise gr.Error(f"{allowed}; got {shown(value)}")
     return int(value) if integer else float(value)
+
+
+def shown(value, width: int = 40) -> str:
+    """`value` as a request error quotes it: its repr cut to `width` characters (an integer of thousands of digits
+    has no repr, and is not echoed whole)."""
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"an integer of about {int(value.bit_length() * 0.30103):,} digits"
+    return f"{value!r:.{width}}"
 
 
 def as_text(name: str, value, max_chars: int) -> str:
@@ -117,8 +126,8 @@ def as_text(name: str, value, max_chars: int) -> str:
 
 
 def dropped_note(dropped: list[str], n: int) -> str:
-    shown = ", ".join(repr(c) for c in dropped[:10]) + (", …" if len(dropped) > 10 else "")
-    return f"{n} character(s) the model has never seen were left out: {shown}"
+    listed = ", ".join(repr(c) for c in dropped[:10]) + (", …" if len(dropped) > 10 else "")
+    return f"{n} character(s) the model has never seen were left out: {listed}"
 
 
 class StopFlags:

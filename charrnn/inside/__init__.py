@@ -9,7 +9,7 @@
 from .features import FEATURES
 from .horizon import leans_on, memory_horizon
 from .measure import check_recordable, inside_record, write_record
-from .probe import num_units, unit_activations, unit_name
+from .probe import check_readable, not_readable, num_units, unit_activations, unit_name
 
-__all__ = ["FEATURES", "check_recordable", "inside_record", "leans_on", "memory_horizon", "num_units",
-           "unit_activations", "unit_name", "write_record"]
+__all__ = ["FEATURES", "check_readable", "check_recordable", "inside_record", "leans_on", "memory_horizon",
+           "not_readable", "num_units", "unit_activations", "unit_name", "write_record"]

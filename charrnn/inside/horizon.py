@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..scoring import eval_mode
-from .probe import model_inputs
+from .probe import check_readable, model_inputs
 
 MAX_DISTANCE = 256  # K: the distances measured, 1..K
 WARMUP = 256  # characters read before each window, so that its first state is a realistic one
@@ -34,6 +34,7 @@ def dependence(model, ids: torch.Tensor, positions: Sequence[int], max_distance:
 
     The windows whose warm-up fits share a batch; those near the text's start read what there is.
     """
+    check_readable(model)
     K = max_distance
     if K < 1 or any(not K <= t < len(ids) for t in positions):
         raise ValueError(f"every position must be from max_distance ({K}) to the text's length - 1 ({len(ids) - 1})")

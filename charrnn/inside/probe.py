@@ -1,27 +1,43 @@
 """The activation of every hidden unit at every character, and how well one unit alone tells a feature.
 
-The units of a model are numbered in one sequence, layer by layer: the paper RNN's, the tanh RNN's and
-the GRU's state (one group of hidden_size units per layer), the LSTM's hidden state h then its cell c.
-An activation is given in [-1, 1]: the paper's sigmoid state s as 2s - 1 (the tanh form its cell
-computes), the LSTM's cell as tanh(c) (as in Karpathy et al. 2015), the others as they are.
+The units of a model are numbered in one sequence, layer by layer, each layer's groups of hidden_size units in
+the order its cell's registry entry names them (cells.Cell.unit_kinds: the state of the paper RNN, the tanh RNN
+and the GRU; the LSTMs' hidden state h then their cell c). An activation is given in [-1, 1], as the cell's
+`units` hook reads it (the paper's sigmoid state s as 2s - 1, the form its cell computes; an LSTM's cell as
+tanh(c), as in Karpathy et al. 2015). A mixture of models has no units of its own: these measures read one network.
 A unit "predicts" a feature as well as its ROC AUC says: the probability that a character with the
 feature gets a higher activation than one without (ties count half). A unit whose activation falls
 where the feature holds predicts it too: its AUC with the sign flipped is 1 - AUC.
 """
 from __future__ import annotations
 
-import re
 from typing import Iterator
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-from ..cells import PaperRNN
+from ..cells import CELLS
+from ..mixture import Mixture
+from ..model import CharRNN
 from ..scoring import eval_mode
 
 UNIT_CHUNK = 64  # units ranked at once: (64, 50,000) ranks take ~25 MB
-TIME_CHUNK = 4096  # steps whose LSTM gates are computed at once: (4096, 4H) floats
+
+
+def not_readable(model) -> str | None:
+    """Why the inside measures do not apply to `model`, as a clause ("it is a mixture ..."); None if they do."""
+    if not isinstance(model, CharRNN):
+        what = f"a mixture of {len(model.members)} models" if isinstance(model, Mixture) else f"a {type(model).__name__}"
+        return (f"it is {what}, and these measures read one network's hidden units and inputs: look inside its "
+                "members instead")
+    if CELLS[model.config.cell].units is None:
+        return f"its cell, {model.config.cell!r}, offers no reading of its hidden units (cells.CELLS)"
+    return None
+
+
+def check_readable(model) -> None:
+    if why := not_readable(model):
+        raise ValueError(f"the inside measures do not apply to this model: {why}")
 
 
 def model_inputs(model, idx: torch.Tensor) -> torch.Tensor:
@@ -34,7 +50,8 @@ def model_inputs(model, idx: torch.Tensor) -> torch.Tensor:
 
 def unit_groups(model) -> list[tuple[int, str]]:
     """(layer from 0, kind) of each group of hidden_size units, in the order the units are numbered."""
-    kinds = ("hidden", "cell") if model.config.cell == "lstm" else ("state",)
+    check_readable(model)
+    kinds = CELLS[model.config.cell].unit_kinds
     return [(layer, kind) for layer in range(model.config.num_layers) for kind in kinds]
 
 
@@ -50,46 +67,6 @@ def unit_name(model, index: int) -> str:
     return f"layer {layer + 1} {kind} {index % H}"
 
 
-def _layer_of(key: str) -> int:
-    """The layer a recurrence's parameter belongs to: weight_ih_l1 -> 1 (PyTorch), U.1 -> 1 (PaperRNN)."""
-    return int(re.search(r"(?:_l|\.)(\d+)$", key).group(1))
-
-
-def one_layer(rnn: nn.Module, layer: int) -> nn.Module:
-    """A one-layer copy of layer `layer` of the recurrence `rnn`: fed the output of the layer below (or the
-    inputs), it outputs that layer's. For the paper's RNN too: its layers above the first read the state s
-    below, and a one-layer PaperRNN computes s(t) = sigmoid(U [x(t); s(t-1)] + b) of whatever x it reads."""
-    H = rnn.hidden_size
-    if isinstance(rnn, PaperRNN):
-        sub = PaperRNN(rnn.U[layer].shape[1] - H, H, 1, 0.0)
-    else:
-        sub = type(rnn)(rnn.input_size if layer == 0 else H, H, 1, batch_first=True)
-    sub.load_state_dict({re.sub(r"(_l|\.)\d+$", r"\g<1>0", k): v for k, v in rnn.state_dict().items()
-                         if _layer_of(k) == layer})
-    return sub.to(next(rnn.parameters()).device).eval()
-
-
-def lstm_cells(rnn: nn.LSTM, layer: int, inp: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-    """The cell state c of `layer` at every step, (T, H), from its input (T, D) and its hidden state (T, H)
-    from the zero state: PyTorch's fused LSTM returns c at the last step only.
-
-    c(t) = f(t) c(t-1) + i(t) g(t), the gates in PyTorch's order i, f, g, o computed from inp(t) and h(t-1).
-    """
-    W_ih, W_hh, b_ih, b_hh = (getattr(rnn, f"{name}_l{layer}")
-                              for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-    h_prev = torch.cat([h.new_zeros(1, h.shape[1]), h[:-1]])  # (T, H): h(t-1), h(-1) = 0
-    c, prev = torch.empty_like(h), h.new_zeros(h.shape[1])
-    for a in range(0, len(h), TIME_CHUNK):
-        b = min(a + TIME_CHUNK, len(h))
-        gates = inp[a:b] @ W_ih.T + b_ih + h_prev[a:b] @ W_hh.T + b_hh  # (chunk, 4H)
-        i, f, g, _ = gates.chunk(4, dim=1)
-        ig, f = i.sigmoid() * g.tanh(), f.sigmoid()
-        for t in range(b - a):  # the recurrence itself is elementwise: a cheap loop over time
-            prev = torch.addcmul(ig[t], f[t], prev)
-            c[a + t] = prev
-    return c
-
-
 @torch.no_grad()
 def activations(model, text: str) -> Iterator[tuple[int, str, torch.Tensor]]:
     """For each group of units in numbering order: (layer, kind, activations (len(text), H) in [-1, 1]),
@@ -97,20 +74,13 @@ def activations(model, text: str) -> Iterator[tuple[int, str, torch.Tensor]]:
 
     A generator: the groups of the later layers are not computed if the caller stops early.
     """
+    groups = iter(unit_groups(model))
     with eval_mode(model) as device:
         idx = torch.tensor([model.encode(text)], dtype=torch.long, device=device)  # (1, T)
-        x = model_inputs(model, idx)  # (1, T, D)
-        below = x  # (1, T, D)
-        for layer in range(model.config.num_layers):
-            out = one_layer(model.rnn, layer)(below, None)[0]  # (1, T, H): this layer's output
-            if model.config.cell == "paper":
-                yield layer, "state", 2 * out[0] - 1  # s in [0, 1] as its tanh form h = 2s - 1
-            elif model.config.cell == "lstm":
-                yield layer, "hidden", out[0]
-                yield layer, "cell", lstm_cells(model.rnn, layer, below[0], out[0]).tanh()
-            else:
-                yield layer, "state", out[0]
-            below = out
+        for layer_groups in CELLS[model.config.cell].units(model.rnn, model_inputs(model, idx)):
+            for acts in layer_groups:  # (1, T, H)
+                layer, kind = next(groups)
+                yield layer, kind, acts[0]
 
 
 def unit_activations(model, text: str, index: int) -> torch.Tensor:
