@@ -1,5 +1,6 @@
 """Continuing training: --resume (the same run, on its own corpus) and --init-from (a new run from a trained
 model, on new text), through train.py's real command line."""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,18 +10,20 @@ import torch
 
 import charrnn
 import train as train_cli
+from charrnn.cells import CELLS
 from charrnn.checkpoint import load_training_state
+from charrnn.model import with_vocab
 
-from .helpers import TINY_TEXT
+from .helpers import TINY_TEXT, tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--preset", "paper", "--hidden-size", "8", "--batch-size", "4", "--seq-len", "16"]
 
 
 def _train_py(*args, timeout=120) -> subprocess.CompletedProcess:
-    """python train.py ARGS, as a user types it."""
+    """python train.py ARGS, as a user types it (on one thread: tiny models gain nothing from more, see conftest)."""
     return subprocess.run([sys.executable, "train.py", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
 def _interrupted_run(tmp_path, monkeypatch, epochs: int, at_step: int):
@@ -121,3 +124,83 @@ def test_mix_refuses_a_corpus_other_than_its_members(tmp_path):
     assert not (tmp_path / "m").exists()
     cli(["mix", str(a), str(b), "--out", str(tmp_path / "m"), "--data", str(data)])
     assert charrnn.load(tmp_path / "m").record["final"]["test"]["nats"] > 0
+
+
+# Every cell, with one-hot input (the paper's) and with an embedding, and regularised where offered: each keeps
+# its input weights in its own layout, which with_vocab must grow.
+GROWN = [(cell, kw) for cell in CELLS for kw in (
+    {}, {"embed_size": 6}, *([{"weight_drop": 0.2, "num_layers": 2}] if CELLS[cell].regularised else []))]
+
+
+@pytest.mark.parametrize("cell, kw", GROWN, ids=[f"{c}-{'-'.join(kw) or 'onehot'}" for c, kw in GROWN])
+def test_a_grown_vocabulary_leaves_the_old_characters_logits_unchanged(cell, kw):
+    """with_vocab adds characters: on text of the old ones, the new model's logits of the old characters are the
+    old model's (so its prediction among them too), the added ones' are 0; the added characters can be read."""
+    from dataclasses import replace
+
+    old = tiny_model(cell, **kw).eval()
+    vocab = "".join(sorted(set(old.config.vocab) | set("0129kw")))
+    torch.manual_seed(1)
+    new = with_vocab(old, replace(old.config, vocab=vocab)).eval()
+    place = [vocab.index(c) for c in old.config.vocab]
+    added = [i for i, c in enumerate(vocab) if c not in old.config.vocab]
+    idx = torch.tensor([old.encode(TINY_TEXT[:200])])
+    with torch.no_grad():
+        before, _ = old(idx)
+        after, _ = new(torch.tensor([new.encode(TINY_TEXT[:200])]))
+    torch.testing.assert_close(after[..., place], before, atol=1e-5, rtol=1e-5)
+    assert after[..., added].abs().max() == 0
+    # Renormalised over the old characters, the new model's distribution is the old one.
+    torch.testing.assert_close(after[..., place].softmax(-1), before.softmax(-1), atol=1e-6, rtol=1e-5)
+    with torch.no_grad():
+        logits, _ = new(torch.tensor([new.encode("Il a 12 kw.")]))
+    assert logits.shape == (1, 11, len(vocab)) and torch.isfinite(logits).all()
+    assert new.num_params() > old.num_params()
+
+
+def test_init_from_starts_a_new_run_on_new_text_and_records_where_it_started(tmp_path):
+    data, origin = _trained(tmp_path, "origin")
+    origin_files = _files(origin)
+    new_text = tmp_path / "new.txt"  # digits, k and w: none in the origin's vocabulary
+    new_text.write_text(TINY_TEXT.replace("valet", "valet de 1672, kiwi") * 2, encoding="utf-8")
+    out = tmp_path / "new"
+    r = _train_py("--init-from", origin, "--data", new_text, "--out", out, "--epochs", "1")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "starting from" in r.stdout and "7 character(s) added to its vocabulary, '1267dkw'" in r.stdout
+    before = charrnn.load(origin)
+    model = charrnn.load(out)
+    record = model.record
+    assert record["status"] == "complete" and [h["epoch"] for h in record["history"]] == [1.0]
+    assert record["training"]["init_from"] == {
+        "checkpoint": str(origin), "weights_sha256": before.record["weights_sha256"],
+        "corpus": str(data), "corpus_sha256": charrnn.data.sha256_of(data), "added_chars": "1267dkw"}
+    assert record["training"]["corpus_sha256"] == charrnn.data.sha256_of(new_text)
+    assert model.config.vocab == "".join(sorted(set(before.config.vocab) | set("1267dkw")))
+    # Its own run: the origin's settings (here its batch size and sequence length), a fresh schedule from step 0.
+    assert (record["training"]["batch_size"], record["training"]["seq_len"]) == (4, 16)
+    assert record["history"][0]["step"] == len(charrnn.data.Batches(
+        torch.tensor(model.encode(charrnn.data.split(new_text.read_text(encoding="utf-8"))[0])), 4, 16))
+    assert _files(origin) == origin_files  # the checkpoint it started from is untouched
+    assert (f"Started from the trained model `{origin}` (weights sha256 `{before.record['weights_sha256']}`"
+            in (out / "README.md").read_text(encoding="utf-8"))
+    assert '7 character(s) added to its vocabulary: "1267dkw".' in (out / "README.md").read_text(encoding="utf-8")
+    # Interrupted or not, a resume keeps the record of where the run started.
+    train_cli.main(["--resume", "--out", str(out), "--epochs", "2"])
+    assert charrnn.load(out).record["training"]["init_from"] == record["training"]["init_from"]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--resume"], "--resume continues the run saved in --out; --init-from starts a new run"),
+    (["--hidden-size", "16"], "--init-from keeps the checkpoint's architecture: leave out --hidden-size"),
+    (["--preset", "lstm"], "leave --preset out"),
+])
+def test_init_from_refuses_flags_that_contradict_it(tmp_path, flags, message):
+    data, origin = _trained(tmp_path, "origin")
+    origin_files = _files(origin)
+    with pytest.raises(SystemExit, match=message):
+        train_cli.main(["--init-from", str(origin), "--data", str(data), "--out", str(origin), *flags])
+    with pytest.raises(SystemExit, match="--init-from needs --out"):
+        train_cli.main(["--init-from", str(origin), "--data", str(data)])
+    with pytest.raises(SystemExit, match="is the checkpoint --init-from starts from"):
+        train_cli.main(["--init-from", str(origin), "--data", str(data), "--out", str(origin), "--overwrite"])
+    assert _files(origin) == origin_files
