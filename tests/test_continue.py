@@ -204,3 +204,16 @@ def test_init_from_refuses_flags_that_contradict_it(tmp_path, flags, message):
     with pytest.raises(SystemExit, match="is the checkpoint --init-from starts from"):
         train_cli.main(["--init-from", str(origin), "--data", str(data), "--out", str(origin), "--overwrite"])
     assert _files(origin) == origin_files
+
+
+def test_init_from_a_hub_id_records_the_id(tmp_path, monkeypatch):
+    import charrnn.hub
+
+    data, origin = _trained(tmp_path, "origin")
+    monkeypatch.setattr(charrnn.hub, "download_checkpoint", lambda repo_id, revision=None: origin)  # the Hub's copy
+    monkeypatch.chdir(tmp_path)  # where no directory someone/tiny-model exists
+    train_cli.main(["--init-from", "someone/tiny-model", "--data", str(data), "--out", str(tmp_path / "new"),
+                    "--epochs", "1"])
+    init_from = charrnn.load(tmp_path / "new").record["training"]["init_from"]
+    assert init_from["checkpoint"] == "someone/tiny-model" and init_from["added_chars"] == ""
+    assert init_from["weights_sha256"] == charrnn.load(origin).record["weights_sha256"]
