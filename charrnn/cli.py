@@ -65,11 +65,16 @@ def _corpus_flags(p: argparse.ArgumentParser, checkpoint: str, lines: bool = Tru
 
 
 def _model_and_texts(args) -> tuple:
-    """The model and the corpus's (train, test) split the command line names."""
+    """The model and the corpus's (train, test) split the command line names; with --record, the corpus must be
+    the one the model was trained on, as the figures recorded beside its own are measured on its test split."""
     if args.threads:
         torch.set_num_threads(args.threads)
     model = load(args.checkpoint)
-    return model, *split(read_text(resolve_corpus(args.data)))
+    corpus = resolve_corpus(args.data)
+    if getattr(args, "record", False):
+        check_same_corpus(corpus, sha256_of(corpus), model.record.get("training") or {}, f"{args.checkpoint} was",
+                          "pass --data with that corpus to record, or leave --record out")
+    return model, *split(read_text(corpus))
 
 
 def sample(args) -> None:

@@ -217,3 +217,20 @@ def test_init_from_a_hub_id_records_the_id(tmp_path, monkeypatch):
     init_from = charrnn.load(tmp_path / "new").record["training"]["init_from"]
     assert init_from["checkpoint"] == "someone/tiny-model" and init_from["added_chars"] == ""
     assert init_from["weights_sha256"] == charrnn.load(origin).record["weights_sha256"]
+
+
+@pytest.mark.parametrize("command", [["cache", "--theta", "1", "--lam", "0.2", "--window", "50"], ["writing"]])
+def test_a_reading_is_recorded_only_on_the_corpus_the_model_was_trained_on(tmp_path, command):
+    from charrnn.cli import main as cli
+
+    data, out = _trained(tmp_path)
+    other = tmp_path / "other.txt"
+    other.write_text(TINY_TEXT.replace("valet", "lave"), encoding="utf-8")
+    before = _files(out)
+    with pytest.raises(SystemExit, match=f"{other} .* is not the corpus {out} was trained on, {data} .*: pass --data "
+                                         "with that corpus to record, or leave --record out"):
+        cli([*command, "--checkpoint", str(out), "--data", str(other), "--record"])
+    assert _files(out) == before
+    cli([*command, "--checkpoint", str(out), "--data", str(other)])  # read, not recorded: any text
+    cli([*command, "--checkpoint", str(out), "--data", str(data), "--record"])
+    assert _files(out) != before
