@@ -48,21 +48,22 @@ def _interrupted_run(tmp_path, monkeypatch, epochs: int, at_step: int):
 
 
 def test_resume_without_epochs_finishes_the_run_and_with_epochs_extends_it(tmp_path, monkeypatch):
-    """The documented way to continue after Ctrl-C, `python train.py --resume --out DIR`: no --epochs, and no
-    --data either (the run's own corpus is the one it recorded)."""
+    """The documented way to continue after Ctrl-C, `python train.py --resume --out DIR`: without --epochs it
+    finishes the run as it was set; --data may be left out too (the run's own corpus is the one it recorded)."""
     data, out = _interrupted_run(tmp_path, monkeypatch, epochs=2, at_step=5)
-    r = _train_py("--resume", "--out", out)
+    r = _train_py("--resume", "--out", out, "--data", data)
     assert r.returncode == 0, r.stderr[-3000:]
     record = charrnn.load(out).record
     assert record["status"] == "complete" and record["training"]["epochs"] == 2
     assert [h["epoch"] for h in record["history"]] == [1.0, 2.0]
-    r = _train_py("--resume", "--out", out, "--data", data, "--epochs", "3")
+    r = _train_py("--resume", "--out", out, "--epochs", "3")
     assert r.returncode == 0, r.stderr[-3000:]
     record = charrnn.load(out).record
     assert record["status"] == "complete" and record["training"]["epochs"] == 3
     assert [h["epoch"] for h in record["history"]] == [1.0, 2.0, 3.0]
-    assert record["training"]["resumed_with"] == [f"python train.py --resume --out {out}",
-                                                  f"python train.py --resume --out {out} --data {data} --epochs 3"]
+    assert record["training"]["corpus"] == str(data)
+    assert record["training"]["resumed_with"] == [f"python train.py --resume --out {out} --data {data}",
+                                                  f"python train.py --resume --out {out} --epochs 3"]
 
 
 def _trained(tmp_path, name="ck", text=TINY_TEXT, extra=()):
