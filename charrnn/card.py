@@ -81,6 +81,18 @@ def _what(record: dict) -> str:
             + f", {record.get('num_params', 0):,} parameters, weights stored as {record.get('dtype', 'float32')}.")
 
 
+def _started_from(training: dict) -> list[str]:
+    """The card's lines on the model a run started from (train.py --init-from), if any."""
+    origin = training.get("init_from")
+    if not isinstance(origin, dict):
+        return []
+    added = origin.get("added_chars") or ""
+    return [f"Started from the trained model `{origin.get('checkpoint')}` (weights sha256 "
+            f"`{origin.get('weights_sha256')}`, trained on a corpus with sha256 `{origin.get('corpus_sha256')}`), with "
+            + (f"{len(added)} character(s) added to its vocabulary: {json.dumps(added, ensure_ascii=False)}."
+               if added else "its vocabulary unchanged."), ""]
+
+
 def model_card(record: dict, name: str) -> str:
     m = record["model"]
     training = record.get("training", {})
@@ -133,7 +145,7 @@ def model_card(record: dict, name: str) -> str:
                   *(["", "The run was stopped (Ctrl-C) and continued with the `--resume` command(s) after the first."]
                     if training.get("resumed_with") else []), "",
                   f"Corpus sha256 `{training.get('corpus_sha256', '?')}`; first 90 % of the characters train, "
-                  "last 10 % test. Device: " + str(training.get("device", "?")) + ".", ""]
+                  "last 10 % test. Device: " + str(training.get("device", "?")) + ".", "", *_started_from(training)]
     lines += ["## Use", "",
               "With the `charrnn` package (the project this model was trained with) importable:", "",
               "```python", "import charrnn", "",

@@ -33,7 +33,7 @@ import torch
 from . import compress as coder
 from . import crnz, fast, inside, space, testtime
 from .checkpoint import CheckpointError, read_record
-from .data import DEFAULT_DATA, read_text, resolve_corpus, sha256_of, split
+from .data import DEFAULT_DATA, check_same_corpus, read_text, resolve_corpus, sha256_of, split
 from .distributed import cpu_threads
 from .flags import add_flags, given
 from .hub import HubError, deploy_space, listing, load, push, space_upload
@@ -67,11 +67,16 @@ def _corpus_flags(p: argparse.ArgumentParser, checkpoint: str, lines: bool = Tru
 
 
 def _model_and_texts(args) -> tuple:
-    """The model and the corpus's (train, test) split the command line names."""
+    """The model and the corpus's (train, test) split the command line names; with --record, the corpus must be
+    the one the model was trained on, as the figures recorded beside its own are measured on its test split."""
     if args.threads:
         torch.set_num_threads(args.threads)
     model = load(args.checkpoint)
-    return model, *split(read_text(resolve_corpus(args.data)))
+    corpus = resolve_corpus(args.data)
+    if getattr(args, "record", False):
+        check_same_corpus(corpus, sha256_of(corpus), model.record.get("training") or {}, f"{args.checkpoint} was",
+                          "pass --data with that corpus to record, or leave --record out")
+    return model, *split(read_text(corpus))
 
 
 def sample(args) -> None:
@@ -188,8 +193,12 @@ def mix(args) -> None:
                              "or empty directory")
     corpus = resolve_corpus(args.data)
     train_text, test_text = split(read_text(corpus))
+    sha256 = sha256_of(corpus)
+    for member in args.members:  # the mixture's losses are measured on the split its members were trained on
+        check_same_corpus(corpus, sha256, read_record(member).get("training") or {}, f"{member} was",
+                          "pass --data with the corpus the members were trained on")
     info = {"command": "python -m charrnn " + shlex.join(args.argv), "corpus": args.data,
-            "corpus_sha256": sha256_of(corpus), "device": f"cpu ({cpu_threads()})"}
+            "corpus_sha256": sha256, "device": f"cpu ({cpu_threads()})"}
     build(args.members, args.out, train_text, test_text, fit=not args.equal, info=info)
     print(f"saved the mixture in {args.out}; serve it with python app.py --model {args.out}")
 

@@ -105,6 +105,17 @@ def resolve_corpus(data: str = DEFAULT_DATA, cache_dir: str | os.PathLike = "dat
     return path
 
 
+def check_same_corpus(path: str | os.PathLike, sha256: str, recorded: dict, whose: str, fix: str) -> None:
+    """Refuse the corpus at `path` (its sha256 given) unless it is the text a record's training section
+    (`recorded`: its "corpus" and "corpus_sha256") names: `whose` losses, and the splits they were measured on,
+    belong to that text. A record that names no checksum (written before they were recorded) is taken at its word.
+    """
+    expected = recorded.get("corpus_sha256")
+    if isinstance(expected, str) and expected != sha256:
+        raise DataError(f"{path} (sha256 {sha256[:12]}...) is not the corpus {whose} trained on, "
+                        f"{recorded.get('corpus', '?')} (sha256 {expected[:12]}...): {fix}")
+
+
 def read_text(path: str | os.PathLike) -> str:
     try:
         text = Path(path).read_bytes().decode("utf-8")

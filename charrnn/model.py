@@ -122,6 +122,46 @@ class CharRNN(nn.Module):
         return asdict(self.config)
 
 
+def with_vocab(model: CharRNN, config: ModelConfig) -> CharRNN:
+    """A new model built with `config`, holding `model`'s weights: `config` may add characters to the vocabulary
+    and change settings that own no weights (dropout), nothing else.
+
+    Each weight keeps its value. A dimension that spans the vocabulary grows by the added characters at their
+    sorted places: the embedding's rows, the one-hot input's columns of the first layer (the paper RNN's U
+    holds them before its state's columns: every cell takes its input first), the output layer's rows. The
+    added characters' input weights are those the architecture initialises (from torch's generator: seed it);
+    their output rows (and bias) are zero, so the logits of the characters the model knew are unchanged, and
+    so its prediction among them: each added one starts at logit 0 in every context, until training moves it.
+    """
+    old, new = model.config.vocab, config.vocab
+    if not set(old) <= set(new):
+        raise ValueError(f"the new vocabulary lacks characters of the model's: {''.join(sorted(set(old) - set(new)))!r}")
+    grown = CharRNN(config).to(model.device)
+    added = len(new) - len(old)
+    place = torch.tensor([new.index(c) for c in old], device=model.device)  # the new id of each old id, (V_old,)
+    state = grown.state_dict()
+    with torch.no_grad():
+        for name, w in model.state_dict().items():
+            target = state[name]
+            grows = [d for d in range(w.dim()) if w.shape[d] != target.shape[d]]
+            if not grows:
+                target.copy_(w)
+                continue
+            d = grows[0]
+            if len(grows) > 1 or target.shape[d] - w.shape[d] != added:
+                raise ValueError(f"{name} has shape {list(w.shape)}, {list(target.shape)} with the new vocabulary: "
+                                 "only a vocabulary dimension may grow, by the characters added")
+            # The vocabulary's positions first, then what follows it (the paper RNN's state columns) shifted.
+            index = torch.cat([place, torch.arange(len(new), target.shape[d], device=model.device)])
+            target.index_copy_(d, index, w)
+        added_ids = [i for i, c in enumerate(new) if c not in old]
+        state["head.weight"][added_ids] = 0
+        if "head.bias" in state:
+            state["head.bias"][added_ids] = 0
+    grown.load_state_dict(state)
+    return grown
+
+
 def map_state(state, fn):
     """Apply `fn` to each tensor of a recurrent state: one tensor, or a tuple of states (the LSTM's (h, c), a
     mixture's members' states); None stays None."""

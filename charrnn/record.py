@@ -6,8 +6,11 @@
                                                checked by every load
     training                                   the run's settings, command, corpus checksum, device; a run on
                                                several processes (charrnn.distributed) adds world_size and
-                                               backend ("gloo" or "nccl"); a mixture (charrnn.mixture) records
-                                               how its weights were chosen instead
+                                               backend ("gloo" or "nccl"); a run started from a trained model
+                                               (train.py --init-from) adds init_from: that checkpoint's path or
+                                               Hub id, its weights_sha256, corpus and corpus_sha256, and the
+                                               added_chars its vocabulary gained; a mixture (charrnn.mixture)
+                                               records how its weights were chosen instead
     history                                    one entry per evaluation: losses, characters seen, a sample
     status                                     "training", "interrupted" or "complete"
     final                                      the stored weights' loss record per split (train, val, test),

@@ -145,6 +145,22 @@ def _stored(model: CharRNN, dtype: torch.dtype) -> CharRNN:
     return copy_
 
 
+def check_continues(step: int, steps_per_epoch: int, epochs: int, record: dict, out: Path) -> None:
+    """Refuse to resume a run that stands at `step` with a total of `epochs` that would not train it further:
+    the loop would not run, and the record would say "complete" with fewer epochs than were trained."""
+    complete = record.get("status") == "complete"
+    if step < epochs * steps_per_epoch or (step == epochs * steps_per_epoch and not complete):
+        return
+    least = step // steps_per_epoch + 1  # the smallest total whose last step lies beyond this one
+    stands = f"epoch {round(step / steps_per_epoch, 2):g} of {record.get('training', {}).get('epochs', '?')}"
+    if complete and epochs * steps_per_epoch == step:
+        raise ValueError(f"{out} is complete at {stands}: to train it further, pass --epochs {least} or more "
+                         "(the new total)")
+    raise ValueError(f"{out} stands at {stands}; --epochs {epochs} (the new total, not a number of epochs to add) "
+                     f"would end it before where it stands: pass --epochs {least} or more"
+                     + ("" if complete else ", or leave --epochs out to finish the run as it was set"))
+
+
 def train(model: CharRNN, run: Run, resume: dict | None = None, record: dict | None = None) -> dict:
     """Train `model` and keep `run.out` holding the latest checkpoint. Returns the saved record.
 
@@ -166,6 +182,8 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, record: dict | N
     # slice of training text as long as the test split, so the two are comparable and the gap is honest.
     train_probe = train_text[: len(run.test_text)]
     total_steps = cfg.epochs * len(batches)
+    if resume is not None:  # against the record as saved, before this run's settings replace its own
+        check_continues(int(resume["step"]), len(batches), cfg.epochs, record or {}, run.out)
     opt = make_optimizer(model, cfg)
     record = dict(record or {})
     how = {"world_size": world.size, "backend": world.backend} if world.size > 1 else {}

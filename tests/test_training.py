@@ -93,6 +93,30 @@ def test_sgd_with_a_constant_rate_and_no_clipping_on_the_first_max_chars_is_the_
         assert torch.allclose(p, q, atol=1e-5), name
 
 
+@pytest.mark.parametrize("cell", ["paper", "lstm"])
+def test_one_sgd_step_with_gradient_clipping_moves_the_weights_by_lr_times_the_clip(tmp_path, cell):
+    """Clipping bounds the global L2 norm of the gradient: one plain-SGD step of a run moves the weights, all of them
+    taken as one vector, by lr x clip when the gradient is larger than the clip (here 100 times), to float32
+    rounding. A clip looser or tighter than the configured one moves them farther or less far."""
+    lr, clip = 10.0, 1e-3
+    model = tiny_model(cell, hidden_size=16, **({"embed_size": 8} if cell == "lstm" else {}))
+    before = copy.deepcopy(model)
+    train_text, test_text = TINY_TEXT[:40], TINY_TEXT[40:80]  # 2 streams x 16 steps: one batch, one step
+    batches = Batches(torch.tensor(before.encode(train_text)), batch_size=2, seq_len=16)
+    assert len(batches) == 1
+    x, y = batches[0]
+    logits, _ = before(x)
+    grads = torch.autograd.grad(F.cross_entropy(logits.flatten(0, 1), y.flatten()), list(before.parameters()))
+    assert torch.cat([g.flatten() for g in grads]).norm() > 100 * clip
+    cfg = TrainConfig(batch_size=2, seq_len=16, epochs=1, optimizer="sgd", schedule="constant", lr=lr, grad_clip=clip,
+                      sample_length=5)
+    record = train(model, Run(train_text, test_text, cfg, tmp_path / "ck", {"command": "test"}, progress=False))
+    assert record["history"][-1]["step"] == 1
+    saved = charrnn.load(tmp_path / "ck")
+    moved = torch.cat([(p.double() - q.double()).flatten() for p, q in zip(saved.parameters(), before.parameters())])
+    assert moved.norm().item() == pytest.approx(lr * clip, rel=1e-3)
+
+
 def test_the_constant_schedule_is_the_peak_rate_from_the_first_step_to_the_last():
     cfg = TrainConfig(lr=0.3, schedule="constant", warmup_steps=10)
     assert [lr_at(step, 100, cfg) for step in (0, 5, 10, 50, 99, 100)] == [0.3] * 6
