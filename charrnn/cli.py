@@ -10,6 +10,7 @@
     mix           a mixture of checkpoints, its weights fitted on their validation slice, measured and saved
     push          publish a checkpoint as a Hugging Face model repo
     deploy-space  publish the demo as a Hugging Face Space
+    export-web    the static edition: a site that runs the models in the visitor's browser (ONNX Runtime Web)
     compress      compress a text file with a model (an arithmetic coder driven by its predictions)
     decompress    the text back, exactly
     bench         benchmarks: `bench train`, `bench app`, `bench ddp`, `bench compress`, `bench testtime`
@@ -204,6 +205,28 @@ def deploy(args) -> None:
         print(deploy_space(args.space_id))
 
 
+# The static edition's default set: the story's models whose files weigh 14.8 MB in all (gru-large would add 9 MB).
+WEB_MODELS = ["seed", "paper-rnn", "gru", "lstm"]
+
+
+def export_web(args) -> None:
+    import app  # the shipped models' names and order, as the app shows them
+    from ui import limits
+    from .web import export_site
+
+    shipped = {Path(path).name: (label, path) for label, path in app.SHIPPED.items()}
+    models = {}
+    for name in args.models:
+        label, source = shipped.get(name, (name, name))
+        models[label] = load(source)
+    written = export_site(models, args.out, app.HERE / "ui" / "web", limits.as_dict())
+    sizes = {f: f.stat().st_size for f in written}
+    model_bytes = sum(n for f, n in sizes.items() if f.suffix == ".onnx")
+    print(f"wrote {len(written)} files ({sum(sizes.values()) / 1e6:.1f} MB; the models {model_bytes / 1e6:.1f} MB) "
+          f"to {args.out}\nserve it with any static file server, e.g. "
+          f"python -m http.server -d {shlex.quote(str(args.out))} 8000")
+
+
 def _write_atomically(path: str, data: bytes) -> None:
     """Write `path` whole or not at all: a failure or a kill leaves no half-written file (nor harms an old one)."""
     tmp = Path(path).with_name(f".{Path(path).name}.tmp-{os.getpid()}")
@@ -374,6 +397,18 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("space_id", metavar="USER/SPACE", help="Space to create or update")
     c.add_argument("--dry-run", action="store_true", help="list the files and front matter, upload nothing")
     c.set_defaults(run=deploy)
+
+    c = sub.add_parser("export-web", formatter_class=fmt, help="write the static edition of the demo: the models "
+                                                               "run in the visitor's browser (ONNX Runtime Web)",
+                       description="Write a static site (any static file server serves it; no request leaves it) "
+                                   "that runs the models in the browser: each model as an ONNX step function with "
+                                   "its vocabulary and record's figures, the page (ui/web) and the runtime's files "
+                                   "(`npm ci` in ui/web first).")
+    c.add_argument("out", metavar="OUT", help="the directory to write (new, empty, or an earlier export)")
+    c.add_argument("--models", nargs="+", metavar="NAME", default=WEB_MODELS,
+                   help="shipped checkpoints by name (seed, paper-rnn, gru, lstm, gru-large), or checkpoint "
+                        "directories or Hub ids, in the order the page shows them")
+    c.set_defaults(run=export_web)
 
     c = sub.add_parser("compress", formatter_class=fmt, help="compress a text file with a model",
                        description="Compress a UTF-8 text file with an arithmetic coder driven by a model's "
