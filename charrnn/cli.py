@@ -219,7 +219,7 @@ def export_web(args) -> None:
     for name in args.models:
         label, source = shipped.get(name, (name, name))
         models[label] = load(source)
-    written = export_site(models, args.out, app.HERE / "ui" / "web", limits.as_dict())
+    written = export_site(models, args.out, app.HERE / "ui" / "web", limits.as_dict(), args.app_url)
     sizes = {f: f.stat().st_size for f in written}
     model_bytes = sum(n for f, n in sizes.items() if f.suffix == ".onnx")
     print(f"wrote {len(written)} files ({sum(sizes.values()) / 1e6:.1f} MB; the models {model_bytes / 1e6:.1f} MB) "
@@ -408,6 +408,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--models", nargs="+", metavar="NAME", default=WEB_MODELS,
                    help="shipped checkpoints by name (seed, paper-rnn, gru, lstm, gru-large), or checkpoint "
                         "directories or Hub ids, in the order the page shows them")
+    c.add_argument("--app-url", metavar="URL", help="the full (Gradio) app, which the page links to")
     c.set_defaults(run=export_web)
 
     c = sub.add_parser("compress", formatter_class=fmt, help="compress a text file with a model",
