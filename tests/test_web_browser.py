@@ -105,9 +105,8 @@ def generate(page, model: str, prompt: str, length: int, temperature: float, see
 
 
 @pytest.mark.parametrize("page", ["desktop"], indirect=True)
-@pytest.mark.parametrize("name", NAMES[:2])
-def test_greedy_writing_in_the_page_is_the_library_s(page, web_models, name):
-    prompt = "VALÈRE.\n\n"
+@pytest.mark.parametrize("name, prompt", [(NAMES[0], "VALÈRE.\n\n"), (NAMES[1], "VALÈRE.\n\n"), (NAMES[1], "")])
+def test_greedy_writing_in_the_page_is_the_library_s(page, web_models, name, prompt):
     generate(page, name, prompt, 200, 0)
     written(page, 200)
     expected = "".join(charrnn.generate(web_models[name].float(), prompt, 200, temperature=0))
@@ -122,6 +121,29 @@ def test_the_page_s_bits_per_character_are_the_library_s(page, web_models, i, na
     expected = (charrnn.char_losses(web_models[name].float(), text) / math.log(2)).tolist()
     assert len(bits) == len(expected) == len(text) - 1
     assert max(abs(a - b) for a, b in zip(bits, expected)) < 1e-3
+
+
+@pytest.mark.parametrize("page", ["desktop"], indirect=True)
+def test_the_page_normalises_user_text_as_the_library_does(page, web_models):
+    vocab = web_models["LSTM"].vocab
+    for text in ["VALE\u0300RE.\r\nC\u2019est \u00abbien\u00bb\u2026 \u2014 ☃ 😀 dit-il\u00a0!\t",
+                 "\u201cQuoi\u201d, \u2018non\u2019 \r ÉLISE 1789 «»"]:
+        clean, n = vocab.normalize(text)
+        got = page.evaluate("([text]) => window.charrnnPage.normalize(1, text)", [text])
+        assert (got["text"], got["n"], got["dropped"]) == (clean, n, vocab.dropped_chars(text))
+
+
+@pytest.mark.parametrize("page", ["desktop"], indirect=True)
+@pytest.mark.parametrize("temperature, top_k, top_p", [(1.0, 0, 1.0), (0.7, 5, 1.0), (1.3, 0, 0.6), (0.5, 3, 0.9)])
+def test_the_page_s_sampling_distribution_is_the_library_s(page, temperature, top_k, top_p):
+    from charrnn.sample import next_char_probs
+
+    logits = torch.randn(40, generator=torch.Generator().manual_seed(top_k)) * 3
+    got = page.evaluate("([l, t, k, p]) => window.charrnnPage.probs(l, t, k, p)",
+                        [logits.tolist(), temperature, top_k, top_p])
+    expected = next_char_probs(logits, temperature, top_k, top_p)
+    assert max(abs(a - b) for a, b in zip(got, expected.tolist())) < 1e-6
+    assert sum(p > 0 for p in got) == int((expected > 0).sum())
 
 
 @pytest.mark.parametrize("page", ["desktop"], indirect=True)

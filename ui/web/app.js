@@ -382,6 +382,8 @@ async function start() {
       return out;
     },
     loadMs: async (i) => (await model(i)).loadMs,
+    normalize: (i, text) => normalize(text, site.models[i].vocab, site.normalize),
+    probs: (logits, temperature, topK, topP) => nextCharProbs(logits, temperature, topK, topP),
   };
 }
 
