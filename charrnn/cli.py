@@ -13,7 +13,8 @@
     export-web    the static edition: a site that runs the models in the visitor's browser (ONNX Runtime Web)
     compress      compress a text file with a model (an arithmetic coder driven by its predictions)
     decompress    the text back, exactly
-    bench         benchmarks: `bench train`, `bench app`, `bench ddp`, `bench compress`, `bench testtime`
+    bench         benchmarks: `bench train`, `bench app`, `bench ddp`, `bench compress`, `bench testtime`,
+                  `bench web`
 
 Each command parses its flags, calls the library, and turns the library's errors (ValueError, OSError,
 HubError) into one line on stderr and exit status 1.
@@ -209,16 +210,20 @@ def deploy(args) -> None:
 WEB_MODELS = ["seed", "paper-rnn", "gru", "lstm"]
 
 
-def export_web(args) -> None:
+def _web_models(names: list[str]) -> dict[str, str]:
+    """The checkpoints named on the command line by the names the page shows: a shipped one by the app's name."""
     import app  # the shipped models' names and order, as the app shows them
+
+    shipped = {Path(path).name: (label, str(path)) for label, path in app.SHIPPED.items()}
+    return dict(shipped.get(name, (name, name)) for name in names)
+
+
+def export_web(args) -> None:
+    import app
     from ui import limits
     from .web import export_site
 
-    shipped = {Path(path).name: (label, path) for label, path in app.SHIPPED.items()}
-    models = {}
-    for name in args.models:
-        label, source = shipped.get(name, (name, name))
-        models[label] = load(source)
+    models = {label: load(source) for label, source in _web_models(args.models).items()}
     written = export_site(models, args.out, app.HERE / "ui" / "web", limits.as_dict(), args.app_url)
     sizes = {f: f.stat().st_size for f in written}
     model_bytes = sum(n for f, n in sizes.items() if f.suffix == ".onnx")
@@ -296,6 +301,20 @@ def bench_app(args) -> None:
     from .bench.app import run
 
     run(args.reps, args.length, args.rate_length, args.clients, args.screenshots)
+
+
+def bench_web(args) -> None:
+    from .bench.web import bench_web
+
+    checkpoints = _web_models(args.models)
+    if args.site is None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            export_web(argparse.Namespace(out=tmp, models=args.models, app_url=None))
+            bench_web(Path(tmp), checkpoints, args.reps, args.length, args.data, args.chars)
+    else:
+        bench_web(Path(args.site), checkpoints, args.reps, args.length, args.data, args.chars)
 
 
 def bench_compress(args) -> None:
@@ -457,6 +476,16 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--steps", type=int, default=20, help="timed training steps of each way, each round")
     c.add_argument("--rounds", type=int, default=2, help="times the two ways are alternated (the machine may be busy)")
     c.set_defaults(run=bench_ddp)
+    c = kinds.add_parser("web", formatter_class=fmt, help="the static edition in headless Chromium: load time, first "
+                                                          "character, characters/s and bytes per model, and its bits "
+                                                          "against the library's")
+    c.add_argument("--site", metavar="DIR", help="an exported site (default: export --models into a temporary one)")
+    c.add_argument("--models", nargs="+", metavar="NAME", default=WEB_MODELS, help="as export-web's")
+    c.add_argument("--reps", type=int, default=3, help="runs per model; the best is shown")
+    c.add_argument("--length", type=int, default=2000, help="characters of the writing timed for chars/s")
+    c.add_argument("--data", default=DEFAULT_DATA, help="the corpus: the exactness check reads its test split")
+    c.add_argument("--chars", type=int, default=2000, help="characters of the test split the exactness check reads")
+    c.set_defaults(run=bench_web)
     c = kinds.add_parser("compress", formatter_class=fmt, help="the models as compressors of the test split, beside "
                                                                "xz, zstd, bzip2 and zpaq")
     c.add_argument("--data", default=DEFAULT_DATA, help="the corpus the models were trained on (path or URL)")

@@ -382,6 +382,16 @@ async function start() {
       return out;
     },
     loadMs: async (i) => (await model(i)).loadMs,
+    // python -m charrnn bench web: the first character and the whole text of one writing, timed in the page.
+    timed: async (i, prompt, length, settings) => {
+      const m = await model(i), t0 = performance.now();
+      let first = null, n = 0;
+      for await (const c of write(m, prompt, length, settings)) {
+        if (first === null) first = performance.now() - t0;
+        n += c.length;
+      }
+      return { firstMs: first, totalMs: performance.now() - t0, n };
+    },
     normalize: (i, text) => normalize(text, site.models[i].vocab, site.normalize),
     probs: (logits, temperature, topK, topP) => nextCharProbs(logits, temperature, topK, topP),
   };
