@@ -218,13 +218,22 @@ def _web_models(names: list[str]) -> dict[str, str]:
     return dict(shipped.get(name, (name, name)) for name in names)
 
 
+def web_loss_classes() -> list:
+    """The app's classes of a scored character's cost (ui/render.py), as the static page colours them."""
+    from ui.render import LOSS_CLASSES, LOSS_COLORS
+
+    return [[None if bound == float("inf") else bound, label, color]
+            for (bound, label), color in zip(LOSS_CLASSES, LOSS_COLORS)]
+
+
 def export_web(args) -> None:
     import app
     from ui import limits
     from .web import export_site
 
     models = {label: load(source) for label, source in _web_models(args.models).items()}
-    written = export_site(models, args.out, app.HERE / "ui" / "web", limits.as_dict(), args.app_url)
+    written = export_site(models, args.out, app.HERE / "ui" / "web", limits.as_dict(), args.app_url,
+                          web_loss_classes())
     sizes = {f: f.stat().st_size for f in written}
     model_bytes = sum(n for f, n in sizes.items() if f.suffix == ".onnx")
     print(f"wrote {len(written)} files ({sum(sizes.values()) / 1e6:.1f} MB; the models {model_bytes / 1e6:.1f} MB) "

@@ -17,8 +17,10 @@ import pytest
 import torch
 
 import charrnn
+from charrnn.cli import web_loss_classes
 from charrnn.web import export_site
 from ui import limits
+from ui.render import LOSS_CLASSES, loss_class
 
 from .test_web import PAGE, play_text
 
@@ -57,7 +59,7 @@ class Quiet(http.server.SimpleHTTPRequestHandler):
 def site(web_models, tmp_path_factory):
     """The exported site served by Python's plain static file server on 127.0.0.1; yields (its URL, its directory)."""
     out = tmp_path_factory.mktemp("web") / "site"
-    export_site(web_models, out, PAGE, limits.as_dict())
+    export_site(web_models, out, PAGE, limits.as_dict(), loss_classes=web_loss_classes())
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(out)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/", out
@@ -200,6 +202,30 @@ def test_compare_writes_every_model_with_the_same_seed(page, site):
     page.screenshot(path=SCREENSHOTS / f"web-compare-{page.size}.png", full_page=True)
     host = site[0]
     assert all(u.startswith(host) or u.startswith("data:") for u in page.requests), "a request left the site"
+
+
+def test_your_text_colours_each_character_by_its_cost_in_bits(page, web_models):
+    text = play_text(400, seed=4)
+    page.get_by_role("tab", name="Write").click()
+    page.locator("#model").select_option(value="1")
+    page.get_by_role("tab", name="Your text").click()
+    page.locator("#score-text").fill(text + "☃")
+    page.locator("#score-button").click()
+    page.wait_for_selector("#score-output .scored")
+    expected = (charrnn.char_losses(web_models["LSTM"].float(), text) / math.log(2)).tolist()
+    summary = page.locator("#score-summary").inner_text()
+    assert summary.startswith(f"{sum(expected) / len(expected):.2f} bits/char over the {len(text) - 1} characters")
+    assert "1 character(s) the model has never seen were left out: '☃'" in page.locator("#score-note").inner_text()
+    classes = page.locator("#score-output .scored span").evaluate_all("es => es.map(e => e.className)")
+    assert len(classes) == len(text) and classes[0] == ""  # the first character is only read
+    for cls, b in zip(classes[1:], expected):
+        if all(abs(b - bound) > 1e-3 for bound, _ in LOSS_CLASSES):
+            assert cls == f"l{loss_class(b)}"
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= SIZES[page.size][0]
+    page.screenshot(path=SCREENSHOTS / f"web-score-{page.size}.png", full_page=True)
+    page.locator("#score-text").fill("V☃")
+    page.locator("#score-button").click()
+    page.wait_for_function("() => document.querySelector('#score-note').textContent.startsWith('text must hold')")
 
 
 def test_opened_as_a_file_the_page_says_to_serve_it(browser, site):

@@ -332,8 +332,50 @@ async function runCompare() {
   }
 }
 
+// Your text: each character after the first coloured by its cost in bits (the app's classes, ui/render.py).
+function lossClass(b) {
+  const k = site.loss_classes.findIndex(([bound]) => bound === null || b <= bound);
+  return k < 0 ? site.loss_classes.length - 1 : k;
+}
+
+async function runScore() {
+  let m, clean;
+  try {
+    m = await model(Number($('model').value));
+    const raw = $('score-text').value, n = chars(raw).length, max = site.limits.max_score_chars;
+    if (n > max) throw new InputError(`text is ${n.toLocaleString('en')} characters long; at most ${max.toLocaleString('en')} are allowed`);
+    const norm = normalize(raw, m.info.vocab, site.normalize);
+    clean = norm.text;
+    note('score-note', norm.n ? droppedNote(norm.dropped, norm.n) : '');
+    if (chars(clean).length < 2) {
+      throw new InputError('text must hold at least two characters the model knows: the first is only read, ' +
+                           'each later one is predicted from those before it');
+    }
+  } catch (e) {
+    note('score-note', e instanceof InputError ? e.message : `could not load the model: ${e.message}`, true);
+    $('score-summary').textContent = '';
+    $('score-output').innerHTML = '';
+    return;
+  }
+  $('score-button').disabled = true;
+  try {
+    const bits = await textBits(m, clean), cs = chars(clean);
+    const bpc = bits.reduce((a, b) => a + b, 0) / bits.length;
+    const test = m.info.test_bpc !== null ? ` The model's own test text (Molière's last 10 %) costs it ${m.info.test_bpc.toFixed(2)} bits/char.` : '';
+    $('score-summary').innerHTML = `<b>${bpc.toFixed(2)} bits/char</b> over the ${bits.length.toLocaleString('en')} ` +
+      `characters after the first (perplexity ${(2 ** bpc).toFixed(1)}).${escape(test)}`;
+    const shown = (c) => (c === '\n' ? '↵\n' : c);
+    const spans = cs.map((c, i) => (i === 0 ? `<span>${escape(shown(c))}</span>`
+      : `<span class="l${lossClass(bits[i - 1])}" title="${bits[i - 1].toFixed(2)} bits">${escape(shown(c))}</span>`));
+    const legend = site.loss_classes.map(([, label], k) => `<span class="l${k}">${escape(label)}</span>`).join('');
+    $('score-output').innerHTML = `<div class="legend">${legend}</div><div class="scored">${spans.join('')}</div>`;
+  } finally {
+    $('score-button').disabled = false;
+  }
+}
+
 function openTab(name) {
-  for (const t of ['write', 'compare']) {
+  for (const t of ['write', 'compare', 'score']) {
     $(`tab-${t}`).setAttribute('aria-selected', String(t === name));
     $(t).hidden = t !== name;
   }
@@ -370,6 +412,11 @@ async function start() {
   $('generate').addEventListener('click', runWrite);
   $('stop').addEventListener('click', () => { stopWrite = true; });
   $('compare-button').addEventListener('click', runCompare);
+  $('tab-score').addEventListener('click', () => openTab('score'));
+  $('score-button').addEventListener('click', runScore);
+  const colours = document.createElement('style');  // the classes' colours, as the export names them
+  colours.textContent = site.loss_classes.map(([, , colour], k) => `.l${k} { background: ${colour}; }`).join('\n');
+  document.head.appendChild(colours);
   $('compare-stop').addEventListener('click', () => { stopCompare = true; });
   $('site').hidden = false;
   // For the browser tests (tests/test_web_browser.py): the page's own computations, on the page's own models.
