@@ -231,9 +231,14 @@ def export_web(args) -> None:
     from ui import limits
     from .web import export_site
 
+    from ui.learned import Learned
+    from ui.validate import Catalog
+
     models = {label: load(source) for label, source in _web_models(args.models).items()}
+    learned = Learned(Catalog(models))  # the app's Learning charts over these models, drawn now as SVG
+    charts = {"bars": learned.test_bars(), "curves": learned.loss_curves()}
     written = export_site(models, args.out, app.HERE / "ui" / "web", limits.as_dict(), args.app_url,
-                          web_loss_classes())
+                          web_loss_classes(), charts)
     sizes = {f: f.stat().st_size for f in written}
     model_bytes = sum(n for f, n in sizes.items() if f.suffix == ".onnx")
     print(f"wrote {len(written)} files ({sum(sizes.values()) / 1e6:.1f} MB; the models {model_bytes / 1e6:.1f} MB) "

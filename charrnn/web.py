@@ -171,12 +171,14 @@ def runtime_dir(root: Path) -> Path:
 
 
 def export_site(models: dict[str, CharRNN], out: str | Path, page: str | Path, limits: dict,
-                app_url: str | None = None, loss_classes: list | None = None) -> list[Path]:
+                app_url: str | None = None, loss_classes: list | None = None,
+                charts: dict[str, str] | None = None) -> list[Path]:
     """Write the static site into directory `out`: the page's files from `page` (ui/web), the runtime's files from
     its npm package there, and per model NAME.onnx; models.json lists them in the given order with the input limits,
     the normalisation tables, the start character, `app_url` (the full app, linked from the page; None = no
     link) and `loss_classes` ([upper bound in bits or None for no bound, label, colour] per class of a scored
-    character, as the app colours them). Returns the files written."""
+    character, as the app colours them) and `charts` (the Learning view's SVG, drawn by the app's code, by name).
+    The page's stylesheets are the app's (the style.css beside `page`, copied as app.css) and its own. Returns the files written."""
     out, page = Path(out), Path(page)
     if out.exists() and any(out.iterdir()) and not (out / "models.json").exists():
         raise WebExportError(f"{out} exists and holds no exported site: choose a new or empty directory")
@@ -190,6 +192,8 @@ def export_site(models: dict[str, CharRNN], out: str | Path, page: str | Path, l
     for f in sorted(page.iterdir()):
         if f.is_file() and f.suffix in (".html", ".js", ".css"):
             written.append(Path(shutil.copy2(f, out / f.name)))
+    if (page.parent / "style.css").exists():  # the app's stylesheet (ui/style.css): the charts' rules, among others
+        written.append(Path(shutil.copy2(page.parent / "style.css", out / "app.css")))
     for f in RUNTIME_FILES:
         written.append(Path(shutil.copy2(runtime / f, out / f)))
     infos = []
@@ -204,7 +208,7 @@ def export_site(models: dict[str, CharRNN], out: str | Path, page: str | Path, l
         infos.append(info)
     site = {"models": infos, "limits": limits, "normalize": normalisation(), "start": START,
             "sample_prompt": SAMPLE_PROMPT, "app_url": app_url,
-            "loss_classes": loss_classes or []}
+            "loss_classes": loss_classes or [], "charts": charts or {}}
     (out / "models.json").write_text(json.dumps(site, ensure_ascii=False, indent=1), encoding="utf-8")
     written.append(out / "models.json")
     return written

@@ -59,7 +59,12 @@ class Quiet(http.server.SimpleHTTPRequestHandler):
 def site(web_models, tmp_path_factory):
     """The exported site served by Python's plain static file server on 127.0.0.1; yields (its URL, its directory)."""
     out = tmp_path_factory.mktemp("web") / "site"
-    export_site(web_models, out, PAGE, limits.as_dict(), loss_classes=web_loss_classes())
+    from ui.learned import Learned
+    from ui.validate import Catalog
+
+    learned = Learned(Catalog(web_models))
+    export_site(web_models, out, PAGE, limits.as_dict(), loss_classes=web_loss_classes(),
+                charts={"bars": learned.test_bars(), "curves": learned.loss_curves()})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(out)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/", out
@@ -226,6 +231,17 @@ def test_your_text_colours_each_character_by_its_cost_in_bits(page, web_models):
     page.locator("#score-text").fill("V☃")
     page.locator("#score-button").click()
     page.wait_for_function("() => document.querySelector('#score-note').textContent.startsWith('text must hold')")
+
+
+def test_learning_shows_the_app_s_charts_of_every_model_s_record(page):
+    page.get_by_role("tab", name="Learning").click()
+    bars = page.locator("#test-bars svg")
+    assert bars.is_visible() and all(n in bars.inner_html() for n in NAMES[:2])  # the untrained one has no record
+    captions = page.locator("#loss-curves figcaption").all_inner_texts()
+    assert captions[:2] == NAMES[:2]
+    assert page.locator("#loss-curves svg polyline").count() >= 2
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= SIZES[page.size][0]
+    page.screenshot(path=SCREENSHOTS / f"web-learning-{page.size}.png", full_page=True)
 
 
 def test_opened_as_a_file_the_page_says_to_serve_it(browser, site):

@@ -375,7 +375,7 @@ async function runScore() {
 }
 
 function openTab(name) {
-  for (const t of ['write', 'compare', 'score']) {
+  for (const t of ['write', 'compare', 'learned', 'score']) {
     $(`tab-${t}`).setAttribute('aria-selected', String(t === name));
     $(t).hidden = t !== name;
   }
@@ -413,6 +413,9 @@ async function start() {
   $('stop').addEventListener('click', () => { stopWrite = true; });
   $('compare-button').addEventListener('click', runCompare);
   $('tab-score').addEventListener('click', () => openTab('score'));
+  $('tab-learned').addEventListener('click', () => openTab('learned'));
+  $('test-bars').innerHTML = site.charts.bars || '';  // SVG drawn at export time by the app's ui/charts.py
+  $('loss-curves').innerHTML = site.charts.curves || '';
   $('score-button').addEventListener('click', runScore);
   const colours = document.createElement('style');  // the classes' colours, as the export names them
   colours.textContent = site.loss_classes.map(([, , colour], k) => `.l${k} { background: ${colour}; }`).join('\n');
