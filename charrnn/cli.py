@@ -226,19 +226,27 @@ def web_loss_classes() -> list:
             for (bound, label), color in zip(LOSS_CLASSES, LOSS_COLORS)]
 
 
+def web_charts(models: dict) -> dict[str, str]:
+    """The app's charts over `models`, drawn now as SVG by its own code: Learning's test bars and loss curves, and
+    Inside's memory horizons with their table (Markdown)."""
+    from ui.inside import Inside
+    from ui.learned import Learned
+    from ui.validate import Catalog
+
+    catalog = Catalog(models)
+    learned, (horizon, horizon_table) = Learned(catalog), Inside(catalog).all_horizons()
+    return {"bars": learned.test_bars(), "curves": learned.loss_curves(), "horizon": horizon,
+            "horizon_table": horizon_table}
+
+
 def export_web(args) -> None:
     import app
     from ui import limits
     from .web import export_site
 
-    from ui.learned import Learned
-    from ui.validate import Catalog
-
     models = {label: load(source) for label, source in _web_models(args.models).items()}
-    learned = Learned(Catalog(models))  # the app's Learning charts over these models, drawn now as SVG
-    charts = {"bars": learned.test_bars(), "curves": learned.loss_curves()}
     written = export_site(models, args.out, app.HERE / "ui" / "web", limits.as_dict(), args.app_url,
-                          web_loss_classes(), charts)
+                          web_loss_classes(), web_charts(models))
     sizes = {f: f.stat().st_size for f in written}
     model_bytes = sum(n for f, n in sizes.items() if f.suffix == ".onnx")
     print(f"wrote {len(written)} files ({sum(sizes.values()) / 1e6:.1f} MB; the models {model_bytes / 1e6:.1f} MB) "

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import charrnn
-from charrnn.cli import web_loss_classes
+from charrnn.cli import web_charts, web_loss_classes
 from charrnn.web import export_site
 from ui import limits
 from ui.render import LOSS_CLASSES, loss_class
@@ -59,12 +59,7 @@ class Quiet(http.server.SimpleHTTPRequestHandler):
 def site(web_models, tmp_path_factory):
     """The exported site served by Python's plain static file server on 127.0.0.1; yields (its URL, its directory)."""
     out = tmp_path_factory.mktemp("web") / "site"
-    from ui.learned import Learned
-    from ui.validate import Catalog
-
-    learned = Learned(Catalog(web_models))
-    export_site(web_models, out, PAGE, limits.as_dict(), loss_classes=web_loss_classes(),
-                charts={"bars": learned.test_bars(), "curves": learned.loss_curves()})
+    export_site(web_models, out, PAGE, limits.as_dict(), loss_classes=web_loss_classes(), charts=web_charts(web_models))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(out)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/", out
@@ -242,6 +237,13 @@ def test_learning_shows_the_app_s_charts_of_every_model_s_record(page):
     assert page.locator("#loss-curves svg polyline").count() >= 2
     assert page.evaluate("() => document.documentElement.scrollWidth") <= SIZES[page.size][0]
     page.screenshot(path=SCREENSHOTS / f"web-learning-{page.size}.png", full_page=True)
+
+
+def test_inside_shows_the_recorded_horizons_or_says_how_to_record_them(page):
+    page.get_by_role("tab", name="Inside").click()
+    # The tiny models hold no inside record: the app's own sentence says which command writes one.
+    assert "No model here has an inside record" in page.locator("#horizon-table").inner_text()
+    assert "in the full app only" in page.locator("#inside").inner_text()
 
 
 def test_opened_as_a_file_the_page_says_to_serve_it(browser, site):

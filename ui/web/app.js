@@ -374,8 +374,16 @@ async function runScore() {
   }
 }
 
+// The app's Markdown table of the horizons (ui/inside.py) as HTML; a line that is no table row, as a paragraph.
+function markdownTable(md) {
+  const rows = md.split('\n').filter((l) => l.startsWith('|') && !/^\|[-| ]+\|$/.test(l));
+  if (!rows.length) return md ? `<p>${escape(md).replace(/`([^`]*)`/g, '<code>$1</code>')}</p>` : '';
+  const cells = (l, tag) => l.slice(1, -1).split('|').map((c) => `<${tag}>${escape(c.trim())}</${tag}>`).join('');
+  return `<div class="table"><table><tr>${cells(rows[0], 'th')}</tr>${rows.slice(1).map((l) => `<tr>${cells(l, 'td')}</tr>`).join('')}</table></div>`;
+}
+
 function openTab(name) {
-  for (const t of ['write', 'compare', 'learned', 'score']) {
+  for (const t of ['write', 'compare', 'learned', 'score', 'inside']) {
     $(`tab-${t}`).setAttribute('aria-selected', String(t === name));
     $(t).hidden = t !== name;
   }
@@ -416,6 +424,9 @@ async function start() {
   $('tab-learned').addEventListener('click', () => openTab('learned'));
   $('test-bars').innerHTML = site.charts.bars || '';  // SVG drawn at export time by the app's ui/charts.py
   $('loss-curves').innerHTML = site.charts.curves || '';
+  $('tab-inside').addEventListener('click', () => openTab('inside'));
+  $('horizon-chart').innerHTML = site.charts.horizon || '';
+  $('horizon-table').innerHTML = markdownTable(site.charts.horizon_table || '');
   $('score-button').addEventListener('click', runScore);
   const colours = document.createElement('style');  // the classes' colours, as the export names them
   colours.textContent = site.loss_classes.map(([, , colour], k) => `.l${k} { background: ${colour}; }`).join('\n');
