@@ -103,6 +103,10 @@ def state_names(model: CharRNN) -> list[str]:
 
 def onnx_bytes(model: CharRNN) -> bytes:
     """`model` as an ONNX step function (see the module's docstring), its float16-stored weights as float16."""
+    try:
+        import onnx  # noqa: F401  (torch's exporter and _float16_storage need it)
+    except ImportError:
+        raise WebExportError("the onnx package is not installed: pip install -r requirements-dev.txt") from None
     step = Step(model).eval()
     names = state_names(model)
     L, H = model.config.num_layers, model.config.hidden_size

@@ -122,6 +122,12 @@ def test_every_shipped_model_exports_to_its_own_distribution(name):
     np.testing.assert_allclose(exported_probs(model, text), torch_probs(model, text), atol=1e-4, rtol=0)
 
 
+def test_export_without_onnx_says_what_to_install(tiny_checkpoints, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "onnx", None)  # import onnx now raises ImportError
+    with pytest.raises(WebExportError, match="pip install -r requirements-dev.txt"):
+        onnx_bytes(charrnn.load(tiny_checkpoints["paper"]))
+
+
 def test_export_without_the_runtime_says_to_run_npm_ci(tiny_checkpoints, tmp_path):
     (tmp_path / "page").mkdir()
     with pytest.raises(WebExportError, match="run `npm ci` in"):
