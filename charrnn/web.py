@@ -191,6 +191,8 @@ def export_site(models: dict[str, CharRNN], out: str | Path, page: str | Path, l
     if missing:
         raise WebExportError(f"onnxruntime-web is not installed in {page} ({', '.join(missing)} missing): "
                              f"run `npm ci` in {page}")
+    if (out / "models.json").exists():  # an earlier export: its models go, so that none of another set is left
+        shutil.rmtree(out / "models", ignore_errors=True)
     (out / "models").mkdir(parents=True, exist_ok=True)
     written = []
     for f in sorted(page.iterdir()):

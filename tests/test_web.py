@@ -156,3 +156,5 @@ def test_export_web_writes_the_page_the_runtime_and_each_model(tiny_checkpoints,
     for f in ("index.html", "ort.wasm.min.mjs", "ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs"):
         assert (out / f).exists(), f
     assert "wrote" in capsys.readouterr().out
+    main(["export-web", str(out), "--models", str(tiny_checkpoints["lstm"])])  # over the earlier export
+    assert sorted(f.name for f in (out / "models").iterdir()) == ["0-lstm.onnx"]  # no model of the earlier set left
