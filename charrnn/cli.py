@@ -10,9 +10,11 @@
     mix           a mixture of checkpoints, its weights fitted on their validation slice, measured and saved
     push          publish a checkpoint as a Hugging Face model repo
     deploy-space  publish the demo as a Hugging Face Space
+    export-web    the static edition: a site that runs the models in the visitor's browser (ONNX Runtime Web)
     compress      compress a text file with a model (an arithmetic coder driven by its predictions)
     decompress    the text back, exactly
-    bench         benchmarks: `bench train`, `bench app`, `bench ddp`, `bench compress`, `bench testtime`
+    bench         benchmarks: `bench train`, `bench app`, `bench ddp`, `bench compress`, `bench testtime`,
+                  `bench web`
 
 Each command parses its flags, calls the library, and turns the library's errors (ValueError, OSError,
 HubError) into one line on stderr and exit status 1.
@@ -217,6 +219,54 @@ def deploy(args) -> None:
         print(deploy_space(args.space_id, hardware=hardware))
 
 
+# The static edition's default set: the story's models whose files weigh 14.8 MB in all (gru-large would add 9 MB).
+WEB_MODELS = ["seed", "paper-rnn", "gru", "lstm"]
+
+
+def _web_models(names: list[str]) -> dict[str, str]:
+    """The checkpoints named on the command line by the names the page shows: a shipped one by the app's name."""
+    import app  # the shipped models' names and order, as the app shows them
+
+    shipped = {Path(path).name: (label, str(path)) for label, path in app.SHIPPED.items()}
+    return dict(shipped.get(name, (name, name)) for name in names)
+
+
+def web_loss_classes() -> list:
+    """The app's classes of a scored character's cost (ui/render.py), as the static page colours them."""
+    from ui.render import LOSS_CLASSES, LOSS_COLORS
+
+    return [[None if bound == float("inf") else bound, label, color]
+            for (bound, label), color in zip(LOSS_CLASSES, LOSS_COLORS)]
+
+
+def web_charts(models: dict) -> dict[str, str]:
+    """The app's charts over `models`, drawn now as SVG by its own code: Learning's test bars and loss curves, and
+    Inside's memory horizons with their table (Markdown)."""
+    from ui.inside import Inside
+    from ui.learned import Learned
+    from ui.validate import Catalog
+
+    catalog = Catalog(models)
+    learned, (horizon, horizon_table) = Learned(catalog), Inside(catalog).all_horizons()
+    return {"bars": learned.test_bars(), "curves": learned.loss_curves(), "horizon": horizon,
+            "horizon_table": horizon_table}
+
+
+def export_web(args) -> None:
+    import app
+    from ui import limits
+    from .web import export_site
+
+    models = {label: load(source) for label, source in _web_models(args.models).items()}
+    written = export_site(models, args.out, app.HERE / "ui" / "web", limits.as_dict(), args.app_url,
+                          web_loss_classes(), web_charts(models))
+    sizes = {f: f.stat().st_size for f in written}
+    model_bytes = sum(n for f, n in sizes.items() if f.suffix == ".onnx")
+    print(f"wrote {len(written)} files ({sum(sizes.values()) / 1e6:.1f} MB; the models {model_bytes / 1e6:.1f} MB) "
+          f"to {args.out}\nserve it with any static file server, e.g. "
+          f"python -m http.server -d {shlex.quote(str(args.out))} 8000")
+
+
 def _write_output(path: str, data: bytes) -> None:
     """Write `path` whole or not at all: a failure or a kill leaves no half-written file (nor harms an old one).
 
@@ -334,6 +384,20 @@ def bench_app(args) -> None:
     run(args.reps, args.length, args.rate_length, args.clients, args.screenshots)
 
 
+def bench_web(args) -> None:
+    from .bench.web import bench_web
+
+    checkpoints = _web_models(args.models)
+    if args.site is None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            export_web(argparse.Namespace(out=tmp, models=args.models, app_url=None))
+            bench_web(Path(tmp), checkpoints, args.reps, args.length, args.data, args.chars)
+    else:
+        bench_web(Path(args.site), checkpoints, args.reps, args.length, args.data, args.chars)
+
+
 def bench_compress(args) -> None:
     from .bench.compress import run
 
@@ -439,6 +503,19 @@ def parser() -> argparse.ArgumentParser:
                                                           "requirements; contact nobody")
     c.set_defaults(run=deploy)
 
+    c = sub.add_parser("export-web", formatter_class=fmt, help="write the static edition of the demo: the models "
+                                                               "run in the visitor's browser (ONNX Runtime Web)",
+                       description="Write a static site (any static file server serves it; no request leaves it) "
+                                   "that runs the models in the browser: each model as an ONNX step function with "
+                                   "its vocabulary and record's figures, the page (ui/web) and the runtime's files "
+                                   "(`npm ci` in ui/web first).")
+    c.add_argument("out", metavar="OUT", help="the directory to write (new, empty, or an earlier export)")
+    c.add_argument("--models", nargs="+", metavar="NAME", default=WEB_MODELS,
+                   help="shipped checkpoints by name (seed, paper-rnn, gru, lstm, gru-large), or checkpoint "
+                        "directories or Hub ids, in the order the page shows them")
+    c.add_argument("--app-url", metavar="URL", help="the full (Gradio) app, which the page links to")
+    c.set_defaults(run=export_web)
+
     max_chars = dict(type=int, default=crnz.MAX_CHARS, help="the most characters a text may have (the coder takes "
                      "a network step per character: hours for millions)")
     c = sub.add_parser("compress", formatter_class=fmt, help="compress a text file with a model",
@@ -490,6 +567,16 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--steps", type=int, default=20, help="timed training steps of each way, each round")
     c.add_argument("--rounds", type=int, default=2, help="times the two ways are alternated (the machine may be busy)")
     c.set_defaults(run=bench_ddp)
+    c = kinds.add_parser("web", formatter_class=fmt, help="the static edition in headless Chromium: load time, first "
+                                                          "character, characters/s and bytes per model, and its bits "
+                                                          "against the library's")
+    c.add_argument("--site", metavar="DIR", help="an exported site (default: export --models into a temporary one)")
+    c.add_argument("--models", nargs="+", metavar="NAME", default=WEB_MODELS, help="as export-web's")
+    c.add_argument("--reps", type=int, default=3, help="runs per model; the best is shown")
+    c.add_argument("--length", type=int, default=2000, help="characters of the writing timed for chars/s")
+    c.add_argument("--data", default=DEFAULT_DATA, help="the corpus: the exactness check reads its test split")
+    c.add_argument("--chars", type=int, default=2000, help="characters of the test split the exactness check reads")
+    c.set_defaults(run=bench_web)
     c = kinds.add_parser("compress", formatter_class=fmt, help="the models as compressors of the test split, beside "
                                                                "xz, zstd, bzip2 and zpaq")
     c.add_argument("--data", default=DEFAULT_DATA, help="the corpus the models were trained on (path or URL)")

@@ -13,12 +13,10 @@ from charrnn.record import recorded_nats
 from charrnn.units import bits
 
 from . import render
+from .limits import MAX_COMPARE_LENGTH, MAX_PROMPT_CHARS, MAX_RANDOM_SEED, MAX_TEMPERATURE
 from .validate import MODEL_EVENT, Catalog, StopFlags, as_text, dropped_note, paced, request_deadline, \
     run_buttons, within_time_limit
-from .write import MAX_PROMPT_CHARS, MAX_RANDOM_SEED, MAX_TEMPERATURE, TEMPERATURE_HINT, sampling_args
-
-# Every model writes each character in turn: a request costs what all of them cost together, hence a lower cap.
-MAX_COMPARE_LENGTH = 600
+from .write import TEMPERATURE_HINT, sampling_args
 
 
 class Compare:

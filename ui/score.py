@@ -8,9 +8,9 @@ from charrnn.testtime.cache import CachedModel
 from charrnn.units import bits
 
 from . import gpu, render
+from .limits import MAX_SCORE_CHARS
 from .validate import MODEL_EVENT, Catalog, as_text, dropped_note, request_deadline, shown, within_time_limit
 
-MAX_SCORE_CHARS = 5000
 GUESSES = 3  # the characters the model expected, shown on hover or tap
 SHOWN_AS = {" ": "␣ (space)", "\n": "↵ (new line)"}
 EXAMPLES = [

@@ -12,13 +12,10 @@ from charrnn.deadline import DeadlineExceeded
 
 from . import render
 from . import validate
+from .limits import MAX_LENGTH, MAX_PROMPT_CHARS, MAX_RANDOM_SEED, MAX_TEMPERATURE
 from .validate import MODEL_EVENT, Catalog, StopFlags, as_number, as_text, dropped_note, paced, \
     request_deadline, run_buttons, within_time_limit
 
-MAX_LENGTH = 2000  # characters per generation: ~1 s of CPU for the LSTM
-MAX_TEMPERATURE = 2.0  # above 2 the text is noise
-MAX_PROMPT_CHARS = 2000  # the prompt is read in one pass; longer adds cost and no style
-MAX_RANDOM_SEED = 2**31 - 1  # -1 or empty = a new random seed for each request
 EXAMPLES = [  # prompt, length, temperature, top_k, top_p, random_seed
     [SAMPLE_PROMPT, 400, 0.8, 0, 1.0, 1],
     ["SGANARELLE.\n\nAh! monsieur, ", 400, 0.7, 0, 0.95, 7],

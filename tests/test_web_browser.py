@@ -1,0 +1,254 @@
+"""The static edition (python -m charrnn export-web) in headless Chromium, served by a plain static file server,
+at desktop (1366x900) and phone (390x844) sizes: the page's writing and scoring are the library's.
+
+Needs Debian's chromium at /usr/bin/chromium, the playwright package and the runtime's npm package (`npm ci` in
+ui/web); skipped with the reason when one is missing. Saves screenshots in screenshots/.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import math
+import os
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+import charrnn
+from charrnn.cli import web_charts, web_loss_classes
+from charrnn.web import export_site
+from ui import limits
+from ui.render import LOSS_CLASSES, loss_class
+
+from .test_web import PAGE, play_text
+
+CHROMIUM = "/usr/bin/chromium"
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+if not (PAGE / "node_modules" / "onnxruntime-web").exists():
+    pytest.skip("onnxruntime-web is not installed: run `npm ci` in ui/web", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api",
+                               reason="playwright is not installed (pip install -r requirements-dev.txt)")
+pytest.importorskip("onnx", reason="onnx is not installed (pip install -r requirements-dev.txt)")
+
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"
+ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+TIMEOUT_MS = 60_000
+SIZES = {"desktop": (1366, 900), "phone": (390, 844)}
+NAMES = ["Paper RNN", "LSTM", "Slow LSTM (untrained)"]
+
+
+@pytest.fixture(scope="module")
+def web_models(tiny_checkpoints) -> dict:
+    """The tiny paper RNN and LSTM, and an untrained LSTM big enough that a generation lasts a while (to stop it)."""
+    lstm = charrnn.load(tiny_checkpoints["lstm"])
+    torch.manual_seed(0)
+    slow = charrnn.CharRNN(charrnn.ModelConfig(lstm.config.vocab, "lstm", hidden_size=512, num_layers=2, embed_size=16))
+    return dict(zip(NAMES, [charrnn.load(tiny_checkpoints["paper"]), lstm, slow.eval()]))
+
+
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def site(web_models, tmp_path_factory):
+    """The exported site served by Python's plain static file server on 127.0.0.1; yields (its URL, its directory)."""
+    out = tmp_path_factory.mktemp("web") / "site"
+    export_site(web_models, out, PAGE, limits.as_dict(), loss_classes=web_loss_classes(), charts=web_charts(web_models))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(out)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/", out
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        SCREENSHOTS.mkdir(exist_ok=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module", params=list(SIZES))
+def page(request, browser, site):
+    width, height = SIZES[request.param]
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.set_default_timeout(TIMEOUT_MS)
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(site[0])
+    page.wait_for_function("() => window.charrnnPage && window.charrnnPage.ready")
+    page.size, page.requests = request.param, requests
+    yield page
+    page.close()
+
+
+def written(page, n: int, where: str = "#output") -> None:
+    page.wait_for_function(f"() => (document.querySelector('{where} .status') || {{}}).textContent"
+                           f"?.startsWith('{n:,} characters')")
+
+
+def generate(page, model: str, prompt: str, length: int, temperature: float, seed: int = -1) -> None:
+    page.get_by_role("tab", name="Write").click()
+    page.locator("#model").select_option(value=str(NAMES.index(model)))
+    page.locator("#prompt").fill(prompt)
+    page.locator("#length").fill(str(length))
+    page.locator("#temperature").fill(str(temperature))
+    if not page.locator("#random-seed").is_visible():
+        page.get_by_text("Advanced: top-k, top-p, random seed").click()
+    page.locator("#random-seed").fill(str(seed))
+    page.locator("#generate").click()
+
+
+@pytest.mark.parametrize("page", ["desktop"], indirect=True)
+@pytest.mark.parametrize("name, prompt", [(NAMES[0], "VALÈRE.\n\n"), (NAMES[1], "VALÈRE.\n\n"), (NAMES[1], "")])
+def test_greedy_writing_in_the_page_is_the_library_s(page, web_models, name, prompt):
+    generate(page, name, prompt, 200, 0)
+    written(page, 200)
+    expected = "".join(charrnn.generate(web_models[name].float(), prompt, 200, temperature=0))
+    assert page.locator("#output .play").evaluate("e => e.innerText") == prompt + expected
+
+
+@pytest.mark.parametrize("page", ["desktop"], indirect=True)
+@pytest.mark.parametrize("i, name", list(enumerate(NAMES[:2])))
+def test_the_page_s_bits_per_character_are_the_library_s(page, web_models, i, name):
+    text = play_text(1500, seed=3)
+    bits = page.evaluate("([i, text]) => window.charrnnPage.bits(i, text)", [i, text])
+    expected = (charrnn.char_losses(web_models[name].float(), text) / math.log(2)).tolist()
+    assert len(bits) == len(expected) == len(text) - 1
+    assert max(abs(a - b) for a, b in zip(bits, expected)) < 1e-3
+
+
+@pytest.mark.parametrize("page", ["desktop"], indirect=True)
+def test_the_page_normalises_user_text_as_the_library_does(page, web_models):
+    vocab = web_models["LSTM"].vocab
+    for text in ["VALE\u0300RE.\r\nC\u2019est \u00abbien\u00bb\u2026 \u2014 ☃ 😀 dit-il\u00a0!\t",
+                 "\u201cQuoi\u201d, \u2018non\u2019 \r ÉLISE 1789 «»"]:
+        clean, n = vocab.normalize(text)
+        got = page.evaluate("([text]) => window.charrnnPage.normalize(1, text)", [text])
+        assert (got["text"], got["n"], got["dropped"]) == (clean, n, vocab.dropped_chars(text))
+
+
+@pytest.mark.parametrize("page", ["desktop"], indirect=True)
+@pytest.mark.parametrize("temperature, top_k, top_p", [(1.0, 0, 1.0), (0.7, 5, 1.0), (1.3, 0, 0.6), (0.5, 3, 0.9)])
+def test_the_page_s_sampling_distribution_is_the_library_s(page, temperature, top_k, top_p):
+    from charrnn.sample import next_char_probs
+
+    logits = torch.randn(40, generator=torch.Generator().manual_seed(top_k)) * 3
+    got = page.evaluate("([l, t, k, p]) => window.charrnnPage.probs(l, t, k, p)",
+                        [logits.tolist(), temperature, top_k, top_p])
+    expected = next_char_probs(logits, temperature, top_k, top_p)
+    assert max(abs(a - b) for a, b in zip(got, expected.tolist())) < 1e-6
+    assert sum(p > 0 for p in got) == int((expected > 0).sum())
+
+
+@pytest.mark.parametrize("page", ["desktop"], indirect=True)
+def test_the_text_streams_and_stop_stops_it(page):
+    page.evaluate("""() => { window.lens = []; setInterval(() => { const p = document.querySelector('#output .play');
+        const n = p ? p.innerText.length : 0; if (window.lens[window.lens.length - 1] !== n) window.lens.push(n); }, 5); }""")
+    generate(page, NAMES[2], "HARPAGON.\n\n", limits.MAX_LENGTH, 1.0)
+    page.wait_for_function("() => document.querySelector('#output .status')?.textContent.startsWith('writing…')")
+    assert page.locator("#generate").is_disabled() and page.locator("#stop").is_enabled()
+    page.locator("#stop").click()
+    page.wait_for_function("() => document.querySelector('#output .status').textContent.includes('stopped')")
+    status = page.locator("#output .status").inner_text()
+    n = int(status.split()[0].replace(",", ""))
+    assert 0 < n < limits.MAX_LENGTH, status
+    lens = page.evaluate("() => window.lens")
+    assert len([k for k in lens if len("HARPAGON.\n\n") < k]) >= 2, f"the text did not grow in steps: {lens}"
+    assert page.locator("#generate").is_enabled() and page.locator("#stop").is_disabled()
+
+
+def test_write_at_this_size_fits_and_names_what_it_left_out(page):
+    generate(page, "LSTM", "VALÈRE.\n\n☃", 300, 0.8, seed=5)
+    written(page, 300)
+    assert page.locator("#output .play").evaluate("e => e.innerText").startswith("VALÈRE.\n\n")
+    assert page.locator("#output .play b").first.inner_text() == "VALÈRE."  # the speaker line set apart
+    assert "1 character(s) the model has never seen were left out: '☃'" in page.locator("#write-note").inner_text()
+    width = SIZES[page.size][0]
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= width, "the page scrolls sideways"
+    page.screenshot(path=SCREENSHOTS / f"web-write-{page.size}.png", full_page=True)
+
+
+def test_the_app_s_limits_are_the_page_s(page):
+    generate(page, "LSTM", "a" * (limits.MAX_PROMPT_CHARS + 1), 10, 0.8)
+    page.wait_for_function("() => document.querySelector('#write-note').textContent.includes('at most')")
+    assert page.locator("#write-note").inner_text() == "prompt is 2,001 characters long; at most 2,000 are allowed"
+    generate(page, "LSTM", "A", limits.MAX_LENGTH + 1, 0.8)
+    page.wait_for_function("() => document.querySelector('#write-note').textContent.startsWith('length')")
+    assert page.locator("#write-note").inner_text() == "length must be an integer from 1 to 2000; got 2001"
+
+
+def test_compare_writes_every_model_with_the_same_seed(page, site):
+    page.get_by_role("tab", name="Compare").click()
+    page.locator("#compare-prompt").fill("DORINE.\n\n")
+    page.locator("#compare-length").fill("120")
+    page.locator("#compare-seed").fill("3")
+    page.locator("#compare-button").click()
+    page.wait_for_function("() => !document.querySelector('#compare-button').disabled")
+    headings = page.locator("#compare-output h3").all_inner_texts()
+    assert [h.splitlines()[0] for h in headings] == ["Paper RNN", "LSTM · best", "Slow LSTM (untrained)"]
+    columns = page.locator("#compare-output .play").evaluate_all("es => es.map(e => e.innerText)")
+    for i, text in enumerate(columns):
+        alone = page.evaluate("([i]) => window.charrnnPage.write(i, 'DORINE.\\n\\n', 120, {temperature: 0.8, seed: 3})", [i])
+        assert text == "DORINE.\n\n" + alone  # each column is that model's own writing with that seed
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= SIZES[page.size][0]
+    page.screenshot(path=SCREENSHOTS / f"web-compare-{page.size}.png", full_page=True)
+    host = site[0]
+    assert all(u.startswith(host) or u.startswith("data:") for u in page.requests), "a request left the site"
+
+
+def test_your_text_colours_each_character_by_its_cost_in_bits(page, web_models):
+    text = play_text(400, seed=4)
+    page.get_by_role("tab", name="Write").click()
+    page.locator("#model").select_option(value="1")
+    page.get_by_role("tab", name="Your text").click()
+    page.locator("#score-text").fill(text + "☃")
+    page.locator("#score-button").click()
+    page.wait_for_selector("#score-output .scored")
+    expected = (charrnn.char_losses(web_models["LSTM"].float(), text) / math.log(2)).tolist()
+    summary = page.locator("#score-summary").inner_text()
+    assert summary.startswith(f"{sum(expected) / len(expected):.2f} bits/char over the {len(text) - 1} characters")
+    assert "1 character(s) the model has never seen were left out: '☃'" in page.locator("#score-note").inner_text()
+    classes = page.locator("#score-output .scored span").evaluate_all("es => es.map(e => e.className)")
+    assert len(classes) == len(text) and classes[0] == ""  # the first character is only read
+    for cls, b in zip(classes[1:], expected):
+        if all(abs(b - bound) > 1e-3 for bound, _ in LOSS_CLASSES):
+            assert cls == f"l{loss_class(b)}"
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= SIZES[page.size][0]
+    page.screenshot(path=SCREENSHOTS / f"web-score-{page.size}.png", full_page=True)
+    page.locator("#score-text").fill("V☃")
+    page.locator("#score-button").click()
+    page.wait_for_function("() => document.querySelector('#score-note').textContent.startsWith('text must hold')")
+
+
+def test_learning_shows_the_app_s_charts_of_every_model_s_record(page):
+    page.get_by_role("tab", name="Learning").click()
+    bars = page.locator("#test-bars svg")
+    assert bars.is_visible() and all(n in bars.inner_html() for n in NAMES[:2])  # the untrained one has no record
+    captions = page.locator("#loss-curves figcaption").all_inner_texts()
+    assert captions[:2] == NAMES[:2]
+    assert page.locator("#loss-curves svg polyline").count() >= 2
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= SIZES[page.size][0]
+    page.screenshot(path=SCREENSHOTS / f"web-learning-{page.size}.png", full_page=True)
+
+
+def test_inside_shows_the_recorded_horizons_or_says_how_to_record_them(page):
+    page.get_by_role("tab", name="Inside").click()
+    # The tiny models hold no inside record: the app's own sentence says which command writes one.
+    assert "No model here has an inside record" in page.locator("#horizon-table").inner_text()
+    assert "in the full app only" in page.locator("#inside").inner_text()
+
+
+def test_opened_as_a_file_the_page_says_to_serve_it(browser, site):
+    page = browser.new_page(viewport=dict(zip(("width", "height"), SIZES["phone"])))
+    page.goto((site[1] / "index.html").as_uri())
+    page.wait_for_selector("#fatal:not([hidden])", timeout=TIMEOUT_MS)
+    assert "This page needs a web server" in page.locator("#fatal").inner_text()
+    page.close()
