@@ -70,7 +70,7 @@ def check_out(out: Path, overwrite: bool) -> None:
                          "it, or choose another --out")
 
 
-ADDED_LATER = ("dtype",)  # TrainConfig settings that records written before they existed lack
+ADDED_LATER = ("dtype", "time_budget")  # TrainConfig settings that records written before they existed lack
 
 
 def read_inputs(args, out: Path) -> tuple[Path, str, str, dict | None, dict | None]:
@@ -126,7 +126,9 @@ def main(argv=None) -> None:
         f = record["final"]
         val = f" / validation {f['val']['nats']:.4f}" if "val" in f else ""
         print(f"done: train {f['train']['nats']:.4f}{val} / test {f['test']['nats']:.4f} nats/char "
-              f"({f['test']['bpc']:.3f} bits/char) in {f['train_time_s']:.0f} s -> {out}")
+              f"({f['test']['bpc']:.3f} bits/char) in {f['train_time_s']:.0f} s"
+              + (f", {f['steps']:,} steps (the time budget ended it)" if f.get("stopped_by") == "time_budget" else "")
+              + f" -> {out}")
         if args.push_to_hub:
             from charrnn.hub import HubError, push
 
