@@ -240,8 +240,9 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, record: dict | N
         return step >= total_steps or bool(cfg.time_budget) and elapsed >= cfg.time_budget
 
     running, running_n, state, rng = 0.0, 0, carried, _generators(device)
-    bar = tqdm(total=total_steps, initial=step, disable=not (run.progress and world.main), unit="step",
-               dynamic_ncols=True)
+    # Under a time budget the epochs are only an upper bound: the bar counts steps and shows the seconds left.
+    bar = tqdm(total=None if cfg.time_budget else total_steps, initial=step, unit="step", dynamic_ncols=True,
+               disable=not (run.progress and world.main))
     wall0 = time.perf_counter() - elapsed  # elapsed counts wall time, evaluations included, across resumes
     shown_at, shown_step = elapsed, step  # when the progress bar's loss and chars/s were last shown
     model.train()
@@ -269,7 +270,8 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, record: dict | N
                 bar.update(1)
                 if elapsed - shown_at >= 0.5:  # formatting the bar every step would slow one-character steps
                     chars_s = (step - shown_step) * losses.numel() / (elapsed - shown_at)
-                    bar.set_postfix(loss=f"{running / running_n:.3f}", chars_s=f"{chars_s:,.0f}")
+                    left = {"left": f"{cfg.time_budget - elapsed:.0f} s"} if cfg.time_budget else {}
+                    bar.set_postfix(loss=f"{running / running_n:.3f}", chars_s=f"{chars_s:,.0f}", **left)
                     shown_at, shown_step = elapsed, step
                 if step % eval_every == 0 or finished():
                     if world.main:

@@ -382,7 +382,10 @@ def test_the_quick_preset_stops_at_its_time_budget_and_says_so(tmp_path, capsys)
     assert final["train_time_s"] >= 2.0 and last["time_s"] >= 2.0
     assert last["lr"] == pytest.approx(0.1 * record["training"]["lr"])
     assert record["status"] == "complete"
-    assert f"{final['steps']:,} steps (the time budget ended it)" in capsys.readouterr().out
+    shown = capsys.readouterr()
+    assert f"{final['steps']:,} steps (the time budget ended it)" in shown.out
+    # The progress bar counts down the budget, not toward the 1,000 epochs the run would never reach.
+    assert "left=" in shown.err and f"/{1000 * steps_per_epoch}" not in shown.err
 
 
 def test_a_run_without_a_time_budget_is_ended_by_its_epochs(tmp_path):
