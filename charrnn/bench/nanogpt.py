@@ -5,7 +5,9 @@ Nothing of nanoGPT is copied here: its own prepare.py, train.py and model.py run
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import os
 import shutil
 import subprocess
@@ -57,7 +59,8 @@ def load(repo: Path, ckpt: Path) -> tuple[torch.nn.Module, int, int]:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     saved = torch.load(ckpt, map_location="cpu", weights_only=False)  # holds its config as plain Python values
-    model = module.GPT(module.GPTConfig(**saved["model_args"]))
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints its parameter count
+        model = module.GPT(module.GPTConfig(**saved["model_args"]))
     model.load_state_dict({k.removeprefix("_orig_mod."): v for k, v in saved["model"].items()})
     return model.eval(), saved["model_args"]["block_size"], saved["iter_num"]
 
