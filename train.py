@@ -77,7 +77,7 @@ def check_out(out: Path, overwrite: bool) -> None:
                          "it, or choose another --out")
 
 
-ADDED_LATER = ("dtype",)  # TrainConfig settings that records written before they existed lack
+ADDED_LATER = ("dtype", "time_budget")  # TrainConfig settings that records written before they existed lack
 DEFAULT_PRESET = "paper"
 # Settings that belong to the corpus a model was trained on, which --init-from does not take from it.
 CORPUS_BOUND = ("max_chars", "val_chars", "eval_every")
@@ -192,7 +192,9 @@ def main(argv=None) -> None:
         f = record["final"]
         val = f" / validation {f['val']['nats']:.4f}" if "val" in f else ""
         print(f"done: train {f['train']['nats']:.4f}{val} / test {f['test']['nats']:.4f} nats/char "
-              f"({f['test']['bpc']:.3f} bits/char) in {f['train_time_s']:.0f} s -> {out}")
+              f"({f['test']['bpc']:.3f} bits/char) in {f['train_time_s']:.0f} s"
+              + (f", {f['steps']:,} steps (the time budget ended it)" if f.get("stopped_by") == "time_budget" else "")
+              + f" -> {out}")
         if args.push_to_hub:
             from charrnn.hub import HubError, push
 

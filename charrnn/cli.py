@@ -365,6 +365,12 @@ def bench_train(args) -> None:
     bench_training(args.steps)
 
 
+def bench_quick(args) -> None:
+    from .bench.quick import run
+
+    run(args.data, args.seconds, args.nanogpt, args.threads)
+
+
 def bench_ddp(args) -> None:
     from .bench.ddp import bench_ddp as run
 
@@ -546,6 +552,15 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--steps", type=int, default=20, help="timed training steps per model")
     c.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's)")
     c.set_defaults(run=bench_train)
+    c = kinds.add_parser("quick", formatter_class=fmt, help="the quick preset trained for a wall-clock budget and "
+                                                            "scored on the held-out tenth; with --nanogpt, nanoGPT's "
+                                                            "CPU recipe on the same split in the same run")
+    c.add_argument("--data", type=Path, required=True, help="a UTF-8 text file (e.g. Tiny Shakespeare)")
+    c.add_argument("--seconds", type=float, default=0.0, help="the quick preset's training budget (default: nanoGPT's "
+                                                             "training time with --nanogpt, else the preset's)")
+    c.add_argument("--nanogpt", type=Path, metavar="DIR", default=None, help="a checkout of karpathy/nanoGPT")
+    c.add_argument("--threads", type=int, default=torch.get_num_threads(), help="CPU threads for both")
+    c.set_defaults(run=bench_quick)
     c = kinds.add_parser("testtime", formatter_class=fmt, help="what each recorded test-time method costs to read "
                                                                "(chars/s), beside its recorded test loss")
     c.add_argument("--checkpoint", default="checkpoints/gru-large", help="checkpoint directory or Hub id USER/NAME")

@@ -52,11 +52,13 @@ class TrainConfig:
     save_dtype: Literal["float32", "float16"] = "float32"  # storage type of model.safetensors
     dtype: Literal["fp32", "bf16"] = "fp32"  # compute type of the training steps: bf16 runs them under autocast
     #                                          (for GPUs); weights, optimizer and evaluations stay float32
+    time_budget: float = 0.0  # seconds of training (evaluations included) after which the run stops, whatever
+    #                           the epochs; the cosine schedule ends at whichever comes first; 0 = the epochs alone
 
     def __post_init__(self):
         check_choices(self)
-        if min(self.batch_size, self.seq_len, self.epochs) < 1 or self.lr <= 0:
-            raise ValueError("batch_size, seq_len and epochs must be >= 1 and lr > 0")
+        if min(self.batch_size, self.seq_len, self.epochs) < 1 or self.lr <= 0 or self.time_budget < 0:
+            raise ValueError("batch_size, seq_len and epochs must be >= 1, lr > 0 and time_budget >= 0")
 
 
 class TrainingDiverged(RuntimeError):
@@ -76,12 +78,16 @@ class Run:
     world: World = field(default_factory=World)  # alone, or this process's place among several (DDP)
 
 
-def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
+def lr_at(step: int, total: int, cfg: TrainConfig, elapsed: float = 0.0) -> float:
+    """The learning rate of step `step` of `total`, `elapsed` seconds into the run. Under a time budget the
+    number of steps is not known in advance, so the decay follows whichever end is nearer: steps or seconds."""
     if cfg.schedule == "constant":
         return cfg.lr
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     t = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
+    if cfg.time_budget:
+        t = max(t, elapsed / cfg.time_budget)
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
 
 
@@ -171,6 +177,8 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, record: dict | N
     TrainingDiverged without touching the last good checkpoint.
     """
     cfg, world = run.config, run.world
+    if cfg.time_budget and world.size > 1:  # each rank's clock would end it after a different step
+        raise ValueError("a time budget stops one process's run: drop --time-budget, or train in one process")
     device = model.device
     dtype = getattr(torch, cfg.save_dtype)
     compute_dtype = torch.bfloat16 if cfg.dtype == "bf16" else torch.float32
@@ -235,7 +243,7 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, record: dict | N
         stored = _stored(model, dtype)
         history.append({
             "epoch": round(step / len(batches), 4), "step": step, "chars": step * streams * cfg.seq_len,
-            "time_s": round(elapsed, 2), "lr": lr_at(step - 1, total_steps, cfg),
+            "time_s": round(elapsed, 2), "lr": lr_at(step - 1, total_steps, cfg, elapsed),
             "train_loss": evaluate(stored, train_probe)["nats"], "test_loss": evaluate(stored, run.test_text)["nats"],
             "train_running_loss": running / max(1, running_n), "sample": _sample(stored, cfg.sample_length),
             **({"val_loss": evaluate(stored, val_text)["nats"]} if val_text else {})})
@@ -245,15 +253,20 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, record: dict | N
                    f"| {bits(h['test_loss']):.3f} bpc | {elapsed:.0f} s")
 
     eval_every = cfg.eval_every or len(batches)
+
+    def finished() -> bool:
+        return step >= total_steps or bool(cfg.time_budget) and elapsed >= cfg.time_budget
+
     running, running_n, state, rng = 0.0, 0, carried, _generators(device)
-    bar = tqdm(total=total_steps, initial=step, disable=not (run.progress and world.main), unit="step",
-               dynamic_ncols=True)
+    # Under a time budget the epochs are only an upper bound: the bar counts steps and shows the seconds left.
+    bar = tqdm(total=None if cfg.time_budget else total_steps, initial=step, unit="step", dynamic_ncols=True,
+               disable=not (run.progress and world.main))
     wall0 = time.perf_counter() - elapsed  # elapsed counts wall time, evaluations included, across resumes
     shown_at, shown_step = elapsed, step  # when the progress bar's loss and chars/s were last shown
     model.train()
     try:
         with deferred_stop(world):
-            while step < total_steps:
+            while not finished():
                 rng = _generators(device)  # dropout draws from them; an interrupted step must not count
                 if world.stop_requested():  # a signal under DDP: every rank stops here, after the same step
                     raise KeyboardInterrupt
@@ -262,7 +275,7 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, record: dict | N
                     state = None  # a new epoch starts every stream at its beginning
                 x, y = (t[rows].to(device) for t in batches[i])
                 for g in opt.param_groups:
-                    g["lr"] = lr_at(step, total_steps, cfg)
+                    g["lr"] = lr_at(step, total_steps, cfg, elapsed)
                 try:
                     losses, new_state = train_step(net, opt, x, y, state, cfg.grad_clip, world, compute_dtype)
                 except TrainingDiverged as e:
@@ -275,15 +288,17 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, record: dict | N
                 bar.update(1)
                 if elapsed - shown_at >= 0.5:  # formatting the bar every step would slow one-character steps
                     chars_s = (step - shown_step) * losses.numel() / (elapsed - shown_at)
-                    bar.set_postfix(loss=f"{running / running_n:.3f}", chars_s=f"{chars_s:,.0f}")
+                    left = {"left": f"{cfg.time_budget - elapsed:.0f} s"} if cfg.time_budget else {}
+                    bar.set_postfix(loss=f"{running / running_n:.3f}", chars_s=f"{chars_s:,.0f}", **left)
                     shown_at, shown_step = elapsed, step
-                if step % eval_every == 0 or step == total_steps:
+                if step % eval_every == 0 or finished():
                     if world.main:
                         log_eval()
                     rng = _generators(device)
+                    last = finished()  # judged before the evaluation's time, so that it is the last one
                     elapsed = time.perf_counter() - wall0
                     running, running_n = 0.0, 0
-                    if step < total_steps:
+                    if not last:
                         save("training")
     except KeyboardInterrupt:
         bar.close()
@@ -299,5 +314,8 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, record: dict | N
         splits = (("train", train_text), ("val", val_text), ("test", run.test_text))
         record["final"] = {split: evaluate(stored, text) for split, text in splits if text}
         record["final"]["train_time_s"] = round(elapsed, 1)
+        record["final"]["steps"] = step
+        # What ended the run: the budget's seconds or the epochs' steps.
+        record["final"]["stopped_by"] = "epochs" if step >= total_steps else "time_budget"
     save("complete")
     return record

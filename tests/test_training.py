@@ -381,3 +381,37 @@ def test_resume_of_a_hand_edited_record_says_what_is_wrong(tmp_path, change, mes
     (out / "config.json").write_text(json.dumps(record), encoding="utf-8")
     with pytest.raises(SystemExit, match=message):
         train_cli.main(args + ["--resume", "--epochs", "2"])
+
+
+def test_a_time_budget_spreads_the_cosine_over_the_seconds_when_they_end_first():
+    cfg = TrainConfig(lr=1.0, warmup_steps=10, time_budget=100.0)
+    assert lr_at(10, 1000, cfg, elapsed=0.0) == pytest.approx(1.0)
+    assert lr_at(10, 1000, cfg, elapsed=50.0) == pytest.approx(0.55)  # half the time: half the decay
+    assert lr_at(10, 1000, cfg, elapsed=100.0) == pytest.approx(0.1)
+    assert lr_at(1000, 1000, cfg, elapsed=10.0) == pytest.approx(0.1)  # the steps ended first
+
+
+def test_the_quick_preset_stops_at_its_time_budget_and_says_so(tmp_path, capsys):
+    data = tmp_path / "tiny.txt"
+    data.write_text(TINY_TEXT, encoding="utf-8")
+    out = tmp_path / "ck"
+    # 1,000 epochs would take minutes: the 2-second budget ends the run, its learning rate decayed to a tenth.
+    train_cli.main(["--preset", "quick", "--data", str(data), "--out", str(out), "--hidden-size", "16",
+                    "--batch-size", "4", "--seq-len", "16", "--epochs", "1000", "--time-budget", "2"])
+    record = charrnn.load(out).record
+    final, last = record["final"], record["history"][-1]
+    assert final["stopped_by"] == "time_budget" and record["training"]["time_budget"] == 2.0
+    steps_per_epoch = (len(split(TINY_TEXT)[0]) - 1) // 4 // 16
+    assert 0 < final["steps"] == last["step"] < 1000 * steps_per_epoch
+    assert final["train_time_s"] >= 2.0 and last["time_s"] >= 2.0
+    assert last["lr"] == pytest.approx(0.1 * record["training"]["lr"])
+    assert record["status"] == "complete"
+    shown = capsys.readouterr()
+    assert f"{final['steps']:,} steps (the time budget ended it)" in shown.out
+    # The progress bar counts down the budget, not toward the 1,000 epochs the run would never reach.
+    assert "left=" in shown.err and f"/{1000 * steps_per_epoch}" not in shown.err
+
+
+def test_a_run_without_a_time_budget_is_ended_by_its_epochs(tmp_path):
+    record = train(tiny_model("gru", embed_size=8, hidden_size=16), _run(tmp_path, epochs=1))
+    assert record["final"]["stopped_by"] == "epochs" and record["final"]["steps"] == record["history"][-1]["step"]
