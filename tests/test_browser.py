@@ -38,7 +38,8 @@ def done(n: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def browser(served_app):
+def browser():
+    """Headless Chromium, shared by the browser tests of the app, its Inside view and the static edition."""
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         SCREENSHOTS.mkdir(exist_ok=True)

@@ -9,9 +9,7 @@ from __future__ import annotations
 import functools
 import http.server
 import math
-import os
 import threading
-from pathlib import Path
 
 import pytest
 import torch
@@ -23,21 +21,12 @@ from ui import limits
 from ui.render import LOSS_CLASSES, loss_class
 
 from .test_web import PAGE, play_text
+from .test_browser import SCREENSHOTS, SIZES, TIMEOUT_MS, browser  # noqa: F401 (browser: the fixture, shared)
 
-CHROMIUM = "/usr/bin/chromium"
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 if not (PAGE / "node_modules" / "onnxruntime-web").exists():
     pytest.skip("onnxruntime-web is not installed: run `npm ci` in ui/web", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api",
-                               reason="playwright is not installed (pip install -r requirements-dev.txt)")
 pytest.importorskip("onnx", reason="onnx is not installed (pip install -r requirements-dev.txt)")
 
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"
-ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-TIMEOUT_MS = 60_000
-SIZES = {"desktop": (1366, 900), "phone": (390, 844)}
 NAMES = ["Paper RNN", "LSTM", "Slow LSTM (untrained)"]
 
 
@@ -66,17 +55,8 @@ def site(web_models, tmp_path_factory):
     server.shutdown()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        SCREENSHOTS.mkdir(exist_ok=True)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture(scope="module", params=list(SIZES))
-def page(request, browser, site):
+def page(request, browser, site):  # noqa: F811 (the browser fixture)
     width, height = SIZES[request.param]
     page = browser.new_page(viewport={"width": width, "height": height})
     page.set_default_timeout(TIMEOUT_MS)
@@ -246,7 +226,7 @@ def test_inside_shows_the_recorded_horizons_or_says_how_to_record_them(page):
     assert "in the full app only" in page.locator("#inside").inner_text()
 
 
-def test_opened_as_a_file_the_page_says_to_serve_it(browser, site):
+def test_opened_as_a_file_the_page_says_to_serve_it(browser, site):  # noqa: F811
     page = browser.new_page(viewport=dict(zip(("width", "height"), SIZES["phone"])))
     page.goto((site[1] / "index.html").as_uri())
     page.wait_for_selector("#fatal:not([hidden])", timeout=TIMEOUT_MS)
