@@ -25,7 +25,8 @@ from .model import CharRNN
 SPACE_TOP_FILES = ("app.py", "requirements.txt", "README.md")  # what the Space runs, installs and shows
 SPACE_CODE = ("charrnn/*.py", "charrnn/**/*.py", "ui/*.py", "ui/**/*.py", "ui/*.css",  # the library, the app's views
               "docs/*.png")  # the pictures the README (the Space's page) shows
-SPACE_SKIP = ("**/__pycache__/*", "*/.*", ".*", "**/.*/*")  # caches and hidden (editor, notebook) copies
+SPACE_SKIP = ("**/__pycache__/*", "*/.*", ".*", "**/.*/*",  # caches and hidden (editor, notebook) copies
+              "ui/web/*")  # the static edition's page (export-web), not the Gradio app's
 
 
 class HubError(RuntimeError):

@@ -279,7 +279,7 @@ def project(tmp_path, checkpoints):
     """A copy of the project as deploy-space sees it, with everything that must stay home beside it."""
     root = tmp_path / "project"
     for package in ("charrnn", "ui"):
-        shutil.copytree(REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__", "node_modules"))
     for f in ("README.md", "requirements.txt"):
         shutil.copy(REPO / f, root / f)
     (root / "app.py").write_text("import charrnn\n")
