@@ -257,13 +257,16 @@ class MinGRU(nn.Module):
         if inp.shape[1] == 1:  # one step: the recurrence as written
             z = torch.sigmoid(k)
             return torch.lerp(h.unsqueeze(1), log_g(pre).exp(), z)
+        # The scan in float32 at least: its cumulative sums in bfloat16 (the bf16 writing form) lose the state.
+        dtype, work = k.dtype, torch.float64 if k.dtype == torch.float64 else torch.float32
+        k, pre, h = k.to(work), pre.to(work), h.to(work)
         log_a, log_b = -F.softplus(k), -F.softplus(-k) + log_g(pre)  # log(1 - z), log(z h~)
-        piece = inp.shape[1] if k.dtype == torch.float64 else self.SCAN
+        piece = inp.shape[1] if work == torch.float64 else self.SCAN
         outs = []
         for a in range(0, inp.shape[1], piece):
             outs.append(linear_scan(log_a[:, a : a + piece], log_b[:, a : a + piece], h))
             h = outs[-1][:, -1]
-        return torch.cat(outs, 1)
+        return torch.cat(outs, 1).to(dtype)
 
 
 def _torch_cell(cls) -> Callable[..., nn.Module]:
