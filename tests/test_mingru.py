@@ -124,3 +124,24 @@ def test_weight_drop_is_refused_for_mingru_in_one_line(tmp_path, capsys):
     message = str(stop.value.code)
     assert message.startswith("error: ") and "\n" not in message
     assert "offered for the rnn, gru, lstm, ln-lstm cells, not 'mingru'" in message
+
+
+def test_the_mingru_preset_has_the_gru_preset_s_parameter_count_within_2_percent():
+    from charrnn.presets import PRESETS
+
+    vocab = "".join(chr(0x41 + i) for i in range(85))  # the corpus's vocabulary size
+    gru, mingru = (charrnn.CharRNN(charrnn.ModelConfig(vocab=vocab, **PRESETS[name]["model"])).num_params()
+                   for name in ("gru", "mingru"))
+    assert abs(mingru / gru - 1) < 0.02 and PRESETS["mingru"]["train"] == PRESETS["gru"]["train"]
+
+
+def test_bench_train_times_the_named_presets_at_each_batch_size_back_to_back_and_refuses_unknown_ones(capsys):
+    from charrnn.bench.train import _rows
+    from charrnn.cli import main
+
+    rows = _rows(["gru", "mingru"], [4, 64])
+    assert [(name, t["batch_size"]) for name, _, t in rows] == [
+        ("gru preset", 64), ("gru preset, batch 4", 4), ("mingru preset", 64), ("mingru preset, batch 4", 4)]
+    with pytest.raises(SystemExit) as stop:
+        main(["bench", "train", "--presets", "gru,transformer"])
+    assert str(stop.value.code).startswith("error: unknown preset 'transformer' for --presets: choose among paper")
