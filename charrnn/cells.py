@@ -255,8 +255,8 @@ class MinGRU(nn.Module):
         """Layer l's h at every step (B, T, H) from its input (B, T, in) and its previous state h (B, H)."""
         k, pre = self.gates[l](inp).chunk(2, -1)  # (B, T, H) each
         if inp.shape[1] == 1:  # one step: the recurrence as written
-            z = torch.sigmoid(k)
-            return torch.lerp(h.unsqueeze(1), log_g(pre).exp(), z)
+            g = torch.where(pre >= 0, pre + 0.5, torch.sigmoid(pre))
+            return torch.lerp(h.unsqueeze(1), g, torch.sigmoid(k))
         # The scan in float32 at least: its cumulative sums in bfloat16 (the bf16 writing form) lose the state.
         dtype, work = k.dtype, torch.float64 if k.dtype == torch.float64 else torch.float32
         k, pre, h = k.to(work), pre.to(work), h.to(work)
