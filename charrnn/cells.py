@@ -1,7 +1,8 @@
 """The recurrent cells, and the registry that describes each one in a single entry.
 
-The rnn, gru and lstm cells also come regularised as AWD-LSTM (Merity et al. 2018; LockedRecurrence), and the
-layer-normalised LSTM (Ba et al. 2016; LayerNormLSTM) is its own cell.
+The rnn, gru and lstm cells also come regularised as AWD-LSTM (Merity et al. 2018; LockedRecurrence), the
+layer-normalised LSTM (Ba et al. 2016; LayerNormLSTM) is its own cell, and so is the minimal GRU (Feng et al. 2024;
+MinGRU), whose recurrence is linear in its state and so trains as a parallel scan over the sequence.
 
 A cell is a module with the contract of PyTorch's batch-first recurrences: cell(x, state) -> (out, state),
 x (B, T, in), out (B, T, H) the top layer's output at every step, state None at the start of a text.
@@ -197,6 +198,77 @@ class LayerNormLSTM(nn.Module):
         return torch.stack(outs, 1), c  # (B, T, H), (B, H)
 
 
+def log_g(x: torch.Tensor) -> torch.Tensor:
+    """log g(x) for minGRU's positive activation g(x) = x + 0.5 for x >= 0, sigmoid(x) otherwise (continuous at 0)."""
+    return torch.where(x >= 0, (F.relu(x) + 0.5).log(), -F.softplus(-x))
+
+
+def linear_scan(log_a: torch.Tensor, log_b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+    """h(t) = a(t) h(t-1) + b(t) at every step, (B, T, H), from log a and log b (B, T, H) and h0 (B, H), in
+    parallel over time (Heinsen 2023): with A(t) = sum_{s<=t} log a(s),
+
+        h(t) = exp(A(t)) h0 + exp(A(t) + logcumsumexp_{s<=t}(log b(s) - A(s)))
+
+    h0 is added outside the logarithms, so a start-of-text state of zeros needs no log 0."""
+    A = log_a.cumsum(1)
+    return A.exp() * h0.unsqueeze(1) + (A + (log_b - A).logcumsumexp(1)).exp()
+
+
+class MinGRU(nn.Module):
+    """The minimal GRU (Feng et al. 2024, "Were RNNs All We Needed?", its log-space version), at each layer:
+
+        z(t) = sigmoid(W_z x(t) + b_z)          h~(t) = g(W_h x(t) + b_h)
+        h(t) = (1 - z(t)) h(t-1) + z(t) h~(t)    g(x) = x + 0.5 if x >= 0 else sigmoid(x)
+
+    Neither gate reads h(t-1), so the recurrence is linear in h and a whole chunk runs as one parallel scan in log
+    space (linear_scan) instead of a loop over time. In float32 the scan's cumulative sum of log(1 - z) loses
+    precision as it grows, so it runs SCAN steps at a time, the state carried from each piece to the next (the
+    forms agree within 1e-4 at T = 1,024; tests/test_mingru.py). A single step (writing) is the recurrence itself.
+    h stays positive (a convex mix of positive h~ and h(0) = 0). The layers are stacked as the other cells are
+    (the paper's plain stacking, without its extra layers): each layer's input the output of the one below, with
+    dropout between. State (L, B, H), as nn.GRU's.
+    """
+
+    SCAN = 64  # steps per piece of the parallel scan in float32 (float64 scans the whole chunk at once)
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int, dropout: float):
+        super().__init__()
+        self.hidden_size, self.dropout = hidden_size, dropout
+        # One product gives both pre-activations: rows [:H] for z, [H:] for h~.
+        self.gates = nn.ModuleList(nn.Linear(n, 2 * hidden_size)
+                                   for n in [input_size] + [hidden_size] * (num_layers - 1))
+
+    def forward(self, x: torch.Tensor, state: torch.Tensor | None = None):
+        """x (B, T, in), state (L, B, H) -> the top layer's h at every step (B, T, H), new state (L, B, H)."""
+        L, B = len(self.gates), x.shape[0]
+        if state is None:
+            state = x.new_zeros(L, B, self.hidden_size)
+        inp, last = x, []
+        for l in range(L):
+            out = self.layer(l, inp, state[l])
+            last.append(out[:, -1])
+            if l + 1 < L:
+                inp = F.dropout(out, self.dropout, self.training)
+        return out, torch.stack(last)
+
+    def layer(self, l: int, inp: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """Layer l's h at every step (B, T, H) from its input (B, T, in) and its previous state h (B, H)."""
+        k, pre = self.gates[l](inp).chunk(2, -1)  # (B, T, H) each
+        if inp.shape[1] == 1:  # one step: the recurrence as written
+            g = torch.where(pre >= 0, pre + 0.5, torch.sigmoid(pre))
+            return torch.lerp(h.unsqueeze(1), g, torch.sigmoid(k))
+        # The scan in float32 at least: its cumulative sums in bfloat16 (the bf16 writing form) lose the state.
+        dtype, work = k.dtype, torch.float64 if k.dtype == torch.float64 else torch.float32
+        k, pre, h = k.to(work), pre.to(work), h.to(work)
+        log_a, log_b = -F.softplus(k), -F.softplus(-k) + log_g(pre)  # log(1 - z), log(z h~)
+        piece = inp.shape[1] if work == torch.float64 else self.SCAN
+        outs = []
+        for a in range(0, inp.shape[1], piece):
+            outs.append(linear_scan(log_a[:, a : a + piece], log_b[:, a : a + piece], h))
+            h = outs[-1][:, -1]
+        return torch.cat(outs, 1).to(dtype)
+
+
 def _torch_cell(cls) -> Callable[..., nn.Module]:
     """A builder for PyTorch's fused nn.RNN / nn.GRU / nn.LSTM with the registry's signature."""
     def build(input_size: int, hidden_size: int, num_layers: int, dropout: float) -> nn.Module:
@@ -274,6 +346,15 @@ def _ln_lstm_units(rnn: LayerNormLSTM, x: torch.Tensor):
         inp = out
 
 
+def _mingru_units(rnn: MinGRU, x: torch.Tensor):
+    """minGRU's state h is positive and unbounded above: shown as tanh(h), in [0, 1), as the LSTM's cell state is."""
+    inp = x
+    for l in range(len(rnn.gates)):
+        out = rnn.layer(l, inp, x.new_zeros(x.shape[0], rnn.hidden_size))  # (B, T, H)
+        yield [out.tanh()]
+        inp = out
+
+
 @dataclass(frozen=True)
 class Cell:
     build: Callable[..., nn.Module]  # (input_size, hidden_size, num_layers, dropout) -> the recurrence
@@ -300,4 +381,6 @@ CELLS: dict[str, Cell] = {
                  unit_kinds=("hidden", "cell")),
     "ln-lstm": Cell(LayerNormLSTM, "LSTM with layer normalisation (Ba et al. 2016)", "layer-norm-lstm",
                     regularised=LayerNormLSTM, units=_ln_lstm_units, unit_kinds=("hidden", "cell")),
+    # No recurrent matrix, so no DropConnect on one (weight_drop): ModelConfig refuses the regularised build.
+    "mingru": Cell(MinGRU, "minimal GRU, parallel scan (Feng et al. 2024)", "mingru", units=_mingru_units),
 }

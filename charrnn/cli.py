@@ -357,12 +357,17 @@ def decompress(args) -> None:
           f"({checkpoint}, adapt {header.adapt})", file=_beside(args.output))
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    """A comma-separated list of integers, e.g. "4,64" (argparse reports a ValueError as an invalid value)."""
+    return tuple(int(s) for s in text.split(","))
+
+
 def bench_train(args) -> None:
     from .bench.train import bench_training
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    bench_training(args.steps)
+    bench_training(args.steps, args.presets, args.batch_sizes)
 
 
 def bench_quick(args) -> None:
@@ -551,6 +556,10 @@ def parser() -> argparse.ArgumentParser:
                                                             "notebook's loop and a matrix multiply")
     c.add_argument("--steps", type=int, default=20, help="timed training steps per model")
     c.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's)")
+    c.add_argument("--presets", type=lambda s: s.split(","), default=None, metavar="NAMES",
+                   help="comma-separated presets to time instead of the README's table, e.g. gru,mingru")
+    c.add_argument("--batch-sizes", type=_int_list, default=(), metavar="SIZES",
+                   help="comma-separated batch sizes to time each model at besides its own, e.g. 4")
     c.set_defaults(run=bench_train)
     c = kinds.add_parser("quick", formatter_class=fmt, help="the quick preset trained for a wall-clock budget and "
                                                             "scored on the held-out tenth; with --nanogpt, nanoGPT's "

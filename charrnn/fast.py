@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .cells import PaperRNN
+from .cells import MinGRU, PaperRNN
 from .model import CharRNN
 
 FORMS = ("float32", "bf16", "int8")
@@ -110,7 +110,7 @@ class WritingModel(nn.Module):
                 self.head = nn.Linear(W.shape[1], W.shape[0])
                 self.head.weight.data = W / 2
                 self.head.bias.data = W.sum(1) / 2 + (c.detach() if c is not None else 0)
-        elif not isinstance(self.rnn, (nn.GRU, nn.LSTM)):
+        elif not isinstance(self.rnn, (nn.GRU, nn.LSTM, MinGRU)):  # minGRU steps as it is, its Linear layers quantised
             raise ValueError(f"no writing form for a {type(self.rnn).__name__} recurrence: add it to charrnn.fast")
         self.one_hot = self.embed is None  # a GRU or an LSTM without an embedding reads one-hot vectors
 

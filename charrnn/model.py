@@ -21,7 +21,7 @@ from .flags import check_choices
 class ModelConfig:
     vocab: str  # the characters the model knows, sorted; token id i is vocab[i]
     cell: str = "paper"  # "paper": Mikolov 2010's sigmoid Elman RNN; "rnn": tanh Elman; "gru"; "lstm"; "ln-lstm": LSTM
-    #                      with layer normalisation (see cells.CELLS)
+    #                      with layer normalisation; "mingru": minimal GRU, a parallel scan (see cells.CELLS)
     hidden_size: int = 256  # size of s(t); the paper used 30-500 for word models
     num_layers: int = 1  # the paper has one recurrent layer; more is one of the improvements to compare
     embed_size: int = 0  # 0 = one-hot input, as in the paper; >0 = a learned embedding of that size

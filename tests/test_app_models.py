@@ -55,8 +55,16 @@ def models() -> dict:
 
 
 def test_the_page_builds_with_a_mixture_first_and_every_cell(models):
-    assert len(models) == 1 + 1 + 3 * 4  # the mixture, paper, then rnn, gru, lstm, ln-lstm with their regularisations
+    # the mixture, paper, then rnn, gru, lstm, ln-lstm with their regularisations, then mingru, which has none
+    assert len(models) == 1 + 1 + 3 * 4 + 1
     app.build_app(models)  # each view's first render is of the first model, the mixture
+
+
+def test_a_regularisation_a_cell_does_not_offer_is_refused_naming_the_cells_that_do():
+    for cell in (c for c, entry in cells.CELLS.items() if entry.regularised is None):
+        for kw in ({"weight_drop": 0.3}, {"dropout_mask": "sequence"}):
+            with pytest.raises(ValueError, match=f"offered for the rnn, gru, lstm, ln-lstm cells, not {cell!r}"):
+                tiny_model(cell, **kw)
 
 
 def test_every_model_writes_and_compares(models):

@@ -21,7 +21,8 @@ from .test_shipped import ROOT, SHIPPED, _corpus
 # as V h instead of V (1 + h)/2 gives 4e-2. (A wrong state is caught exactly, on the float32 form, below.)
 KL_TOLERANCE = {"float32": 1e-10, "bf16": 1e-4, "int8": 1e-3}
 CASES = [("paper", {}), ("paper", {"num_layers": 2, "embed_size": 8}), ("rnn", {"num_layers": 2}),
-         ("gru", {"embed_size": 8, "num_layers": 2}), ("lstm", {"embed_size": 8, "num_layers": 2}), ("lstm", {})]
+         ("gru", {"embed_size": 8, "num_layers": 2}), ("lstm", {"embed_size": 8, "num_layers": 2}), ("lstm", {}),
+         ("mingru", {"embed_size": 8, "num_layers": 2})]
 
 
 @functools.cache

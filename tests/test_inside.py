@@ -59,7 +59,8 @@ def reference_dependence(model, ids: list[int], start: int, t: int, j: int, eps:
 
 
 @pytest.mark.parametrize("cell,kw", [("paper", {}), ("lstm", {"embed_size": 6, "num_layers": 2}),
-                                     ("gru", {"embed_size": 6, "num_layers": 2}), ("paper", {"num_layers": 2})])
+                                     ("gru", {"embed_size": 6, "num_layers": 2}), ("paper", {"num_layers": 2}),
+                                     ("mingru", {"embed_size": 6, "num_layers": 2})])
 def test_dependence_is_the_gradient_norm_finite_differences_give(cell, kw):
     model = tiny_model(cell, hidden_size=8, **kw).double().eval()
     ids = model.encode(TINY_TEXT[:40])
@@ -165,6 +166,9 @@ def test_probe_activations_are_the_model_s_own_states(cell, kw):
     elif cell in ("rnn", "gru"):
         last = [state[layer, 0] for layer in range(2)]
         assert torch.allclose(groups[1][2], top[0], atol=1e-6)
+    elif cell == "mingru":  # state (L, 1, H), positive: shown as tanh(h)
+        last = [state[layer, 0].tanh() for layer in range(2)]
+        assert torch.allclose(groups[1][2], top[0].tanh(), atol=1e-6)
     else:  # (h, c), each (L, 1, H); groups: layer 1 h, c, layer 2 h, c
         h, c = state
         if cell == "ln-lstm":  # its cell as the output gate reads it

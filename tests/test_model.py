@@ -52,7 +52,7 @@ def test_paper_model_has_exactly_the_papers_parameters():
     assert shapes == {"rnn.U.0": (12, Vn + 12), "rnn.b.0": (12,), "head.weight": (Vn, 12)}
 
 
-@pytest.mark.parametrize("cell", ["paper", "rnn", "gru", "lstm"])
+@pytest.mark.parametrize("cell", ["paper", "rnn", "gru", "lstm", "mingru"])
 @pytest.mark.parametrize("embed_size", [0, 8])
 def test_contract_shapes_and_state_carry(cell, embed_size):
     """Reading a text in two calls, carrying the state, gives the logits of reading it in one."""

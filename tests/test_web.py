@@ -107,7 +107,7 @@ def test_float16_stored_weights_are_stored_as_float16_and_computed_in_float32(ti
     np.testing.assert_allclose(exported_probs(half, text), torch_probs(half, text), atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("cell, kw", [("ln-lstm", {}), ("gru", {"weight_drop": 0.2})])
+@pytest.mark.parametrize("cell, kw", [("ln-lstm", {}), ("gru", {"weight_drop": 0.2}), ("mingru", {})])
 def test_a_cell_without_a_native_onnx_recurrence_is_refused_saying_which_are_offered(cell, kw, tiny_text):
     model = charrnn.CharRNN(charrnn.ModelConfig(charrnn.Vocab.from_text(tiny_text).chars, cell, hidden_size=8, **kw))
     with pytest.raises(WebExportError, match="offers the paper, rnn, gru and lstm cells"):

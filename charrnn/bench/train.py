@@ -7,6 +7,8 @@ against the matrix-multiply rate measured in the same run.
 """
 from __future__ import annotations
 
+import os
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -80,19 +82,37 @@ def notebook_speed(hidden_size: int = 128, steps: int = 3000) -> float:
     return 1 / _timer("step()", step=step).timeit(steps).mean
 
 
-def bench_training(steps: int) -> None:
-    """Print the training-speed table of the README."""
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu")
+def _rows(presets: list[str] | None, batch_sizes: list[int]) -> list[tuple[str, dict, dict]]:
+    """(name, model settings, training settings) of each model to time: by default the README's table; else the
+    named presets, each at its own batch size and at each of `batch_sizes`."""
+    if presets is None:
+        # The paper's model at the notebook's size, then every preset but the notebook's own recipe.
+        rows = [("paper @128", dict(PRESETS["paper"]["model"], hidden_size=128), PRESETS["paper"]["train"])]
+        rows += [(f"{name} preset", p["model"], p["train"]) for name, p in PRESETS.items() if name != "seed"]
+        # What the layer-normalised LSTM's loop over time costs against the fused kernel, at the lstm preset's size.
+        rows.append(("lstm, layer-normalised (ln-lstm)", dict(PRESETS["lstm"]["model"], cell="ln-lstm"),
+                     PRESETS["lstm"]["train"]))
+    else:
+        unknown = [name for name in presets if name not in PRESETS]
+        if unknown:
+            raise ValueError(f"unknown preset {unknown[0]!r} for --presets: choose among {', '.join(PRESETS)}")
+        rows = [(f"{name} preset", PRESETS[name]["model"], PRESETS[name]["train"]) for name in presets]
+    if any(b < 1 for b in batch_sizes):
+        raise ValueError("--batch-sizes takes batch sizes of at least 1, e.g. 4,64")
+    # Each model at the other batch sizes right after its own, so that the rows to compare are timed back to back.
+    return [(name if b == t["batch_size"] else f"{name}, batch {b}", m, dict(t, batch_size=b))
+            for name, m, t in rows for b in dict.fromkeys([t["batch_size"], *batch_sizes])]
+
+
+def bench_training(steps: int, presets: list[str] | None = None, batch_sizes: tuple[int, ...] = ()) -> None:
+    """Print the training-speed table of the README (by default), or of the named presets at more batch sizes."""
+    rows = _rows(presets, list(batch_sizes))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu, "
+          f"load average {os.getloadavg()[0]:.2f} (1 min) at the start")
     peak = matmul_gflops()
     print(f"matrix multiply (2048^3 fp32): {peak:,.1f} GFLOP/s")
     base = notebook_speed()
     print(f"course notebook loop, paper RNN hidden 128, 1 char/step: {base:,.0f} chars/s\n")
-    # The paper's model at the notebook's size, then every preset but the notebook's own recipe.
-    rows = [("paper @128", dict(PRESETS["paper"]["model"], hidden_size=128), PRESETS["paper"]["train"])]
-    rows += [(f"{name} preset", p["model"], p["train"]) for name, p in PRESETS.items() if name != "seed"]
-    # What the layer-normalised LSTM's loop over time costs against the fused kernel, at the lstm preset's size.
-    rows.append(("lstm, layer-normalised (ln-lstm)", dict(PRESETS["lstm"]["model"], cell="ln-lstm"),
-                 PRESETS["lstm"]["train"]))
     print("| model | hidden x layers | batch x seq | weights | chars/s | x notebook | GFLOP/s | % of matmul |")
     print("|---|---|---|---|---|---|---|---|")
     for name, mcfg, tcfg in rows:
@@ -101,3 +121,4 @@ def bench_training(steps: int) -> None:
         gflops = 6 * weights * cps / 1e9
         print(f"| {name} | {mcfg['hidden_size']} x {mcfg.get('num_layers', 1)} | {cfg.batch_size} x {cfg.seq_len} "
               f"| {weights:,} | {cps:,.0f} | {cps / base:.1f} | {gflops:,.1f} | {100 * gflops / peak:.0f} % |")
+    print(f"\nload average {os.getloadavg()[0]:.2f} (1 min) at the end")
