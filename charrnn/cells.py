@@ -20,6 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .transformer import Transformer
+
 
 class PaperRNN(nn.Module):
     """Mikolov et al. (2010), eq. 1-3, one layer per entry of `U`:
@@ -368,6 +370,7 @@ class Cell:
     # Inside view's units are not offered for the cell
     units: Callable | None = None
     unit_kinds: tuple[str, ...] = ("state",)  # what each group of a layer's hidden_size units is, in the hook's order
+    options: tuple[str, ...] = ()  # the ModelConfig fields that only this cell takes, passed to build by name
 
 
 CELLS: dict[str, Cell] = {
@@ -383,4 +386,8 @@ CELLS: dict[str, Cell] = {
                     regularised=LayerNormLSTM, units=_ln_lstm_units, unit_kinds=("hidden", "cell")),
     # No recurrent matrix, so no DropConnect on one (weight_drop): ModelConfig refuses the regularised build.
     "mingru": Cell(MinGRU, "minimal GRU, parallel scan (Feng et al. 2024)", "mingru", units=_mingru_units),
+    # Not a recurrence, on the same contract (charrnn.transformer): its carried state is a key/value cache. Its
+    # residual stream is not a state carried from step to step, so the Inside view's units are not offered.
+    "transformer": Cell(Transformer, "causal transformer, ALiBi positions, sliding window", "transformer",
+                        options=("heads", "window")),
 }

@@ -26,8 +26,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .cells import MinGRU, PaperRNN
+from .cells import LayerNormLSTM, MinGRU, PaperRNN
 from .model import CharRNN
+from .transformer import Transformer
 
 FORMS = ("float32", "bf16", "int8")
 WITHIN = 1.1  # a more exact form is chosen over a faster one within 10 %
@@ -110,7 +111,8 @@ class WritingModel(nn.Module):
                 self.head = nn.Linear(W.shape[1], W.shape[0])
                 self.head.weight.data = W / 2
                 self.head.bias.data = W.sum(1) / 2 + (c.detach() if c is not None else 0)
-        elif not isinstance(self.rnn, (nn.GRU, nn.LSTM, MinGRU)):  # minGRU steps as it is, its Linear layers quantised
+        elif not isinstance(self.rnn, (nn.GRU, nn.LSTM, MinGRU, LayerNormLSTM, Transformer)):
+            # the others step as they are, their Linear layers quantised in int8 (LayerNormLSTM has none)
             raise ValueError(f"no writing form for a {type(self.rnn).__name__} recurrence: add it to charrnn.fast")
         self.one_hot = self.embed is None  # a GRU or an LSTM without an embedding reads one-hot vectors
 

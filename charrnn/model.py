@@ -21,7 +21,8 @@ from .flags import check_choices
 class ModelConfig:
     vocab: str  # the characters the model knows, sorted; token id i is vocab[i]
     cell: str = "paper"  # "paper": Mikolov 2010's sigmoid Elman RNN; "rnn": tanh Elman; "gru"; "lstm"; "ln-lstm": LSTM
-    #                      with layer normalisation; "mingru": minimal GRU, a parallel scan (see cells.CELLS)
+    #                      with layer normalisation; "mingru": minimal GRU, a parallel scan; "transformer": a causal
+    #                      transformer, its key/value cache carried as the state (see cells.CELLS)
     hidden_size: int = 256  # size of s(t); the paper used 30-500 for word models
     num_layers: int = 1  # the paper has one recurrent layer; more is one of the improvements to compare
     embed_size: int = 0  # 0 = one-hot input, as in the paper; >0 = a learned embedding of that size
@@ -31,6 +32,9 @@ class ModelConfig:
     #                          draws a new mask at every step, or one per sequence ("locked", as AWD-LSTM)
     weight_drop: float = 0.0  # DropConnect on the recurrent weights W_hh (AWD-LSTM): this fraction of the matrix
     #                           dropped, one mask per sequence, before the fused kernel runs; 0 = off
+    heads: int = 0  # the transformer's attention heads (0: one per 64 of hidden_size); other cells take none
+    window: int = 0  # the transformer's attention window: each character sees itself and window - 1 before it
+    #                  (0: 256); other cells take none
 
     def __post_init__(self):
         if self.cell not in CELLS:
@@ -43,6 +47,13 @@ class ModelConfig:
         if self.regularised and CELLS[self.cell].regularised is None:
             offered = ", ".join(k for k, c in CELLS.items() if c.regularised)
             raise ValueError(f"weight_drop and dropout_mask 'sequence' are offered for the {offered} cells, not {self.cell!r}")
+        if self.cell == "transformer":  # the defaults that 0 stands for, written out so that the record shows them
+            self.heads, self.window = self.heads or max(1, self.hidden_size // 64), self.window or 256
+            if self.heads < 1 or self.window < 1 or self.hidden_size % self.heads:
+                raise ValueError(f"the transformer needs heads >= 1 dividing hidden_size ({self.hidden_size}) and "
+                                 f"window >= 1, not heads {self.heads}, window {self.window}")
+        elif self.heads or self.window:
+            raise ValueError(f"heads and window are the transformer's settings: the {self.cell!r} cell takes none")
         if len(self.vocab) < 2 or len(set(self.vocab)) != len(self.vocab):
             raise ValueError("vocab must hold at least two distinct characters")
 
@@ -78,7 +89,8 @@ class CharRNN(nn.Module):
             self.rnn = cell.regularised(E or V, H, config.num_layers, config.dropout, config.weight_drop,
                                         config.locked)
         else:
-            self.rnn = cell.build(E or V, H, config.num_layers, config.dropout)
+            self.rnn = cell.build(E or V, H, config.num_layers, config.dropout,
+                                  **{name: getattr(config, name) for name in cell.options})
         self.head = nn.Linear(H, V, bias=cell.head_bias)
 
     @property

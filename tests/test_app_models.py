@@ -55,8 +55,9 @@ def models() -> dict:
 
 
 def test_the_page_builds_with_a_mixture_first_and_every_cell(models):
-    # the mixture, paper, then rnn, gru, lstm, ln-lstm with their regularisations, then mingru, which has none
-    assert len(models) == 1 + 1 + 3 * 4 + 1
+    # the mixture, paper, then rnn, gru, lstm, ln-lstm with their regularisations, then mingru and the transformer,
+    # which have none
+    assert len(models) == 1 + 1 + 3 * 4 + 2
     app.build_app(models)  # each view's first render is of the first model, the mixture
 
 
@@ -100,18 +101,24 @@ def test_every_cell_shades_its_units_and_what_a_prediction_leans_on(models):
     for name, m in models.items():
         if name == MIXTURE:
             continue
-        last = inside.num_units(m) - 1
-        chars, note = view.units(name, TEXT, last)
         clean = m.vocab.normalize(TEXT)[0]
-        assert [c["activation"] for c in chars] == pytest.approx(
-            inside.unit_activations(m, clean, last).tolist(), abs=1e-4), name
-        assert f"**Unit {last}** ({inside.unit_name(m, last)})" in note
         chars, note = view.leans_on(name, TEXT, 12)
         dep = inside.leans_on(m, clean, 11)
         assert [c["dependence"] for c in chars[:11]] == pytest.approx((dep / dep.max()).tolist(), abs=1e-4), name
-        assert view.units_page(name, TEXT, "0")[0].count("<span data-c=") == len(clean)
         assert view.leans_page(name, TEXT, 12)[0].count("class='target'") == 1
         assert view.horizon(name) == ([], f"{name} has no inside record: `{HOW}` writes one.")
+        if cells.CELLS[m.config.cell].units is None:  # the transformer: no state per step; the view says so
+            why = f"its cell, {m.config.cell!r}, offers no reading of its hidden units"
+            with pytest.raises(gr.Error, match=f"the Inside view does not apply to {name}: {why}"):
+                view.units(name, TEXT, 0)
+            assert view.units_page(name, TEXT, "0") == ("", f"The Inside view does not apply to {name}: {why} (cells.CELLS).")
+            continue
+        last = inside.num_units(m) - 1
+        chars, note = view.units(name, TEXT, last)
+        assert [c["activation"] for c in chars] == pytest.approx(
+            inside.unit_activations(m, clean, last).tolist(), abs=1e-4), name
+        assert f"**Unit {last}** ({inside.unit_name(m, last)})" in note
+        assert view.units_page(name, TEXT, "0")[0].count("<span data-c=") == len(clean)
 
 
 def test_the_inside_view_says_it_does_not_apply_to_a_mixture(models):

@@ -92,7 +92,7 @@ MALFORMED = {
     "config is a directory": (lambda ck: _as_directory(ck / "config.json"), "config.json", "is a directory"),
     "deep JSON": (lambda ck: (ck / "config.json").write_text("[" * 100_000, encoding="utf-8"), "config.json",
                   "too deeply"),
-    "unknown cell": (lambda ck: _model_section(ck, cell="transformer"), "config.json", "no valid model: unknown cell"),
+    "unknown cell": (lambda ck: _model_section(ck, cell="mamba"), "config.json", "no valid model: unknown cell"),
     "size as a string": (lambda ck: _model_section(ck, hidden_size="16"), "config.json",
                          "hidden_size must be of type int"),
     "model not a mapping": (lambda ck: _set_config(ck, model=[1, 2]), "config.json", "not a mapping"),

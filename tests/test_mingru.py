@@ -143,8 +143,8 @@ def test_bench_train_times_the_named_presets_at_each_batch_size_back_to_back_and
     assert [(name, t["batch_size"]) for name, _, t in rows] == [
         ("gru preset", 64), ("gru preset, batch 4", 4), ("mingru preset", 64), ("mingru preset, batch 4", 4)]
     with pytest.raises(SystemExit) as stop:
-        main(["bench", "train", "--presets", "gru,transformer"])
-    assert str(stop.value.code).startswith("error: unknown preset 'transformer' for --presets: choose among paper")
+        main(["bench", "train", "--presets", "gru,mamba"])
+    assert str(stop.value.code).startswith("error: unknown preset 'mamba' for --presets: choose among paper")
 
 
 @pytest.mark.parametrize("adapt", ["none", "dynamic", "cache"])

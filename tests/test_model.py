@@ -67,7 +67,7 @@ def test_contract_shapes_and_state_carry(cell, embed_size):
 
 def test_bad_configs_are_refused():
     with pytest.raises(ValueError, match="unknown cell"):
-        ModelConfig(vocab="ab", cell="transformer")
+        ModelConfig(vocab="ab", cell="mamba")
     with pytest.raises(ValueError, match="dropout"):
         ModelConfig(vocab="ab", dropout=1.0)
     with pytest.raises(ValueError, match="distinct"):

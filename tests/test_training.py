@@ -299,7 +299,7 @@ def test_train_help_explains_every_flag():
     for flag, action in actions.items():
         assert flag in out and action.help, flag
     assert actions["--seq-len"].help == "truncated-BPTT length: gradients reach this many characters back (default: 128)"
-    assert "--optimizer {adamw,sgd}" in out and "--cell {paper,rnn,gru,lstm,ln-lstm,mingru}" in out
+    assert "--optimizer {adamw,sgd}" in out and "--cell {paper,rnn,gru,lstm,ln-lstm,mingru,transformer}" in out
 
 
 def test_real_ctrl_c_stops_cleanly_with_a_resumable_checkpoint(tmp_path):

@@ -34,7 +34,7 @@ def dependence(model, ids: torch.Tensor, positions: Sequence[int], max_distance:
 
     The windows whose warm-up fits share a batch; those near the text's start read what there is.
     """
-    check_readable(model)
+    check_readable(model, units=False)
     K = max_distance
     if K < 1 or any(not K <= t < len(ids) for t in positions):
         raise ValueError(f"every position must be from max_distance ({K}) to the text's length - 1 ({len(ids) - 1})")

@@ -24,19 +24,21 @@ from ..scoring import eval_mode
 UNIT_CHUNK = 64  # units ranked at once: (64, 50,000) ranks take ~25 MB
 
 
-def not_readable(model) -> str | None:
-    """Why the inside measures do not apply to `model`, as a clause ("it is a mixture ..."); None if they do."""
+def not_readable(model, units: bool = True) -> str | None:
+    """Why the inside measures do not apply to `model`, as a clause ("it is a mixture ..."); None if they do.
+    `units`: the measures that read hidden units; the others (the memory horizon, what a prediction leans on) need
+    only the gradient with respect to the input, which every single network has."""
     if not isinstance(model, CharRNN):
         what = f"a mixture of {len(model.members)} models" if isinstance(model, Mixture) else f"a {type(model).__name__}"
         return (f"it is {what}, and these measures read one network's hidden units and inputs: look inside its "
                 "members instead")
-    if CELLS[model.config.cell].units is None:
+    if units and CELLS[model.config.cell].units is None:
         return f"its cell, {model.config.cell!r}, offers no reading of its hidden units (cells.CELLS)"
     return None
 
 
-def check_readable(model) -> None:
-    if why := not_readable(model):
+def check_readable(model, units: bool = True) -> None:
+    if why := not_readable(model, units):
         raise ValueError(f"the inside measures do not apply to this model: {why}")
 
 
