@@ -76,10 +76,11 @@ class Inside:
         self._units = gpu.heavy(self._units, lambda model, text, unit: gpu.characters(text))
         self._leans = gpu.heavy(self._leans, lambda model, text, position: gpu.characters(text))
 
-    def _model(self, model):
-        """The model named `model`, refused with a gr.Error saying why if the view does not apply to it."""
+    def _model(self, model, units: bool):
+        """The model named `model`, refused with a gr.Error saying why if the view (its `units` or the others) does
+        not apply to it."""
         m = self.catalog[model]
-        if why := inside.not_readable(m):
+        if why := inside.not_readable(m, units):
             raise gr.Error(f"the Inside view does not apply to {model}: {why}")
         return m
 
@@ -117,7 +118,7 @@ class Inside:
                        "a unit the record names for no feature")
 
     def _units(self, model, text, unit) -> tuple[str, list[float], str]:
-        m = self._model(model)
+        m = self._model(model, units=True)
         clean, dropped = self._text(m, text)
         if not clean:
             raise gr.Error("text must hold at least one character the model knows")
@@ -139,7 +140,7 @@ class Inside:
         return shaded(clean, acts), note + " Red: activation near +1, purple: near −1, pale: near 0."
 
     def _leans(self, model, text, position) -> tuple[str, int, list[float | None], str]:
-        m = self._model(model)
+        m = self._model(model, units=False)
         clean, dropped = self._text(m, text)
         if len(clean) < 2:
             raise gr.Error("text must hold at least two characters the model knows: the first is only read, the "
@@ -166,7 +167,7 @@ class Inside:
         return [{"char": c, "dependence": v} for c, v in zip(clean, values)], note
 
     def leans_page(self, model, text, position):
-        if why := inside.not_readable(self.catalog[model]):
+        if why := inside.not_readable(self.catalog[model], units=False):
             return "", f"The Inside view does not apply to {model}: {why}."
         clean, t, rel, note = self._leans(model, text, position)
         return shaded(clean, rel + [None] * (len(clean) - t), target=t), note
@@ -175,7 +176,7 @@ class Inside:
         """The recorded memory horizon of model `model`: the dependence of a prediction on the character k back,
         relative to k = 1, for k = 1..K (an empty list for a model with no record), and a note in Markdown."""
         m = self.catalog[model]
-        if why := inside.not_readable(m):
+        if why := inside.not_readable(m, units=False):
             return [], f"The Inside view does not apply to {model}: {why}."
         h = (m.record.get("inside") or {}).get("horizon")
         if not h:
