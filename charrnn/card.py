@@ -11,6 +11,7 @@ from huggingface_hub import EvalResult, ModelCardData
 
 from .cells import CELLS
 from .data import SAMPLE_PROMPT
+from .kinds import MIXTURE, kind_of
 from .record import SPLIT_NAMES, readings
 from .units import bits
 
@@ -35,7 +36,7 @@ def card_metadata(record: dict, name: str = "charrnn") -> ModelCardData:
                               metric_value=round(value, 4), metric_name=metric) for kind, value, metric in metrics]
     return ModelCardData(
         library_name="charrnn", license=LICENSE, language=["fr"], pipeline_tag="text-generation",
-        tags=["charrnn", "character-level", "language-model", "rnn", ("mixture" if "members" in record["model"] else CELLS[record["model"]["cell"]].tag), "pytorch",
+        tags=["charrnn", "character-level", "language-model", "rnn", ("mixture" if kind_of(record) == MIXTURE else CELLS[record["model"]["cell"]].tag), "pytorch",
               "safetensors", "moliere", "french"],
         model_name=name if results else None, eval_results=results or None)
 
@@ -71,7 +72,7 @@ def inside_section(inside: dict) -> list[str]:
 def _what(record: dict) -> str:
     """What the model is, in a sentence: its cell and sizes, or a mixture's members."""
     m = record["model"]
-    if "members" in m:  # charrnn.mixture
+    if kind_of(record) == MIXTURE:
         return (f"the mixture of {len(m['members'])} checkpoints' next-character distributions ("
                 + ", ".join(f"`{e['path']}` × {e['weight']:.3f}" for e in m["members"])
                 + f"; {record.get('num_params', 0):,} parameters in all). It holds no weights: `config.json` names "
@@ -153,6 +154,6 @@ def model_card(record: dict, name: str) -> str:
               f'print("".join(charrnn.generate(model, {json.dumps(SAMPLE_PROMPT)}, 300, temperature=0.8, seed=0)))',
               "```", "",
               ("`config.json` names the member checkpoints, which must sit at those paths beside it."
-               if "members" in m else "`config.json` holds everything needed to rebuild the model (architecture, "
+               if kind_of(record) == MIXTURE else "`config.json` holds everything needed to rebuild the model (architecture, "
                "sizes, vocabulary) and `model.safetensors` the weights, so no pickle is ever loaded."), ""]
     return "\n".join(lines)

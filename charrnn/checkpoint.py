@@ -29,6 +29,7 @@ from safetensors.torch import load_model, save_file
 
 from .card import model_card
 from .data import sha256_of
+from .kinds import MIXTURE, kind_of
 from .model import CharRNN, ModelConfig
 from .record import caller_fields, problem
 
@@ -203,6 +204,10 @@ def read_record(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"{path} was written by a newer charrnn (format {version}); upgrade")
     if wrong := problem(record):
         raise CheckpointError(f"{config} {wrong}")
+    try:
+        kind_of(record)
+    except ValueError as e:
+        raise CheckpointError(f"{config} cannot be read: {e}") from None
     return record
 
 
@@ -222,7 +227,7 @@ def model_config(record: dict, path: str | os.PathLike) -> ModelConfig:
                     raise TypeError(f"{name} must be one of {', '.join(map(repr, choices))}, not {v!r:.40}")
             elif isinstance(v, bool) or not isinstance(v, (int, float) if kind is float else kind):
                 raise TypeError(f"{name} must be of type {kind.__name__}, not {v!r:.40}")
-        return ModelConfig(**model)
+        return ModelConfig(**{k: v for k, v in model.items() if k != "kind"})
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{config} describes no valid model: {e}") from None
 
@@ -271,7 +276,7 @@ def load_dir(path: str | os.PathLike, device: str | torch.device = "cpu") -> Cha
     and the weights file must be the one the record's sha256 names, with finite values."""
     path = checkpoint_dir(Path(path))
     record = read_record(path)
-    if isinstance(record.get("model"), dict) and "members" in record["model"]:
+    if kind_of(record) == MIXTURE:
         raise CheckpointError(f"{path} is a mixture of checkpoints, not one model: load it with charrnn.load")
     weights = path / WEIGHTS
     if not weights.is_file():

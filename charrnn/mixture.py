@@ -30,9 +30,9 @@ import torch.nn.functional as F
 
 from .checkpoint import CONFIG, WEIGHTS, CheckpointError, checkpoint_dir, load_dir, read_record, save
 from .data import hold_out, sha256_of
+from .kinds import MIXTURE, kind_of
 from .scoring import char_losses, evaluate
 
-KIND = "mixture"  # record["model"]["kind"] of a mixture's config.json
 FIT_ITERATIONS = 200  # EM steps: the weights move by less than 1e-6 long before, for a handful of members
 # Every member reads every character: a mixture costs what its members cost together, in time and memory (the
 # shipped one has 3). Checked before any member is loaded, so that a record naming thousands is refused at once.
@@ -40,8 +40,8 @@ MAX_MEMBERS = 16
 
 
 def is_mixture(record: dict) -> bool:
-    model = record.get("model")  # a malformed record is load_dir's to report, naming what is wrong
-    return isinstance(model, dict) and model.get("kind") == KIND
+    """Whether a record (read_record's, which refuses an unknown kind) describes a mixture."""
+    return kind_of(record) == MIXTURE
 
 
 class Mixture(nn.Module):
@@ -104,7 +104,7 @@ class Mixture(nn.Module):
 
     def config_dict(self) -> dict:
         members = [{**src, "weight": w} for src, w in zip(self.sources, self.weights)]
-        return {"kind": KIND, "vocab": self.vocab.chars, "members": members}
+        return {"kind": MIXTURE, "vocab": self.vocab.chars, "members": members}
 
 
 def normalised(weights: list) -> list[float]:
@@ -167,7 +167,7 @@ def load_mixture(path: str | os.PathLike, device: str | torch.device = "cpu") ->
     path = checkpoint_dir(Path(path))
     record = read_record(path)
     if not is_mixture(record):
-        raise CheckpointError(f"{path} is no mixture (its {CONFIG} has no model of kind {KIND!r})")
+        raise CheckpointError(f"{path} is no mixture (its {CONFIG} has no model of kind {MIXTURE!r})")
     named = _named_members(record, path / CONFIG)
     members, sources = [], []
     for rel, sha, _ in named:

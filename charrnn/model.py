@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from .cells import CELLS, sequence_dropout
 from .data import Vocab
 from .flags import check_choices
+from .kinds import NETWORK
 
 
 @dataclass
@@ -131,7 +132,7 @@ class CharRNN(nn.Module):
         return sum(p.numel() for n, p in self.named_parameters() if not n.startswith("embed."))
 
     def config_dict(self) -> dict:
-        return asdict(self.config)
+        return {"kind": NETWORK, **asdict(self.config)}
 
 
 def with_vocab(model: CharRNN, config: ModelConfig) -> CharRNN:
@@ -185,6 +186,19 @@ def map_state(state, fn):
 def detach_state(state):
     """Cut the graph between chunks of truncated BPTT, keeping the values."""
     return map_state(state, torch.Tensor.detach)
+
+
+def select_streams(state, rows):
+    """The state of streams `rows` (an index or a list of them) of a batch's state (charrnn.kinds: every tensor has
+    the streams as dimension 1)."""
+    return map_state(state, lambda s: s[:, rows])
+
+
+def num_streams(state) -> int:
+    """How many streams a (non-None) state carries."""
+    while isinstance(state, tuple):
+        state = state[0]
+    return state.shape[1]
 
 
 def zero_row(state, row: int) -> None:

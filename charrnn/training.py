@@ -25,7 +25,7 @@ from . import checkpoint
 from .data import SAMPLE_PROMPT, Batches, hold_out
 from .distributed import World, deferred_stop
 from .flags import check_choices
-from .model import CharRNN, map_state
+from .model import CharRNN, map_state, num_streams, select_streams
 from .sample import generate
 from .scoring import evaluate
 from .units import bits
@@ -211,12 +211,12 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, record: dict | N
             torch.manual_seed(cfg.seed + world.rank + step)
         # The hidden state every stream had reached, saved on the CPU: (L, streams, H), or the LSTM's pair.
         carried = resume.get("carried")
-        saved_streams = None if carried is None else (carried[0] if isinstance(carried, tuple) else carried).shape[1]
+        saved_streams = None if carried is None else num_streams(carried)
         if saved_streams not in (None, streams):
             raise ValueError(f"the saved run trains {saved_streams} parallel streams in all, this one {streams} "
                              f"({world.size} process(es) x batch size {cfg.batch_size}): continue it with "
                              f"{saved_streams} streams in all")
-        carried = map_state(carried, lambda s: s[:, rows].to(device))
+        carried = map_state(select_streams(carried, rows), lambda s: s.to(device))
     else:
         torch.manual_seed(cfg.seed + world.rank)  # rank r > 0 draws its own dropout masks
         carried = None
