@@ -363,11 +363,14 @@ def _int_list(text: str) -> tuple[int, ...]:
 
 
 def bench_train(args) -> None:
-    from .bench.train import bench_training
+    from .bench.train import bench_sweep, bench_training
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    bench_training(args.steps, args.presets, args.batch_sizes)
+    if args.sequence_lengths:
+        bench_sweep(list(args.sequence_lengths), list(args.batch_sizes or (1, 4, 64)), args.steps, args.record)
+    else:
+        bench_training(args.steps, args.presets, args.batch_sizes)
 
 
 def bench_quick(args) -> None:
@@ -559,7 +562,13 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--presets", type=lambda s: s.split(","), default=None, metavar="NAMES",
                    help="comma-separated presets to time instead of the README's table, e.g. gru,mingru")
     c.add_argument("--batch-sizes", type=_int_list, default=(), metavar="SIZES",
-                   help="comma-separated batch sizes to time each model at besides its own, e.g. 4")
+                   help="comma-separated batch sizes to time each model at besides its own, e.g. 4 (with "
+                        "--sequence-lengths: the batch sizes of the sweep, default 1,4,64)")
+    c.add_argument("--sequence-lengths", type=_int_list, default=(), metavar="LENGTHS",
+                   help="the cost of a step against the sequence length instead: the GRU, minGRU and a transformer "
+                        "of the same size at each length, e.g. 64,128,256,512,1024")
+    c.add_argument("--record", default=None, metavar="JSON",
+                   help="with --sequence-lengths: write the figures there (the app draws checkpoints/train-cost.json)")
     c.set_defaults(run=bench_train)
     c = kinds.add_parser("quick", formatter_class=fmt, help="the quick preset trained for a wall-clock budget and "
                                                             "scored on the held-out tenth; with --nanogpt, nanoGPT's "

@@ -133,3 +133,40 @@ def decay(series: list[tuple[str, list[float]]], floor: int = -6, title: str = "
     legend = "".join(f"<span><i style='background:{c}'></i>{html.escape(name)}</span>"
                      for (name, _), c in zip(series, colors))
     return "".join(out) + f"<div class='chart-legend'>{legend}</div>"
+
+
+def speeds(panels: list[tuple[str, dict[str, list[tuple[int, float]]]]], unit: str = "characters/s") -> str:
+    """Small multiples on log-log axes: one panel per (title, {model: [(sequence length, rate)]}), the same axes
+    in every panel, one colour per model (a rate over orders of magnitude, lengths doubling)."""
+    points = [p for _, lines in panels for line in lines.values() for p in line]
+    if not points:
+        return "<p>No training-cost figures are recorded.</p>"
+    lo, hi = math.floor(math.log10(min(v for _, v in points))), math.ceil(math.log10(max(v for _, v in points)))
+    hi = max(hi, lo + 1)
+    lengths = sorted({t for t, _ in points})
+    first, last = math.log2(lengths[0]), math.log2(lengths[-1]) if len(lengths) > 1 else math.log2(lengths[0]) + 1
+    w, h, left, bottom, top = 300, 170, 46, 24, 8
+    x = lambda t: left + (w - left - 12) * (math.log2(t) - first) / (last - first)  # noqa: E731
+    y = lambda v: top + (h - top - bottom) * (hi - math.log10(v)) / (hi - lo)  # noqa: E731
+    names = list(dict.fromkeys(n for _, lines in panels for n in lines))
+    out = ["<div class='panels'>"]
+    for title, lines in panels:
+        svg = [f"<figure class='panel'><figcaption>{html.escape(title)}</figcaption>"
+               f"<svg viewBox='0 0 {w} {h}' class='chart' role='img' aria-label='{html.escape(title)}'>"]
+        for e in range(lo, hi + 1):
+            svg.append(f"<line x1='{left}' x2='{w - 8}' y1='{y(10 ** e):.1f}' y2='{y(10 ** e):.1f}' class='grid'/>"
+                       f"<text x='{left - 4}' y='{y(10 ** e) + 4:.1f}' text-anchor='end' class='small'>"
+                       f"{10 ** e:,}</text>")
+        for t in lengths:
+            svg.append(f"<text x='{x(t):.1f}' y='{h - 8}' text-anchor='middle' class='small'>{t}</text>")
+        for name, line in lines.items():
+            color = SERIES_COLORS[names.index(name) % len(SERIES_COLORS)]
+            path = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in sorted(line))
+            svg.append(f"<polyline points='{path}' fill='none' stroke='{color}' stroke-width='2'>"
+                       f"<title>{html.escape(name)}</title></polyline>")
+        svg.append("</svg></figure>")
+        out.append("".join(svg))
+    legend = "".join(f"<span><i style='background:{SERIES_COLORS[k % len(SERIES_COLORS)]}'></i>{html.escape(n)}</span>"
+                     for k, n in enumerate(names))
+    out.append(f"</div><div class='chart-legend'>{legend} · {unit} against the sequence length</div>")
+    return "".join(out)

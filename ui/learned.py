@@ -2,6 +2,9 @@
 figures and what it wrote at each point of its training. One unit everywhere: bits per character."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import gradio as gr
 import pandas as pd
 
@@ -14,6 +17,9 @@ from charrnn.units import bits
 
 from . import charts, render
 from .validate import Catalog, as_number
+
+# The training-cost sweep (python -m charrnn bench train --sequence-lengths ... --record), where it was recorded.
+TRAIN_COST = Path(__file__).resolve().parent.parent / "checkpoints" / "train-cost.json"
 
 # Adaptive compressors on the same test split, given the training text as context (compress train + test and
 # train alone, take the difference), measured by this project (README, "Results"): the marks a model that
@@ -57,6 +63,25 @@ class Learned:
                       for s in SPLIT_NAMES}
             panels.append((name, {s: line for s, line in splits.items() if line}))
         return charts.curves(panels)
+
+    def train_cost(self, path: Path = TRAIN_COST) -> tuple[str, str]:
+        """The recorded training-cost sweep as small multiples (one per batch size: characters/s against the sequence
+        length, one line per model) and a caption saying where and how it was measured; ("", "") if none is."""
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            rows = record["rows"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return "", ""
+        panels = {}
+        for r in rows:
+            panels.setdefault(f"batch of {r['batch_size']}", {}).setdefault(r["model"], []).append(
+                (r["seq_len"], r["chars_s"]))
+        load = record.get("load_average", ["?", "?"])
+        caption = (f"Measured by `python -m charrnn bench train --sequence-lengths` on {record.get('date', '?')}: "
+                   f"torch {record.get('torch', '?')}, {record.get('threads', '?')} CPU thread(s), load average "
+                   f"{load[0]} to {load[-1]}; a matrix multiply ran at {record.get('matmul_gflops', '?')} GFLOP/s "
+                   "there. Each step is the trainer's own (forward, backward, AdamW) on ~2.5 million weights.")
+        return charts.speeds(list(panels.items())), caption
 
     def key_figures(self, model) -> str:
         """The few figures of a model a visitor needs, in a sentence or two."""
@@ -113,6 +138,14 @@ def build_learned(catalog: Catalog, model: gr.Dropdown) -> Learned:
                 "the training plays, so the test line sits above the others even without over-fitting; the "
                 "validation line (the same plays, held out) shows over-fitting where it rises again.")
     gr.HTML(view.loss_curves(), elem_id="loss-curves")
+    cost, cost_caption = view.train_cost()
+    if cost:
+        gr.Markdown("### Why RNNs gave way: the cost of training\nCharacters per second of training against the "
+                    "length of the sequences trained on. The GRU reads a sequence one character after another; the "
+                    "minGRU and the transformer compute every position at once, so they gain where many positions "
+                    "wait: with few sequences in a batch, on hardware that runs many products together.")
+        gr.HTML(cost, elem_id="train-cost")
+        gr.Markdown(cost_caption)
     gr.Markdown("### The chosen model")
     figures, n = gr.Markdown(view.key_figures(model.value), elem_id="key-figures"), view.num_evals(model.value)
     epoch = gr.Slider(1, max(n, 2), max(n, 1), step=1, visible=n > 1, label="Evaluation during training",

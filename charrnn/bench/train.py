@@ -7,7 +7,9 @@ against the matrix-multiply rate measured in the same run.
 """
 from __future__ import annotations
 
+import json
 import os
+import time
 
 import torch
 import torch.nn as nn
@@ -122,3 +124,62 @@ def bench_training(steps: int, presets: list[str] | None = None, batch_sizes: tu
         print(f"| {name} | {mcfg['hidden_size']} x {mcfg.get('num_layers', 1)} | {cfg.batch_size} x {cfg.seq_len} "
               f"| {weights:,} | {cps:,.0f} | {cps / base:.1f} | {gflops:,.1f} | {100 * gflops / peak:.0f} % |")
     print(f"\nload average {os.getloadavg()[0]:.2f} (1 min) at the end")
+
+
+# Why RNNs gave way, measured: the cost of a training step against the sequence length, for a sequential RNN (the
+# GRU, fused kernel, a loop over time inside), the parallel RNN (minGRU, a scan over the whole chunk) and the
+# transformer (every position at once; attention costs T x (W + T) with its window W set to T, the context it
+# trains on, as nanoGPT's block), at about the same number of weights (the gru and mingru presets' ~2.5 M; a
+# transformer of 4 blocks of 224 for the same count).
+SWEEP_MODELS = {
+    "GRU (sequential)": PRESETS["gru"]["model"],
+    "minGRU (parallel scan)": PRESETS["mingru"]["model"],
+    "transformer": dict(PRESETS["transformer"]["model"], hidden_size=224, embed_size=224),
+}
+
+
+def sweep(seq_lengths: list[int], batch_sizes: list[int], steps: int, models: dict | None = None) -> list[dict]:
+    """One row per model, batch size and sequence length: seconds per training step, characters/s and GFLOP/s
+    (6 FLOPs per weight per character, attention's own products not counted)."""
+    rows = []
+    for name, mcfg in (models or SWEEP_MODELS).items():
+        for B in batch_sizes:
+            for T in seq_lengths:
+                cfg = dict(mcfg, window=T) if mcfg["cell"] == "transformer" else mcfg
+                train_cfg = TrainConfig(batch_size=B, seq_len=T, lr=1e-3, weight_decay=0.1)
+                cps, weights = train_speed(cfg, train_cfg, steps, warmup=1)
+                rows.append({"model": name, "weights": weights, "batch_size": B, "seq_len": T,
+                             "step_s": float(f"{B * T / cps:.4g}"), "chars_s": round(cps, 1),
+                             "gflops": float(f"{6 * weights * cps / 1e9:.4g}")})
+    return rows
+
+
+def bench_sweep(seq_lengths: list[int], batch_sizes: list[int], steps: int, record: str | None = None,
+                models: dict | None = None) -> dict:
+    """Print the sweep's table (and the matrix-multiply rate that its shares are of); with `record`, write it there
+    as JSON (the app's Learning view draws it)."""
+    if not seq_lengths or not batch_sizes or min(seq_lengths + batch_sizes) < 1:
+        raise ValueError("--sequence-lengths and --batch-sizes take numbers of at least 1, e.g. 64,128,256 and 1,4,64")
+    load = os.getloadavg()[0]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device cpu, load average {load:.2f} "
+          "(1 min) at the start")
+    peak = matmul_gflops()
+    print(f"matrix multiply (2048^3 fp32): {peak:,.1f} GFLOP/s\n")
+    rows = sweep(seq_lengths, batch_sizes, steps, models)
+    print("| model | weights | batch x seq | s/step | chars/s | GFLOP/s | % of matmul |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        r["share"] = float(f"{r['gflops'] / peak:.3g}")
+        print(f"| {r['model']} | {r['weights']:,} | {r['batch_size']} x {r['seq_len']} | {r['step_s']:.3f} | "
+              f"{r['chars_s']:,.0f} | {r['gflops']:.1f} | {100 * r['share']:.0f} % |")
+    end = os.getloadavg()[0]
+    print(f"\nload average {end:.2f} (1 min) at the end")
+    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": "cpu",
+           "load_average": [round(load, 2), round(end, 2)], "matmul_gflops": round(peak, 1), "steps": steps,
+           "date": time.strftime("%Y-%m-%d"), "rows": rows}
+    if record:
+        with open(record, "w", encoding="utf-8") as f:
+            json.dump(out, f, indent=1)
+            f.write("\n")
+        print(f"recorded in {record}")
+    return out
