@@ -8,11 +8,13 @@ layer's keys and values of the last W characters (a key/value cache) and how man
 streams one character at a time, texts are scored in chunks, and training carries the cache from chunk to chunk
 (detached, as the RNNs' state is), like Transformer-XL.
 
-State: (keys, values, n), keys and values (L, B, W, C) with the newest position last, n (L, B) the number of valid
-positions at their end (the same in every layer; kept per layer so that the batch is dimension 1 of every tensor,
-as the RNNs' states: the trainer, scoring and the test-time readings select, reset and concatenate streams on it).
-A reset stream (n = 0) sees none of its zeroed slots. n is a float32 tensor (so that code which moves a state
-moves it too), exact far beyond any window.
+State: ((keys, values) of each layer, n), keys and values (1, B, W, C) with the newest position last, n (1, B) the
+number of valid positions at their end, the same in every layer. Every tensor has the batch as dimension 1, as the
+RNNs' states (charrnn.kinds): the trainer, scoring and the test-time readings select, reset and concatenate streams
+on it. A reset stream (n = 0) sees none of its zeroed slots. n is float32 (so that code which moves a state moves it
+too), exact far beyond any window. A layer's keys and values are separate tensors, not slices of one (L, ...) stack,
+so that a one-character step copies each once (the attention reads the last W - 1 cached and the new one, which
+are the new cache as they are), not twice.
 
 Memory: a layer's key at position p was computed from the layer below at p, which saw W - 1 characters before p,
 so a prediction can depend on the last character read and on up to L (W - 1) characters before it.
@@ -42,8 +44,8 @@ class Block(nn.Module):
         self.proj = nn.Linear(4 * width, width)
 
     def forward(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, bias: torch.Tensor):
-        """x (B, T, C), the cache's keys and values (B, W, C), bias (B, heads, T, W + T) -> the block's output
-        (B, T, C), and the keys and values of the cache and the chunk (B, W + T, C)."""
+        """x (B, T, C), the cached keys and values it may see (B, W - 1, C), bias (B, heads, T, W - 1 + T) -> the
+        block's output (B, T, C), and the keys and values of the cache and the chunk (B, W - 1 + T, C)."""
         B, T, C = x.shape
         q, k, v = self.qkv(self.ln1(x)).split(C, -1)
         k, v = torch.cat([keys, k], 1), torch.cat([values, v], 1)
@@ -71,6 +73,7 @@ class Transformer(nn.Module):
         self.blocks = nn.ModuleList(Block(hidden_size, heads, dropout) for _ in range(num_layers))
         self.ln_f = nn.LayerNorm(hidden_size)
         self.register_buffer("slopes", alibi_slopes(heads), persistent=False)
+        self._steady = None  # (batch, dtype, device) and the attention bias of a step with every cache full
         # GPT-2's initialisation: N(0, 0.02), the projections onto the residual stream scaled by 1/sqrt(2L) so that
         # its variance does not grow with depth.
         for name, p in self.named_parameters():
@@ -82,33 +85,40 @@ class Transformer(nn.Module):
 
     def empty_state(self, batch: int, like: torch.Tensor):
         """The start of a text: empty caches for `batch` streams, on `like`'s device and in its float type."""
-        L, W, C = len(self.blocks), self.window, self.hidden_size
-        zeros = like.new_zeros(L, batch, W, C)
-        return zeros, zeros, like.new_zeros(L, batch, dtype=torch.float32)
+        zeros = like.new_zeros(1, batch, self.window, self.hidden_size)
+        return (*((zeros, zeros) for _ in self.blocks), like.new_zeros(1, batch, dtype=torch.float32))
 
     def attention_bias(self, n: torch.Tensor, T: int, dtype: torch.dtype) -> torch.Tensor:
-        """The additive attention mask (B, heads, T, W + T): ALiBi's -slope x distance where a query may look
+        """The additive attention mask (B, heads, T, W - 1 + T): ALiBi's -slope x distance where a query may look
         (itself and the W - 1 characters before it, among the valid ones), -inf elsewhere. n (B,) valid cached
-        positions per stream. The cache's slot j (0..W-1) holds position j - W, the chunk's step t position t."""
+        positions per stream. The keys are the cache's last W - 1 (positions -(W - 1)..-1) and the chunk's T."""
         W, device = self.window, n.device
-        key_pos = torch.arange(-W, T, device=device)
-        dist = torch.arange(T, device=device)[:, None] - key_pos[None, :]  # (T, W + T)
+        key_pos = torch.arange(1 - W, T, device=device)
+        dist = torch.arange(T, device=device)[:, None] - key_pos[None, :]  # (T, W - 1 + T)
         seen = (dist >= 0) & (dist < W)
-        valid = key_pos[None, :] >= -n.round().long()[:, None]  # (B, W + T): the chunk, and the cache's last n
-        bias = -self.slopes.to(device, dtype)[:, None, None] * dist.to(dtype)  # (heads, T, W + T)
+        valid = key_pos[None, :] >= -n.round().long()[:, None]  # (B, W - 1 + T): the chunk, and the cache's last n
+        bias = -self.slopes.to(device, dtype)[:, None, None] * dist.to(dtype)  # (heads, T, W - 1 + T)
         return bias[None].masked_fill(~(seen[None] & valid[:, None, :])[:, None], float("-inf"))
 
     def forward(self, x: torch.Tensor, state=None):
         B, T, _ = x.shape
-        keys, values, n = self.empty_state(B, x) if state is None else state
+        W = self.window
+        state = self.empty_state(B, x) if state is None else state
+        *layers, n = state
         h = self.inp(x) if self.inp is not None else x
-        bias = self.attention_bias(n[0], T, h.dtype)
-        new_keys, new_values = [], []
-        for l, block in enumerate(self.blocks):
-            h, k, v = block(h, keys[l], values[l], bias)
-            new_keys.append(k[:, -self.window:])
-            new_values.append(v[:, -self.window:])
-        return self.ln_f(h), (torch.stack(new_keys), torch.stack(new_values), (n + T).clamp(max=self.window))
+        if T == 1 and bool((n >= W).all()):  # writing's steady state, every cache full: the same bias at each step
+            key = (B, h.dtype, h.device)
+            if self._steady is None or self._steady[0] != key:
+                self._steady = (key, self.attention_bias(n[0], 1, h.dtype))
+            bias = self._steady[1]
+        else:
+            bias = self.attention_bias(n[0], T, h.dtype)
+        new = []
+        for block, (keys, values) in zip(self.blocks, layers):
+            # The last W - 1 cached positions: what the chunk's first character may still see.
+            h, k, v = block(h, keys[0, :, 1:], values[0, :, 1:], bias)  # k, v: (B, W - 1 + T, C)
+            new.append((k[None, :, -W:], v[None, :, -W:]))
+        return self.ln_f(h), (*new, (n + T).clamp(max=W))
 
     @property
     def horizon(self) -> int:
