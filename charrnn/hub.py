@@ -19,6 +19,7 @@ import torch
 from . import space
 from .card import model_card
 from .checkpoint import CARD, CONFIG, WEIGHTS, CheckpointError, checkpoint_dir, load_dir, read_record
+from .record import UNFINISHED
 from .mixture import is_mixture, load_mixture
 from .model import CharRNN
 
@@ -230,9 +231,11 @@ def space_files(root=".", hardware: str = space.ZEROGPU) -> dict[str, bytes]:
                for p in (root / top).rglob("*") if p.is_file()]
     for rel in sorted(filter_repo_objects(present, allow_patterns=SPACE_CODE, ignore_patterns=SPACE_SKIP)):
         files[rel] = (root / rel).read_bytes()
-    # Hidden entries are save()'s temporary and previous copies; a directory without config.json is no checkpoint.
+    # Hidden entries are save()'s temporary and previous copies; a directory without config.json is no checkpoint,
+    # and a run still training (committed as it goes, to be resumed) is not served.
     ckpts = sorted(d for d in (root / "checkpoints").glob("*") if d.is_dir() and not d.name.startswith(".")
-                   and (d / CONFIG).exists()) if (root / "checkpoints").is_dir() else []
+                   and (d / CONFIG).exists() and read_record(d).get("status") not in UNFINISHED
+                   ) if (root / "checkpoints").is_dir() else []
     if not ckpts:
         raise HubError("no checkpoint under checkpoints/: train one first (python train.py --preset lstm)")
     for d in ckpts:

@@ -36,6 +36,7 @@ import re
 SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}  # in the order tables and plots show them
 # What checkpoint.save adds from the model and its weights file.
 MODEL_FIELDS = ("charrnn_format", "model", "dtype", "num_params", "weights_sha256")
+UNFINISHED = ("training", "interrupted")  # the statuses of a run that --resume continues
 
 
 def caller_fields(record: dict) -> dict:

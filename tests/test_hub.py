@@ -412,6 +412,14 @@ def test_the_space_gets_exactly_what_it_needs(project):
         hub.space_files(root)
 
 
+def test_a_run_still_training_is_not_put_on_the_space(project, tiny_checkpoints):
+    """Long runs are committed as they go (to be resumed in a later session): the Space gets finished ones only."""
+    root, expected = project
+    shutil.copytree(tiny_checkpoints["unfinished"], root / "checkpoints" / "running")
+    assert charrnn.checkpoint.read_record(root / "checkpoints" / "running")["status"] == "training"
+    assert set(hub.space_files(root, "cpu-basic")) == expected
+
+
 def test_push_without_a_token_says_how_to_log_in(checkpoints, monkeypatch):
     import huggingface_hub
 
