@@ -35,6 +35,11 @@ SHIPPED = {"Course notebook (2010 RNN, 50k characters)": HERE / "checkpoints" / 
            "GRU": HERE / "checkpoints" / "gru",
            "LSTM": HERE / "checkpoints" / "lstm",
            "GRU, large": HERE / "checkpoints" / "gru-large"}
+# What each is, under the model menu, where its cell's sentence (charrnn.cells) would not tell it apart.
+ABOUT = {"Course notebook (2010 RNN, 50k characters)": "The course notebook's network: the 2010 design at 128 units, "
+                                                       "trained one character at a time on the first 50,000 characters.",
+         "Paper RNN, trained properly": "The same 2010 network, 768 units, trained in batches on the whole corpus.",
+         "GRU, large": "The GRU with a bigger memory, 704 units a layer."}
 
 INTRO = """# charrnn · write like Molière
 Networks that write one character at a time, trained on Molière's plays: from a course notebook's 2010
@@ -44,10 +49,12 @@ network to the gated cells (GRU, LSTM) that replaced it. They know no words: the
 def build_app(models: dict[str, charrnn.CharRNN]) -> gr.Blocks:
     """The demo over `models` (readable name -> loaded model), with its queue set for a 2-vCPU machine; on a
     ZeroGPU Space the heavy analyses borrow its GPU (ui/gpu.py)."""
-    catalog = Catalog(models, gpu.device())
+    catalog = Catalog(models, gpu.device(), ABOUT)
     with gr.Blocks(title="charrnn · write like Molière", analytics_enabled=False) as demo:
         gr.Markdown(INTRO)
         model = gr.Dropdown(catalog.choices(), value=catalog.best, label="Model", elem_id="model")
+        about = gr.Markdown(catalog.about(catalog.best), elem_id="model-about")
+        model.change(catalog.about, model, about, api_visibility="private", preprocess=False)
         # Tabs wrap onto a second line rather than hide in an overflow menu: on a phone every view stays in sight.
         with gr.Tabs(overflow_behavior="wrap"):
             with gr.Tab("Write", id="write"):

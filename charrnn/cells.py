@@ -371,23 +371,37 @@ class Cell:
     units: Callable | None = None
     unit_kinds: tuple[str, ...] = ("state",)  # what each group of a layer's hidden_size units is, in the hook's order
     options: tuple[str, ...] = ()  # the ModelConfig fields that only this cell takes, passed to build by name
+    about: str = ""  # what it is, in a sentence for the demo's visitors
 
 
 CELLS: dict[str, Cell] = {
     # The paper's output layer y = softmax(V s) has no bias; the other cells get the usual one.
     "paper": Cell(PaperRNN, "simple (Elman) RNN with sigmoid state, Mikolov et al. (2010)", "mikolov-2010",
-                  head_bias=False, units=_paper_units),
+                  head_bias=False, units=_paper_units,
+                  about="Mikolov et al.'s 2010 network: after each character it rewrites its whole memory, one vector "
+                        "squashed by a sigmoid, from that character and the memory before."),
     "rnn": Cell(_torch_cell(nn.RNN), "Elman RNN with tanh state", "elman-rnn", regularised=partial(LockedRecurrence, "rnn"),
-                units=_fused_units),
-    "gru": Cell(_torch_cell(nn.GRU), "GRU", "gru", regularised=partial(LockedRecurrence, "gru"), units=_fused_units),
+                units=_fused_units, about="The 2010 design with a tanh state: it rewrites its whole memory after each "
+                                          "character."),
+    "gru": Cell(_torch_cell(nn.GRU), "GRU", "gru", regularised=partial(LockedRecurrence, "gru"), units=_fused_units,
+                about="A gated recurrent unit: at each character, gates decide how much of its memory to keep and how "
+                      "much to overwrite, so what it read earlier can last."),
     "lstm": Cell(_torch_cell(nn.LSTM), "LSTM", "lstm", regularised=partial(LockedRecurrence, "lstm"), units=_fused_units,
-                 unit_kinds=("hidden", "cell")),
+                 unit_kinds=("hidden", "cell"),
+                 about="A long short-term memory: a cell state that gates protect, written to and read from, so that "
+                       "what it read long ago can survive."),
     "ln-lstm": Cell(LayerNormLSTM, "LSTM with layer normalisation (Ba et al. 2016)", "layer-norm-lstm",
-                    regularised=LayerNormLSTM, units=_ln_lstm_units, unit_kinds=("hidden", "cell")),
+                    regularised=LayerNormLSTM, units=_ln_lstm_units, unit_kinds=("hidden", "cell"),
+                    about="An LSTM whose gates are normalised at every step, which steadies its training."),
     # No recurrent matrix, so no DropConnect on one (weight_drop): ModelConfig refuses the regularised build.
-    "mingru": Cell(MinGRU, "minimal GRU, parallel scan (Feng et al. 2024)", "mingru", units=_mingru_units),
+    "mingru": Cell(MinGRU, "minimal GRU, parallel scan (Feng et al. 2024)", "mingru", units=_mingru_units,
+                   about="A minimal GRU (2024): its gates read the character, not the memory, so a whole text trains "
+                         "at once, as a parallel scan, and it still writes one character at a time."),
     # Not a recurrence, on the same contract (charrnn.transformer): its carried state is a key/value cache. Its
     # residual stream is not a state carried from step to step, so the Inside view's units are not offered.
     "transformer": Cell(Transformer, "causal transformer, ALiBi positions, sliding window", "transformer",
-                        options=("heads", "window")),
+                        options=("heads", "window"),
+                        about="A transformer, what replaced the RNNs: no memory rewritten at each step; each character "
+                              "looks back directly, through attention, at the characters before it, all trained at "
+                              "once."),
 }

@@ -180,3 +180,20 @@ def test_the_shipped_inside_records_are_well_formed():
     for name in ("seed", "paper-rnn", "gru", "lstm", "gru-large"):
         record = charrnn.checkpoint.read_record(app.HERE / "checkpoints" / name)
         assert charrnn.record.inside_problem(record["inside"]) is None, name
+
+
+def test_the_line_under_the_model_menu_says_what_each_model_is(models):
+    """A sentence per cell (cells.CELLS), the app's own for the shipped models its cell would not tell apart, the
+    mixture's, and the size; the page shows the best model's first and follows the menu."""
+    catalog = Catalog(models, about={"gru": "A sentence of the app's own."})
+    assert catalog.about("gru") == f"**gru**: A sentence of the app's own. {models['gru'].num_params():,} weights."
+    for name, m in models.items():
+        said = Catalog(models).about(name)
+        expected = "networks' predictions averaged" if name == MIXTURE else cells.CELLS[m.config.cell].about
+        assert said.startswith(f"**{name}**: ") and expected in said and f"{m.num_params():,} weights" in said, name
+    demo = app.build_app(models)
+    shown = [c for c in demo.config["components"] if c.get("props", {}).get("elem_id") == "model-about"]
+    assert len(shown) == 1 and shown[0]["props"]["value"] == Catalog(models, about=app.ABOUT).about(MIXTURE)
+    menu = next(c["id"] for c in demo.config["components"] if c.get("props", {}).get("elem_id") == "model")
+    assert any([list(t) for t in d["targets"]] == [[menu, "change"]] and list(d["outputs"]) == [shown[0]["id"]]
+               for d in demo.config["dependencies"])

@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Iterator, Literal, TypeVar
 import gradio as gr
 
 from charrnn import deadline as clock
+from charrnn.cells import CELLS
 from charrnn.deadline import DeadlineExceeded
 from charrnn.fast import for_writing, recorded_form
 from charrnn.model import CharRNN
@@ -46,10 +47,10 @@ class Catalog:
     device: where the heavy analyses read the models (ui/gpu.py: "cuda" on a ZeroGPU Space); everything else, and a
     heavy call the GPU refused, reads them on the CPU."""
 
-    def __init__(self, models: dict, device: str = "cpu"):
+    def __init__(self, models: dict, device: str = "cpu", about: dict[str, str] | None = None):
         if not models:
             raise ValueError("the app needs at least one model")
-        self.models = models
+        self.models, self.sentences = models, about or {}
         # The best model is the one with the lowest recorded validation loss: never chosen on the test split.
         held_out = {n: v for n, m in models.items() if (v := recorded_nats(m.record, "val")) is not None}
         self.best = min(held_out, key=held_out.get) if held_out else next(iter(models))
@@ -73,6 +74,17 @@ class Catalog:
 
     def names(self) -> list[str]:
         return list(self.models)
+
+    def about(self, name) -> str:
+        """What model `name` is, in a sentence and its size, for the line under the model menu: the sentence the app
+        gives it (`about`), else its cell's (cells.CELLS), or what a mixture is."""
+        m = self[name]
+        size = f"{m.num_params() / 1e6:.1f} million weights" if m.num_params() >= 1e5 else f"{m.num_params():,} weights"
+        size = size[0].upper() + size[1:]
+        if not isinstance(m, CharRNN):
+            return (f"**{name}**: {len(m.members)} networks' predictions averaged, with weights fitted on text they "
+                    f"never trained on. {size} in all.")
+        return f"**{name}**: {self.sentences.get(name) or CELLS[m.config.cell].about} {size}."
 
     def choices(self) -> list[tuple[str, str]]:
         """(label, name) pairs for a dropdown: the best model marked as such."""
