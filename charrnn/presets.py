@@ -27,7 +27,7 @@ PRESETS: dict[str, dict] = {
     "gru": _gated("gru", "GRU"),
     # The minimal GRU (Feng et al. 2024) at the gru preset's parameter count (2.53 M to its 2.51 M): its layers have
     # no recurrent matrix (2H(in + 1) weights to the GRU's 3H(in + H + 2)), so the same count buys a wider, deeper
-    # stack: 3 layers of 768. Not yet trained: no checkpoint ships with it.
+    # stack: 3 layers of 768. In training (docs/transformer.md): no checkpoint ships with it yet.
     "mingru": _gated("mingru", "minGRU", hidden_size=768, num_layers=3),
     # The bigger hidden state: the largest 2-layer GRU whose float16 weights (4.7 M) fit the 10 MB a
     # checkpoint may take. Its validation loss had flattened by epoch 15 at hidden 512, and an epoch
