@@ -49,14 +49,17 @@ def fmt_duration(seconds: float) -> str:
 
 def inside_section(inside: dict) -> list[str]:
     """The card's short account of the record's "inside" (python -m charrnn inside --record)."""
-    h, u = inside["horizon"], inside["units"]
+    h, u = inside["horizon"], inside.get("units")
     at = {name: f"k = {k}" if k else f"no k up to {h['max_distance']}" for name, k in h["below"].items()}
     lines = ["## Inside the model", "",
              f"How far back it looks: the dependence of a prediction on the character k steps back (the norm of the "
              f"gradient of log p(x_t) with respect to the {h['input']} input at t - k, averaged over {h['positions']} "
              f"positions of {h['text']}) falls below 10 % of its value at k = 1 at {at['10%']}, below 1 % at "
-             f"{at['1%']}.", "",
-             f"Units that mean something: for each feature of play text, the units whose activation alone tells it "
+             f"{at['1%']}.", ""]
+    if u is None:  # a cell without units to read (cells.CELLS)
+        return lines + ["Its hidden units are not read: it carries no state from step to step.", "", "```bash",
+                        inside["command"], "```", ""]
+    lines += [f"Units that mean something: for each feature of play text, the units whose activation alone tells it "
              f"best, by ROC AUC (chosen on {u['chosen_on']}; AUC on {u['measured_on']}). Features with a unit of "
              f"AUC ≥ {u['auc_bar']}: {u['features_above_bar']} of {len(u['features'])}. A unit marked (+) is high "
              "where the feature holds, (−) low.", "",

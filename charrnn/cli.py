@@ -135,18 +135,19 @@ def look_inside(args) -> None:
     model, train_text, test_text = _model_and_texts(args)
     result = inside.inside_record(model, train_text, test_text, args.positions, args.max_distance, args.warmup,
                                   log=lambda s: print(s, flush=True))
-    h, u = result["horizon"], result["units"]
+    h, u = result["horizon"], result.get("units")  # no units: a cell without units to read (the transformer)
     print(f"{args.checkpoint}: dependence on the character k back, relative to k = 1 ({h['positions']} positions):")
     print("  " + "  ".join(f"k={k}: {h['relative'][k - 1]:.3g}" for k in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
                            if k <= h["max_distance"]))
     beyond = f"more than {h['max_distance']}"
     print("  below " + ", ".join(f"{name} at k = {k or beyond}" for name, k in h["below"].items()))
-    print(f"best unit per feature (chosen on {u['chosen_on']}; AUC on {u['measured_on']}):")
-    for name, f in u["features"].items():
-        best = f["units"][0] if f["units"] else None
-        print(f"  {name:<16} {f['share']:6.1%} of the characters  "
-              + (f"{best['name']:<20} {'+-'[best['sign'] < 0]}  AUC {best['auc']}" if best else "never holds there"))
-    print(f"  {u['features_above_bar']} of {len(u['features'])} features have a unit with AUC >= {u['auc_bar']}")
+    if u is not None:
+        print(f"best unit per feature (chosen on {u['chosen_on']}; AUC on {u['measured_on']}):")
+        for name, f in u["features"].items():
+            best = f["units"][0] if f["units"] else None
+            print(f"  {name:<16} {f['share']:6.1%} of the characters  "
+                  + (f"{best['name']:<20} {'+-'[best['sign'] < 0]}  AUC {best['auc']}" if best else "never holds there"))
+        print(f"  {u['features_above_bar']} of {len(u['features'])} features have a unit with AUC >= {u['auc_bar']}")
     if args.record:
         command = (f"python -m charrnn inside --checkpoint {args.checkpoint} --data {args.data} --positions "
                    f"{args.positions} --max-distance {args.max_distance} --warmup {args.warmup} --record")

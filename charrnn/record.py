@@ -87,8 +87,12 @@ def inside_problem(inside) -> str | None:
             and all(k is None or (_count(k) and k > 0) for k in h["below"].values())):
         return ("an inside horizon without what every one holds (text, input, positions, max_distance, a list of finite "
                 f"relative values, and below: {', '.join(HORIZON_MARKS)} each a distance or null)")
+    if not isinstance(inside.get("command"), str):
+        return "an inside section without the command that measured it"
+    if "units" not in inside:  # a model without units to read (the transformer): its horizon only
+        return None
     features = u.get("features") if isinstance(u, dict) else None
-    if not (isinstance(features, dict) and isinstance(inside.get("command"), str)
+    if not (isinstance(features, dict)
             and all(isinstance(u.get(k), str) for k in ("chosen_on", "measured_on"))
             and _count(u.get("features_above_bar")) and _finite(u.get("auc_bar"))):
         return ("an inside units section without what every one holds (chosen_on, measured_on, auc_bar, "

@@ -137,3 +137,33 @@ def test_the_transformer_preset_fits_a_shipped_checkpoint_and_reaches_508_charac
     model = charrnn.CharRNN(charrnn.ModelConfig(vocab=vocab, **PRESETS["transformer"]["model"]))
     assert 2 * model.num_params() < 10_000_000  # float16 weights under a checkpoint's 10 MB
     assert model.rnn.horizon == 4 * 127
+
+
+def test_the_inside_command_records_a_transformer_s_horizon_and_says_it_has_no_units(corpus_file, tmp_path, capsys):
+    """The horizon is a gradient with respect to the input, which a transformer has; its units are not read. The
+    record, its card and the app's Inside view take a record without units."""
+    import json
+
+    from charrnn.cli import main
+    from charrnn.training import Run, TrainConfig, train
+    from tests.test_inside import ARGS
+    from ui.inside import Inside
+    from ui.validate import Catalog
+
+    text = corpus_file.read_text(encoding="utf-8")
+    train_text, test_text = charrnn.data.split(text)
+    model = tiny_model("transformer", text=text, hidden_size=16, num_layers=2, embed_size=16, heads=2, window=6)
+    cfg = TrainConfig(batch_size=4, seq_len=16, epochs=1, lr=1e-2, warmup_steps=5, sample_length=10, seed=0,
+                      val_chars=500)
+    train(model, Run(train_text, test_text, cfg, tmp_path / "t", info={"command": "test"}, progress=False))
+    main(["inside", "--checkpoint", str(tmp_path / "t"), "--data", str(corpus_file), *ARGS, "--record"])
+    assert "units: not measured (its cell, 'transformer', offers no reading of its hidden units" in capsys.readouterr().out
+    inside = json.loads((tmp_path / "t" / "config.json").read_text())["inside"]
+    assert set(inside) == {"horizon", "command"} and inside["horizon"]["relative"][0] == 1.0
+    # Beyond L (W - 1) + 1 = 11 characters back nothing reaches the prediction: the recorded curve says so.
+    assert all(r == 0 for r in inside["horizon"]["relative"][11:]) and inside["horizon"]["relative"][10] > 0
+    assert "Its hidden units are not read" in (tmp_path / "t" / "README.md").read_text()
+    view = Inside(Catalog({"t": charrnn.load(tmp_path / "t")}))
+    assert view.horizon("t")[0][0] == {"k": 1, "relative": 1.0}
+    assert "| t |" in view.all_horizons()[1] and "no units to read" in view.all_horizons()[1]
+    assert view.unit_options("t") == ([], "0")

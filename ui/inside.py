@@ -192,10 +192,11 @@ class Inside:
         for name in self.catalog.names():
             record = self.catalog[name].record.get("inside")
             if record:
-                h, u = record["horizon"], record["units"]
+                h, u = record["horizon"], record.get("units")
                 series.append((name, h["relative"]))
                 below = [str(k) if k else f"> {h['max_distance']}" for k in h["below"].values()]
-                rows.append(f"| {name} | {' | '.join(below)} | {u['features_above_bar']} of {len(u['features'])} |")
+                units = f"{u['features_above_bar']} of {len(u['features'])}" if u else "no units to read"
+                rows.append(f"| {name} | {' | '.join(below)} | {units} |")
         if not rows:
             return "", f"No model here has an inside record: `{HOW}` writes one."
         table = ["| model | below 10 % at k | below 1 % at k | features with a unit of AUC ≥ 0.95 |",

@@ -99,6 +99,9 @@ def inside_record(model, train_text: str, test_text: str, positions: int, max_di
     text, words = tuning_text(train_text, model.record.get("training", {}))
     log(f"  horizon: {positions} positions of {words}, distances 1 to {max_distance}")
     curve = {"text": words, **horizon.memory_horizon(model, text, positions, max_distance, warmup)}
+    if probe.not_readable(model, units=True):  # a transformer: no state per step whose units could be read
+        log(f"  units: not measured ({probe.not_readable(model, units=True)})")
+        return {"horizon": curve}
     return {"horizon": curve, "units": best_units(model, train_text, test_text, model.record.get("training", {}), log)}
 
 
