@@ -42,6 +42,7 @@ from .record import recorded_nats
 from .units import bits
 
 OPSET = 17
+SITE_JSON = "models.json"  # what the page reads first: its models, limits and charts
 RUNTIME_FILES = ("ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs", "ort.wasm.min.mjs")
 
 
@@ -170,6 +171,11 @@ def model_info(name: str, model: CharRNN, file: str) -> dict:
             "test_bpc": None if test is None else bits(test), "val_bpc": None if val is None else bits(val)}
 
 
+def site_json(site: dict) -> bytes:
+    """The page's models.json."""
+    return json.dumps(site, ensure_ascii=False, indent=1).encode("utf-8")
+
+
 def runtime_dir(root: Path) -> Path:
     return root / "node_modules" / "onnxruntime-web" / "dist"
 
@@ -184,14 +190,14 @@ def export_site(models: dict[str, CharRNN], out: str | Path, page: str | Path, l
     character, as the app colours them) and `charts` (the Learning view's SVG, drawn by the app's code, by name).
     The page's stylesheets are the app's (the style.css beside `page`, copied as app.css) and its own. Returns the files written."""
     out, page = Path(out), Path(page)
-    if out.exists() and any(out.iterdir()) and not (out / "models.json").exists():
+    if out.exists() and any(out.iterdir()) and not (out / SITE_JSON).exists():
         raise WebExportError(f"{out} exists and holds no exported site: choose a new or empty directory")
     runtime = runtime_dir(page)
     missing = [f for f in RUNTIME_FILES if not (runtime / f).exists()]
     if missing:
         raise WebExportError(f"onnxruntime-web is not installed in {page} ({', '.join(missing)} missing): "
                              f"run `npm ci` in {page}")
-    if (out / "models.json").exists():  # an earlier export: its models go, so that none of another set is left
+    if (out / SITE_JSON).exists():  # an earlier export: its models go, so that none of another set is left
         shutil.rmtree(out / "models", ignore_errors=True)
     (out / "models").mkdir(parents=True, exist_ok=True)
     written = []
@@ -215,6 +221,6 @@ def export_site(models: dict[str, CharRNN], out: str | Path, page: str | Path, l
     site = {"models": infos, "limits": limits, "normalize": normalisation(), "start": START,
             "sample_prompt": SAMPLE_PROMPT, "app_url": app_url,
             "loss_classes": loss_classes or [], "charts": charts or {}}
-    (out / "models.json").write_text(json.dumps(site, ensure_ascii=False, indent=1), encoding="utf-8")
-    written.append(out / "models.json")
+    (out / SITE_JSON).write_bytes(site_json(site))
+    written.append(out / SITE_JSON)
     return written
