@@ -285,6 +285,35 @@ def web_charts(models: dict) -> dict[str, str]:
             "horizon_table": horizon_table}
 
 
+def web_views(models: dict) -> tuple[dict[str, dict], dict]:
+    """What the page shows per model as the app does, made now by the app's own code, Markdown as HTML: Learning's
+    key figures and training samples, and the units Inside shades a text by (ui/inside.py, ui/learned.py); and
+    what the Inside view needs for every model (its example, input limit, colours and legend)."""
+    from markdown_it import MarkdownIt
+
+    from ui import inside as inside_view
+    from ui.learned import Learned
+    from ui.validate import Catalog
+
+    md = MarkdownIt("commonmark")
+    catalog = Catalog(models)
+    learned, looking = Learned(catalog), inside_view.Inside(catalog)
+    per_model = {}
+    for name in models:
+        units = looking.recorded_units(name)
+        if units:
+            units["notes"] = {i: md.renderInline(n) for i, n in units["notes"].items()}
+            for f in units["features"]:
+                f["note"] = md.renderInline(f["note"])
+        per_model[name] = {"key_figures": md.render(learned.key_figures(name)),
+                           "samples": [[md.renderInline(caption), play]
+                                       for caption, play in learned.training_samples(name)],
+                           "units": units}
+    page = {"example": inside_view.EXAMPLE, "max_chars": inside_view.MAX_INSIDE_CHARS,
+            "positive": inside_view.POSITIVE, "negative": inside_view.NEGATIVE, "legend": inside_view.SHADE_LEGEND}
+    return per_model, page
+
+
 def _export(names: list[str], out: Path, app_url: str | None) -> tuple[Path, list[Path]]:
     """The static site of the models `names` (as --models names them) written into `out`: (out, the files written)."""
     import app
@@ -293,7 +322,7 @@ def _export(names: list[str], out: Path, app_url: str | None) -> tuple[Path, lis
 
     models = {label: load(source) for label, source in _web_models(names).items()}
     return Path(out), export_site(models, out, app.HERE / "ui" / "web", limits.as_dict(), app_url, web_loss_classes(),
-                                  web_charts(models))
+                                  web_charts(models), *web_views(models))
 
 
 def export_web(args) -> None:

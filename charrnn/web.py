@@ -193,7 +193,8 @@ def model_info(name: str, model: CharRNN, file: str) -> dict:
     test, val = recorded_nats(record, "test"), recorded_nats(record, "val")
     return {"name": name, "file": file, "vocab": model.config.vocab, "cell": model.config.cell,
             "card_name": CELLS[model.config.cell].card_name, "num_layers": model.config.num_layers,
-            "hidden_size": model.config.hidden_size, "state": state_names(model), "num_params": model.num_params(),
+            "hidden_size": model.config.hidden_size, "state": state_names(model), "layers": layer_names(model),
+            "num_params": model.num_params(),
             "dtype": record.get("dtype", "float32"),
             "test_bpc": None if test is None else bits(test), "val_bpc": None if val is None else bits(val)}
 
@@ -209,12 +210,15 @@ def runtime_dir(root: Path) -> Path:
 
 def export_site(models: dict[str, CharRNN], out: str | Path, page: str | Path, limits: dict,
                 app_url: str | None = None, loss_classes: list | None = None,
-                charts: dict[str, str] | None = None) -> list[Path]:
+                charts: dict[str, str] | None = None, views: dict[str, dict] | None = None,
+                inside: dict | None = None) -> list[Path]:
     """Write the static site into directory `out`: the page's files from `page` (ui/web), the runtime's files from
     its npm package there, and per model NAME.onnx; models.json lists them in the given order with the input limits,
     the normalisation tables, the start character, `app_url` (the full app, linked from the page; None = no
     link) and `loss_classes` ([upper bound in bits or None for no bound, label, colour] per class of a scored
-    character, as the app colours them) and `charts` (the Learning view's SVG, drawn by the app's code, by name).
+    character, as the app colours them), `charts` (the Learning view's SVG, drawn by the app's code, by name),
+    `views` (by model name, what the app's views show of it: added to the model's entry) and `inside` (what the
+    Inside view needs for every model).
     The page's stylesheets are the app's (the style.css beside `page`, copied as app.css) and its own. Returns the files written."""
     out, page = Path(out), Path(page)
     if out.exists() and any(out.iterdir()) and not (out / SITE_JSON).exists():
@@ -244,10 +248,11 @@ def export_site(models: dict[str, CharRNN], out: str | Path, page: str | Path, l
         written.append(out / file)
         info = model_info(name, model, file)
         info["bytes"] = (out / file).stat().st_size
+        info.update((views or {}).get(name, {}))
         infos.append(info)
     site = {"models": infos, "limits": limits, "normalize": normalisation(), "start": START,
             "sample_prompt": SAMPLE_PROMPT, "app_url": app_url,
-            "loss_classes": loss_classes or [], "charts": charts or {}}
+            "loss_classes": loss_classes or [], "charts": charts or {}, "inside": inside or {}}
     (out / SITE_JSON).write_bytes(site_json(site))
     written.append(out / SITE_JSON)
     return written
