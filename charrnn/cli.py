@@ -9,7 +9,7 @@
     writing       the writing form (int8, bf16 or float32) fastest on this CPU, and its test loss (--record)
     mix           a mixture of checkpoints, its weights fitted on their validation slice, measured and saved
     push          publish a checkpoint as a Hugging Face model repo
-    deploy-space  publish the demo as a Hugging Face Space
+    deploy-space  publish the demo as a Hugging Face Space (the Gradio app, or with --static its static edition)
     export-web    the static edition: a site that runs the models in the visitor's browser (ONNX Runtime Web)
     compress      compress a text file with a model (an arithmetic coder driven by its predictions)
     decompress    the text back, exactly
