@@ -101,7 +101,7 @@ def test_greedy_writing_in_the_page_is_the_library_s(page, web_models, name, pro
     generate(page, name, prompt, 200, 0)
     written(page, 200)
     expected = "".join(charrnn.generate(web_models[name].float(), prompt, 200, temperature=0))
-    # textContent: the tiny LSTM writes only line breaks, of which Chromium's innerText sometimes drops the trailing ones
+    # textContent: the tiny LSTM writes only line breaks, and Chromium's innerText sometimes drops trailing ones
     assert page.locator("#output .play").evaluate("e => e.textContent") == prompt + expected
 
 
