@@ -9,7 +9,7 @@
     writing       the writing form (int8, bf16 or float32) fastest on this CPU, and its test loss (--record)
     mix           a mixture of checkpoints, its weights fitted on their validation slice, measured and saved
     push          publish a checkpoint as a Hugging Face model repo
-    deploy-space  publish the demo as a Hugging Face Space
+    deploy-space  publish the demo as a Hugging Face Space (the Gradio app, or with --static its static edition)
     export-web    the static edition: a site that runs the models in the visitor's browser (ONNX Runtime Web)
     compress      compress a text file with a model (an arithmetic coder driven by its predictions)
     decompress    the text back, exactly
@@ -38,7 +38,8 @@ from .checkpoint import CheckpointError, read_record
 from .data import DEFAULT_DATA, check_same_corpus, read_text, resolve_corpus, sha256_of, split
 from .distributed import cpu_threads
 from .flags import add_flags, given
-from .hub import HubError, deploy_space, listing, load, push, space_upload
+from .hub import (HubError, deploy_space, deploy_static_space, listing, load, looks_like_repo_id, push,
+                  space_upload, static_space_files, write_token)
 from .mixture import build, is_mixture
 from .presets import PRESETS
 from .record import recorded_nats
@@ -207,7 +208,11 @@ def mix(args) -> None:
 
 
 def deploy(args) -> None:
-    hardware = space.resolve(args.hardware)
+    if args.static:
+        return deploy_static(args)
+    if args.site or args.models or args.app_url:
+        raise ValueError("--site, --models and --app-url describe the static edition: add --static, or leave them out")
+    hardware = space.resolve(args.hardware or "zerogpu")
     if args.dry_run:
         import yaml
 
@@ -218,6 +223,34 @@ def deploy(args) -> None:
               f"requirements.txt for the Space:\n{files['requirements.txt'].decode()}", end="")
     else:
         print(deploy_space(args.space_id, hardware=hardware))
+
+
+def deploy_static(args) -> None:
+    """deploy-space --static: the site of --site, or one exported now into a temporary directory, as a static Space."""
+    import tempfile
+
+    import app
+    import yaml
+
+    if args.hardware:
+        raise ValueError("--hardware does not apply to a static Space: the visitor's browser runs it, on no hardware "
+                         "of the Hub's; leave --hardware out")
+    if args.site and args.models:
+        raise ValueError("--models picks the models of a site exported now: leave it out with --site (the site "
+                         "holds its models), or leave --site out")
+    if not looks_like_repo_id(args.space_id):
+        raise ValueError(f"{args.space_id!r} is not a Hub id of the form USER/SPACE")
+    if not args.dry_run:
+        write_token()  # before the export: say now that the upload could not happen
+    with tempfile.TemporaryDirectory() as tmp:
+        site = args.site or _export(args.models or WEB_MODELS, Path(tmp) / "site", args.app_url)[0]
+        files, meta = static_space_files(site, app.HERE, args.app_url)
+        if args.dry_run:
+            print(f"would upload to the Space {args.space_id} (sdk static, no hardware: it runs in the browser):\n"
+                  f"{listing(files)}\n"
+                  f"front matter of README.md:\n{yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)}", end="")
+        else:
+            print(deploy_static_space(args.space_id, files))
 
 
 # The static edition's default set: the story's models whose files weigh 14.8 MB in all (gru-large would add 9 MB).
@@ -253,14 +286,48 @@ def web_charts(models: dict) -> dict[str, str]:
             "horizon_table": horizon_table}
 
 
-def export_web(args) -> None:
+def web_views(models: dict) -> tuple[dict[str, dict], dict]:
+    """What the page shows per model as the app does, made now by the app's own code, Markdown as HTML: Learning's
+    key figures and training samples, and the units Inside shades a text by (ui/inside.py, ui/learned.py); and
+    what the Inside view needs for every model (its example, input limit, colours and legend)."""
+    from markdown_it import MarkdownIt
+
+    from ui import inside as inside_view
+    from ui.learned import Learned
+    from ui.validate import Catalog
+
+    md = MarkdownIt("commonmark")
+    catalog = Catalog(models)
+    learned, looking = Learned(catalog), inside_view.Inside(catalog)
+    per_model = {}
+    for name in models:
+        units = looking.recorded_units(name)
+        if units:
+            units["notes"] = {i: md.renderInline(n) for i, n in units["notes"].items()}
+            for f in units["features"]:
+                f["note"] = md.renderInline(f["note"])
+        per_model[name] = {"key_figures": md.render(learned.key_figures(name)),
+                           "samples": [[md.renderInline(caption), play]
+                                       for caption, play in learned.training_samples(name)],
+                           "units": units}
+    page = {"example": inside_view.EXAMPLE, "max_chars": inside_view.MAX_INSIDE_CHARS,
+            "positive": inside_view.POSITIVE, "negative": inside_view.NEGATIVE, "legend": inside_view.SHADE_LEGEND}
+    return per_model, page
+
+
+def _export(names: list[str], out: Path, app_url: str | None) -> tuple[Path, list[Path]]:
+    """The static site of the models `names` (as --models names them) written into `out`: (out, the files written)."""
     import app
     from ui import limits
     from .web import export_site
 
-    models = {label: load(source) for label, source in _web_models(args.models).items()}
-    written = export_site(models, args.out, app.HERE / "ui" / "web", limits.as_dict(), args.app_url,
-                          web_loss_classes(), web_charts(models))
+    models = {label: load(source) for label, source in _web_models(names).items()}
+    return Path(out), export_site(models, out, app.HERE / "ui" / "web", limits.as_dict(), app_url, web_loss_classes(),
+                                  web_charts(models), *web_views(models))
+
+
+def export_web(args) -> None:
+    _, written = _export(args.models, args.out, args.app_url)
     sizes = {f: f.stat().st_size for f in written}
     model_bytes = sum(n for f, n in sizes.items() if f.suffix == ".onnx")
     print(f"wrote {len(written)} files ({sum(sizes.values()) / 1e6:.1f} MB; the models {model_bytes / 1e6:.1f} MB) "
@@ -508,14 +575,23 @@ def parser() -> argparse.ArgumentParser:
     c.set_defaults(run=lambda args: print(push(args.checkpoint, args.repo_id, private=args.private)))
 
     c = sub.add_parser("deploy-space", formatter_class=fmt, help="upload the demo (run from the project directory) "
-                                                                 "as a Gradio Space")
+                                                                 "as a Gradio Space, or its static edition (--static)")
     c.add_argument("space_id", metavar="USER/SPACE", help="Space to create or update")
-    c.add_argument("--hardware", choices=space.hardware_names(), default="zerogpu", metavar="HARDWARE",
-                   help="what the Space runs on: zerogpu (zero-a10g, the free way: 2 Spaces on a free account), "
-                        "cpu-basic, cpu-upgrade (a PRO plan), or a GPU; an existing Space is switched to it. "
-                        "Choices: %(choices)s")
-    c.add_argument("--dry-run", action="store_true", help="show the hardware, the files, the front matter and the "
-                                                          "requirements; contact nobody")
+    c.add_argument("--hardware", choices=space.hardware_names(), default=None, metavar="HARDWARE",
+                   help="what the Gradio Space runs on: zerogpu (zero-a10g, the default and the free way: 2 Spaces on "
+                        "a free account), cpu-basic, cpu-upgrade (a PRO plan), or a GPU; an existing Space is switched "
+                        "to it. Choices: %(choices)s")
+    c.add_argument("--dry-run", action="store_true", help="show the hardware, the files with their sizes, the front "
+                                                          "matter and the requirements; contact nobody")
+    static = c.add_argument_group("the static edition (export-web's site: the models run in the visitor's browser, on "
+                                  "no hardware, with no GPU quota)")
+    static.add_argument("--static", action="store_true", help="publish the static edition as a static Space "
+                                                              "(sdk: static)")
+    static.add_argument("--site", metavar="DIR", help="a site export-web wrote (default: export --models into a "
+                                                      "temporary directory)")
+    static.add_argument("--models", nargs="+", metavar="NAME", help="as export-web's (default: "
+                                                                    f"{' '.join(WEB_MODELS)})")
+    static.add_argument("--app-url", metavar="URL", help="the full (Gradio) app, linked from the page and the README")
     c.set_defaults(run=deploy)
 
     c = sub.add_parser("export-web", formatter_class=fmt, help="write the static edition of the demo: the models "

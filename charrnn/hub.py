@@ -1,5 +1,5 @@
 """The Hugging Face Hub: load a model by name (a local directory or a Hub id), publish a checkpoint,
-deploy the demo as a Space (`python -m charrnn push` and `deploy-space`).
+deploy the demo as a Space, the Gradio app or its static edition (`python -m charrnn push` and `deploy-space`).
 
 Everything goes through huggingface_hub, so HF_TOKEN / `hf auth login`, HF_HOME, HF_HUB_OFFLINE and
 HF_ENDPOINT behave as in every Hugging Face tool. Failures become one sentence that says what to do:
@@ -23,6 +23,9 @@ from .record import UNFINISHED
 from .mixture import is_mixture, load_mixture
 from .model import CharRNN
 
+# The Hub keeps a file over 10 MiB out of git (hub-docs: "files larger than 10MB" need LFS, now Xet): its preupload
+# answer sends it through Xet or LFS, and the commit holds a pointer.
+HUB_LARGE_FILE = 10 * 1024 * 1024
 SPACE_TOP_FILES = ("app.py", "requirements.txt", "README.md")  # what the Space runs, installs and shows
 SPACE_CODE = ("charrnn/*.py", "charrnn/**/*.py", "ui/*.py", "ui/**/*.py", "ui/*.css",  # the library, the app's views
               "docs/*.png")  # the pictures the README (the Space's page) shows
@@ -138,7 +141,8 @@ def _checkpoint_files(path: Path, name: str) -> dict[str, bytes]:
     raise HubError(f"{path} kept changing or lost files while being read; wait for its training run to save and retry")
 
 
-def _token(token: str | None) -> str:
+def write_token(token: str | None = None) -> str:
+    """`token`, or the one huggingface_hub finds; HubError saying how to log in if there is none."""
     from huggingface_hub import get_token
 
     token = token or get_token()  # HF_TOKEN, then the login saved by `hf auth login`
@@ -200,7 +204,7 @@ def push(checkpoint_dir, repo_id: str, token: str | None = None, private: bool =
         raise HubError(f"{path} is a mixture: it refers to its members by their paths on this disk, which a model "
                        "repo would not hold; push the members instead")
     files = _checkpoint_files(path, repo_id)  # the card is named after the repo, so its usage snippet is right
-    token = _token(token)
+    token = write_token(token)
     status = json.loads(files[CONFIG]).get("status", "unknown")
     return _commit(repo_id, "model", files, f"charrnn checkpoint {path.name} ({status})", token, private=private)
 
@@ -243,15 +247,20 @@ def space_files(root=".", hardware: str = space.ZEROGPU) -> dict[str, bytes]:
     return files
 
 
-def space_metadata(root=".") -> dict:
-    """The README's front matter, which configures the Space; refused if the Space could not start."""
+def readme_metadata(root=".") -> dict:
+    """The front matter of the project's README.md ({} if it has none)."""
     import yaml
     from huggingface_hub import metadata_load
 
     try:
-        meta = metadata_load(Path(root) / "README.md") or {}
+        return metadata_load(Path(root) / "README.md") or {}
     except (yaml.YAMLError, ValueError) as e:
         raise HubError(f"README.md's front matter is not a YAML mapping: {_first_line(e)}") from None
+
+
+def space_metadata(root=".") -> dict:
+    """The README's front matter, which configures the Space; refused if the Space could not start."""
+    meta = readme_metadata(root)
     if meta.get("sdk") != "gradio":
         raise HubError(f"README.md's front matter must say `sdk: gradio` (it says {meta.get('sdk')!r})")
     if meta.get("app_file", "app.py") != "app.py":
@@ -294,7 +303,7 @@ def deploy_space(space_id: str, root=".", token: str | None = None, hardware: st
 
     hardware = space.resolve(hardware)
     files, _ = space_upload(space_id, root, hardware)
-    api = HfApi(token=_token(token))
+    api = HfApi(token=write_token(token))
     on = space.describe(hardware)
     with _hub_errors(f"creating the Space {space_id} on {on}", payment=_plan_needed(hardware)):
         url = api.create_repo(space_id, repo_type="space", space_sdk="gradio", space_hardware=hardware,
@@ -308,9 +317,51 @@ def deploy_space(space_id: str, root=".", token: str | None = None, hardware: st
     return str(url)
 
 
+def static_space_files(site, root=".", app_url: str | None = None) -> tuple[dict[str, bytes], dict]:
+    """What deploy_static_space uploads: every file of the site that export-web wrote into `site` (its models.json
+    linking the full app at `app_url`, if given) and a README.md whose front matter, returned too, makes the Space a
+    static one, named after the project README's in directory `root`."""
+    from .web import SITE_JSON, site_json
+
+    site = Path(site)
+    if not (site / SITE_JSON).is_file() or not (site / "index.html").is_file():
+        raise HubError(f"{site} holds no exported site (no {SITE_JSON} and index.html): write one with "
+                       f"python -m charrnn export-web {site}, or leave --site out to export one now")
+    exported = json.loads((site / SITE_JSON).read_text(encoding="utf-8"))
+    files = {p.relative_to(site).as_posix(): p.read_bytes() for p in sorted(site.rglob("*"))
+             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(site).parts)}
+    if app_url:  # the page links the full app from its models.json
+        files[SITE_JSON] = site_json({**exported, "app_url": app_url})
+    meta = space.static_front_matter(readme_metadata(root))
+    names = [m["name"] for m in exported["models"]]
+    files["README.md"] = space.static_readme(meta, names, app_url or exported.get("app_url")).encode()
+    return files, meta
+
+
+def deploy_static_space(space_id: str, files: dict[str, bytes], token: str | None = None) -> str:
+    """Create the static Space `space_id` if needed and upload `files` (static_space_files) in one commit. Returns
+    the URL.
+
+    Files the Hub wants out of git (over 10 MiB, like the runtime's .wasm, or binary, like the models) are not
+    special here: the Hub's preupload answer marks them "lfs", and huggingface_hub sends their content through
+    Xet (hf_xet installed) or git LFS and commits a pointer, as upload_folder does."""
+    from huggingface_hub import HfApi
+
+    if not looks_like_repo_id(space_id):
+        raise HubError(f"{space_id!r} is not a Hub id of the form USER/SPACE")
+    api = HfApi(token=write_token(token))
+    with _hub_errors(f"creating the static Space {space_id}"):
+        url = api.create_repo(space_id, repo_type="space", space_sdk="static", exist_ok=True)
+    _upload(api, space_id, "space", files, "Deploy the charrnn static edition (the models run in the browser)")
+    return str(url)
+
+
 def listing(files: dict[str, bytes]) -> str:
-    """One line per file; a checkpoint's config.json line says whether its training finished."""
+    """One line per file; a checkpoint's config.json line says whether its training finished, a large file's that the
+    Hub stores it outside git."""
     def note(path: str, content: bytes) -> str:
+        if len(content) > HUB_LARGE_FILE:
+            return "  <- over 10 MiB: stored through Xet (or LFS), as the Hub requires"
         if not (path.startswith("checkpoints/") and path.endswith(CONFIG)):
             return ""
         status = json.loads(content).get("status", "unknown")

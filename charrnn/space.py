@@ -1,4 +1,5 @@
-"""What a Hugging Face Space of the demo runs on: its hardware, and the Python and PyTorch that hardware needs.
+"""What a Hugging Face Space of the demo runs on: its hardware, and the Python and PyTorch that hardware needs; or,
+for the static edition, the visitor's browser (`sdk: static`).
 
 The one place the Space's versions are written: `deploy-space` (hub.py) writes them into the Space's README
 front matter and requirements.txt, and CI (.ci/run) installs the same requirements for its second run, so
@@ -81,3 +82,30 @@ def readme(text: str, meta: dict) -> str:
     match = REGEX_YAML_BLOCK.search(text)
     body = text[match.end():] if match else text
     return f"---\n{yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)}---\n{body}"
+
+
+# What a static Space keeps of the project README's front matter, in this order; it has no SDK version, Python or
+# hardware (the visitor's browser runs it).
+STATIC_KEYS = ("title", "emoji", "colorFrom", "colorTo", "sdk", "app_file", "license", "short_description")
+
+
+def static_front_matter(meta: dict) -> dict:
+    """A static Space's front matter from the project README's (`meta`): its title (marked as the in-browser
+    edition), emoji, colours, licence and description, with `sdk: static` serving index.html."""
+    meta = {**meta, "sdk": "static", "app_file": "index.html"}
+    if "title" in meta:
+        meta["title"] = f"{meta['title']} (in your browser)"
+    return {k: meta[k] for k in STATIC_KEYS if k in meta}
+
+
+def static_readme(meta: dict, models: list[str], app_url: str | None) -> str:
+    """The static Space's README: its front matter `meta`, what it is, the full app's link if there is one."""
+    full = f"\n\nThe full app also shows what one prediction leans on and reads with test-time methods: {app_url}" \
+        if app_url else ""
+    return (f"---\n{yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)}---\n\n"
+            f"# {meta.get('title', 'charrnn')}\n\n"
+            "The static edition of charrnn: character-level networks trained on Molière's plays "
+            f"({', '.join(models)}) write, compare and score text in your own browser, with ONNX Runtime Web. Nothing "
+            f"you type leaves the page, and the Space needs no GPU.{full}\n\n"
+            "Written by `python -m charrnn export-web` and published by "
+            "`python -m charrnn deploy-space USER/SPACE --static`.\n")

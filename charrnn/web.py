@@ -1,6 +1,7 @@
 """The static edition of the demo: each model as an ONNX step function, run in the visitor's browser.
 
-    step(idx, state...) -> (logits, state...)     idx (B, T) int64, logits (B, T, V) float32, each state (L, B, H)
+    step(idx, state...) -> (logits, state..., layer0, ...)     idx (B, T) int64, logits (B, T, V) float32,
+                                                                each state (L, B, H), each layer's output (B, T, H)
 
 the model contract (charrnn.model) as a graph that ONNX Runtime Web runs on its WebAssembly backend: one call
 per written character, one call for a whole text to score. The state is the model's own (the LSTM's h and c as
@@ -15,6 +16,10 @@ How the graph is made, and why:
   to float32: the page computes in float32, with the very weights of the PyTorch model.
 - The paper RNN runs as the tanh RNN its writing form derives once from U and b (cells.PaperRNN.tanh_weights),
   with s = (1 + h)/2 carried in and out as the state, so that its state is the paper's s and starts at 0.
+- The layers run one by one, each a node whose whole output sequence is an output of the graph (layer0, ...):
+  the hidden units at every step, which the page's Inside view shades a text by, from the same graph that writes
+  (a second graph for them would carry every weight twice). An LSTM's cell state is given after the last step
+  only, as ONNX's LSTM node gives it.
 
 `export_site` writes the page (ui/web), the runtime's files copied from its pinned npm package, and per model
 its .onnx and a JSON of its vocabulary, the normalisation tables, its record's figures and the input limits.
@@ -34,7 +39,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .cells import CELLS, PaperRNN
+from .cells import CELLS, PaperRNN, _one_layer_modules
 from .data import SAMPLE_PROMPT, START, TYPOGRAPHIC
 from .fast import _tanh_layers
 from .model import CharRNN
@@ -42,6 +47,7 @@ from .record import recorded_nats
 from .units import bits
 
 OPSET = 17
+SITE_JSON = "models.json"  # what the page reads first: its models, limits and charts
 RUNTIME_FILES = ("ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs", "ort.wasm.min.mjs")
 
 
@@ -49,43 +55,46 @@ class WebExportError(ValueError):
     """A model or a site that cannot be exported; the message says what to do."""
 
 
-class PaperSteps(nn.Module):
-    """A PaperRNN (and its head) as a stacked tanh RNN with weights derived once: h(t) = tanh(W_ih x + W_hh h + b),
-    h = 2s - 1, layer 0 reading the one-hot (or embedded) input, layer l the h of the layer below (see
-    PaperRNN.tanh_weights). State in and out is the paper's s (L, B, H)."""
-
-    def __init__(self, model: CharRNN):
-        super().__init__()
-        layers, _ = _tanh_layers(model.rnn)
-        H = model.config.hidden_size
-        self.rnn = nn.RNN(layers[0][0].shape[1], H, len(layers), batch_first=True)
-        for l, (W_ih, W_hh, bias) in enumerate(layers):
-            getattr(self.rnn, f"weight_ih_l{l}").data = W_ih.clone()
-            getattr(self.rnn, f"weight_hh_l{l}").data = W_hh.clone()
-            getattr(self.rnn, f"bias_ih_l{l}").data = bias.clone()
-            getattr(self.rnn, f"bias_hh_l{l}").data.zero_()
-
-    def forward(self, x: torch.Tensor, s: torch.Tensor):
-        out, h = self.rnn(x, 2 * s - 1)  # (B, T, H) in the tanh form, (L, B, H)
-        return (1 + out) / 2, (1 + h) / 2
+def paper_tanh_rnn(model: CharRNN) -> nn.RNN:
+    """A PaperRNN as a stacked tanh RNN with weights derived once: h(t) = tanh(W_ih x + W_hh h + b), h = 2s - 1,
+    layer 0 reading the one-hot (or embedded) input, layer l the h of the layer below (PaperRNN.tanh_weights). Its
+    state is h, the tanh form the Inside view reads the units in; Step carries the paper's s in and out."""
+    layers, _ = _tanh_layers(model.rnn)
+    rnn = nn.RNN(layers[0][0].shape[1], model.config.hidden_size, len(layers), batch_first=True)
+    for l, (W_ih, W_hh, bias) in enumerate(layers):
+        getattr(rnn, f"weight_ih_l{l}").data = W_ih.clone()
+        getattr(rnn, f"weight_hh_l{l}").data = W_hh.clone()
+        getattr(rnn, f"bias_ih_l{l}").data = bias.clone()
+        getattr(rnn, f"bias_hh_l{l}").data.zero_()
+    return rnn
 
 
 class Step(nn.Module):
-    """The exported function: idx (B, T), state tensors (L, B, H) -> logits (B, T, V), new state tensors."""
+    """The exported function: idx (B, T), state tensors (L, B, H) -> logits (B, T, V), new state tensors, and each
+    layer's output at every step (B, T, H), `layer0` ... (see layer_names).
+
+    The recurrence runs one layer at a time (cells._one_layer_modules, as the Inside view reads units), so that
+    each layer is a node of its own whose whole output sequence is an output of the graph: the hidden units at
+    every step, for shading a text in the page. A caller that asks for logits and state only gets them as fast as
+    from one multi-layer node (ONNX Runtime copies out only the outputs asked for; the layers' sequences are
+    computed either way, each feeding the next). An LSTM's cell state is not among them: ONNX's LSTM node gives
+    it after the last step only."""
 
     def __init__(self, model: CharRNN):
         super().__init__()
         model = copy.deepcopy(model).cpu().float().eval()
         self.config, self.embed, self.head = model.config, model.embed, model.head
-        if isinstance(model.rnn, PaperRNN):
-            self.rnn = PaperSteps(model)
+        self.paper = isinstance(model.rnn, PaperRNN)
+        if self.paper:
+            rnn = paper_tanh_rnn(model)
         elif isinstance(model.rnn, (nn.RNN, nn.GRU, nn.LSTM)):
-            self.rnn = model.rnn
+            rnn = model.rnn
         else:
             raise WebExportError(f"the {model.config.cell!r} cell ({type(model.rnn).__name__}) has no native ONNX "
                                  "recurrence: the static edition offers the paper, rnn, gru and lstm cells, "
                                  "without weight_drop or locked dropout")
-        self.lstm = isinstance(self.rnn, nn.LSTM)
+        self.lstm = isinstance(rnn, nn.LSTM)
+        self.layers = nn.ModuleList(_one_layer_modules(rnn))
 
     def forward(self, idx: torch.Tensor, *state: torch.Tensor):
         assert not self.training, "exported in training mode: dropout would be in the graph"
@@ -93,8 +102,25 @@ class Step(nn.Module):
             x = self.embed(idx)  # (B, T, E)
         else:
             x = F.one_hot(idx, self.config.vocab_size).float()  # (B, T, V)
-        out, new = self.rnn(x, tuple(state) if self.lstm else state[0])
-        return (self.head(out), *(new if self.lstm else (new,)))
+        if self.paper:
+            state = (2 * state[0] - 1,)  # the paper's s (L, B, H) in its tanh form h
+        one = len(self.layers) == 1  # the state is the layer's own: no Slice or Concat nodes around a small step
+        outs, finals = [], []
+        for l, layer in enumerate(self.layers):
+            carried = state if one else tuple(s[l : l + 1] for s in state)  # (1, B, H) each
+            x, new = layer(x, carried if self.lstm else carried[0])  # x: (B, T, H), this layer's output
+            outs.append(x)
+            finals.append(new if self.lstm else (new,))
+        new_state = list(finals[0]) if one else [torch.cat(parts, 0) for parts in zip(*finals)]  # (L, B, H) each
+        if self.paper:  # the head reads s, and s is what is carried
+            x, new_state = (1 + x) / 2, [(1 + new_state[0]) / 2]
+        return (self.head(x), *new_state, *outs)
+
+
+def layer_names(model: CharRNN) -> list[str]:
+    """The graph's outputs holding each layer's output at every step, (B, T, H): the units of the Inside view's
+    groups (layer, "state") or (layer, "hidden") in [-1, 1] (charrnn.inside.probe)."""
+    return [f"layer{l}" for l in range(model.config.num_layers)]
 
 
 def state_names(model: CharRNN) -> list[str]:
@@ -112,14 +138,16 @@ def onnx_bytes(model: CharRNN) -> bytes:
     L, H = model.config.num_layers, model.config.hidden_size
     example = (torch.zeros(1, 3, dtype=torch.long), *(torch.zeros(L, 1, H) for _ in names))
     axes = {"idx": {0: "batch", 1: "time"}, "logits": {0: "batch", 1: "time"},
-            **{n: {1: "batch"} for n in names}, **{f"{n}_out": {1: "batch"} for n in names}}
+            **{n: {1: "batch"} for n in names}, **{f"{n}_out": {1: "batch"} for n in names},
+            **{n: {0: "batch", 1: "time"} for n in layer_names(model)}}
     buf = io.BytesIO()
     with warnings.catch_warnings():
         # The exporter warns that an RNN with batch_first and a given state may be exported in the wrong layout
         # for other batch sizes; the export is checked against the model (tests/test_web.py).
         warnings.simplefilter("ignore")
         torch.onnx.export(step, example, buf, input_names=["idx", *names],
-                          output_names=["logits", *(f"{n}_out" for n in names)], dynamic_axes=axes,
+                          output_names=["logits", *(f"{n}_out" for n in names), *layer_names(model)],
+                          dynamic_axes=axes,
                           opset_version=OPSET, dynamo=False)
     return _float16_storage(buf.getvalue(), model.record.get("dtype") == "float16")
 
@@ -165,9 +193,15 @@ def model_info(name: str, model: CharRNN, file: str) -> dict:
     test, val = recorded_nats(record, "test"), recorded_nats(record, "val")
     return {"name": name, "file": file, "vocab": model.config.vocab, "cell": model.config.cell,
             "card_name": CELLS[model.config.cell].card_name, "num_layers": model.config.num_layers,
-            "hidden_size": model.config.hidden_size, "state": state_names(model), "num_params": model.num_params(),
+            "hidden_size": model.config.hidden_size, "state": state_names(model), "layers": layer_names(model),
+            "num_params": model.num_params(),
             "dtype": record.get("dtype", "float32"),
             "test_bpc": None if test is None else bits(test), "val_bpc": None if val is None else bits(val)}
+
+
+def site_json(site: dict) -> bytes:
+    """The page's models.json."""
+    return json.dumps(site, ensure_ascii=False, indent=1).encode("utf-8")
 
 
 def runtime_dir(root: Path) -> Path:
@@ -176,22 +210,25 @@ def runtime_dir(root: Path) -> Path:
 
 def export_site(models: dict[str, CharRNN], out: str | Path, page: str | Path, limits: dict,
                 app_url: str | None = None, loss_classes: list | None = None,
-                charts: dict[str, str] | None = None) -> list[Path]:
+                charts: dict[str, str] | None = None, views: dict[str, dict] | None = None,
+                inside: dict | None = None) -> list[Path]:
     """Write the static site into directory `out`: the page's files from `page` (ui/web), the runtime's files from
     its npm package there, and per model NAME.onnx; models.json lists them in the given order with the input limits,
     the normalisation tables, the start character, `app_url` (the full app, linked from the page; None = no
     link) and `loss_classes` ([upper bound in bits or None for no bound, label, colour] per class of a scored
-    character, as the app colours them) and `charts` (the Learning view's SVG, drawn by the app's code, by name).
+    character, as the app colours them), `charts` (the Learning view's SVG, drawn by the app's code, by name),
+    `views` (by model name, what the app's views show of it: added to the model's entry) and `inside` (what the
+    Inside view needs for every model).
     The page's stylesheets are the app's (the style.css beside `page`, copied as app.css) and its own. Returns the files written."""
     out, page = Path(out), Path(page)
-    if out.exists() and any(out.iterdir()) and not (out / "models.json").exists():
+    if out.exists() and any(out.iterdir()) and not (out / SITE_JSON).exists():
         raise WebExportError(f"{out} exists and holds no exported site: choose a new or empty directory")
     runtime = runtime_dir(page)
     missing = [f for f in RUNTIME_FILES if not (runtime / f).exists()]
     if missing:
         raise WebExportError(f"onnxruntime-web is not installed in {page} ({', '.join(missing)} missing): "
                              f"run `npm ci` in {page}")
-    if (out / "models.json").exists():  # an earlier export: its models go, so that none of another set is left
+    if (out / SITE_JSON).exists():  # an earlier export: its models go, so that none of another set is left
         shutil.rmtree(out / "models", ignore_errors=True)
     (out / "models").mkdir(parents=True, exist_ok=True)
     written = []
@@ -211,10 +248,11 @@ def export_site(models: dict[str, CharRNN], out: str | Path, page: str | Path, l
         written.append(out / file)
         info = model_info(name, model, file)
         info["bytes"] = (out / file).stat().st_size
+        info.update((views or {}).get(name, {}))
         infos.append(info)
     site = {"models": infos, "limits": limits, "normalize": normalisation(), "start": START,
             "sample_prompt": SAMPLE_PROMPT, "app_url": app_url,
-            "loss_classes": loss_classes or [], "charts": charts or {}}
-    (out / "models.json").write_text(json.dumps(site, ensure_ascii=False, indent=1), encoding="utf-8")
-    written.append(out / "models.json")
+            "loss_classes": loss_classes or [], "charts": charts or {}, "inside": inside or {}}
+    (out / SITE_JSON).write_bytes(site_json(site))
+    written.append(out / SITE_JSON)
     return written

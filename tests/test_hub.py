@@ -1,9 +1,12 @@
 """The Hub integration, end to end against a stand-in Hub on 127.0.0.1.
 
 The stand-in serves what huggingface_hub's own code asks for: HEAD/GET /resolve for downloads,
-repos/create, validate-yaml, preupload and commit for uploads (it answers "regular" to preupload, so
-files travel base64 in the commit; the LFS/Xet upload path is the one part not exercised), and a Space's
-runtime and hardware requests. The
+repos/create, validate-yaml, preupload and commit for uploads, and a Space's runtime and hardware requests.
+To preupload it answers "regular" (the file travels base64 in the commit) except for a file over 10 MiB, which
+the Hub keeps out of git: that one is "lfs", sent through git LFS's batch API and a PUT, and the commit names it
+by its sha256. huggingface_hub would send it through Xet when hf_xet is installed, a protocol the stand-in does
+not speak, so the processes run with HF_HUB_DISABLE_XET=1; the Hub's other rules (a binary file, a .gitattributes
+pattern) are not modelled. The
 download and CLI checks run in subprocesses with HF_ENDPOINT, HF_HOME and HF_HUB_OFFLINE set before
 huggingface_hub is imported, as a user's shell would, because the library reads them at import time.
 """
@@ -49,6 +52,9 @@ PROBE = "ALCESTE.\n\nMais encore"
 
 RESOLVE = re.compile(r"^/(?:(spaces|datasets)/)?([^/]+/[^/]+)/resolve/([^/]+)/(.+)$")
 API = re.compile(r"^/api/(model|space|dataset)s/([^/]+/[^/]+)/(preupload|commit)/([^/]+)$")
+LFS_BATCH = re.compile(r"^/(?:(spaces|datasets)/)?([^/]+/[^/]+)\.git/info/lfs/objects/batch$")
+LFS_PUT = re.compile(r"^/lfs-upload/([0-9a-f]{64})$")
+LARGE = 10 * 1024 * 1024  # the Hub takes no file over 10 MiB into git
 SPACE_API = re.compile(r"^/api/spaces/([^/]+/[^/]+)/(runtime|hardware)$")
 TOKENS = {"hf_test_token": "alice", "t": "alice"}  # the stand-in's valid tokens, each with the one namespace it owns
 
@@ -62,6 +68,7 @@ class StandInHub(ThreadingHTTPServer):
         self.log: list[tuple[str, str, str | None]] = []  # (method, path, authorization) of every request
         # (repo type, id) -> the status its creation gets (402: payment); ("hardware", id): its hardware requests
         self.refuse: dict[tuple[str, str], int] = {}
+        self.lfs: dict[str, bytes] = {}  # sha256 -> content: the large files uploaded
 
     @property
     def url(self) -> str:
@@ -140,13 +147,38 @@ class _Handler(BaseHTTPRequestHandler):
     def _user(self) -> str | None:
         return TOKENS.get((self.headers.get("authorization") or "").removeprefix("Bearer "))
 
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+            return self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        parts = []
+        while size := int(self.rfile.readline().split(b";")[0], 16):
+            parts.append(self.rfile.read(size))
+            self.rfile.readline()
+        self.rfile.readline()
+        return b"".join(parts)
+
+    def do_PUT(self):
+        """A large file's content, to the URL the LFS batch answer gave (the Hub's storage; no token needed)."""
+        self.server.log.append((self.command, self.path, self.headers.get("authorization")))
+        body, m = self._body(), LFS_PUT.match(urlsplit(self.path).path)
+        if not m or hashlib.sha256(body).hexdigest() != m[1]:
+            return self._json(400, {"error": "the content does not have the sha256 it was announced with"})
+        self.server.lfs[m[1]] = body
+        return self._send(200)
+
     def do_POST(self):
         self.server.log.append((self.command, self.path, self.headers.get("authorization")))
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = self._body()
         path = urlsplit(self.path).path
         user = self._user()
         if user is None:
             return self._json(401, {"error": "Invalid credentials in Authorization header"})
+        m = LFS_BATCH.match(path)
+        if m:  # git LFS's batch API: where to PUT each object the stand-in does not hold yet
+            objects = [{"oid": o["oid"], "size": o["size"]} | ({} if o["oid"] in self.server.lfs else
+                       {"actions": {"upload": {"href": f"{self.server.url}/lfs-upload/{o['oid']}"}}})
+                       for o in json.loads(body)["objects"]]
+            return self._json(200, {"transfer": "basic", "objects": objects})
         if path == "/api/repos/create":
             p = json.loads(body)
             kind, repo_id = p.get("type") or "model", f"{p['organization']}/{p['name']}"
@@ -178,14 +210,19 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"})
         if m[3] == "preupload":
             files = json.loads(body)["files"]
-            return self._json(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
+            return self._json(200, {"files": [{"path": f["path"], "shouldIgnore": False,
+                                               "uploadMode": "lfs" if f["size"] > LARGE else "regular"}
                                               for f in files]})
         items = [json.loads(line) for line in body.splitlines() if line.strip()]
         added = {}
         for item in items[1:]:
-            if item["key"] != "file":
-                return self._json(400, {"error": f"the stand-in takes regular files only, not {item['key']}"})
-            added[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
+            value = item["value"]
+            if item["key"] == "lfsFile" and value["oid"] in self.server.lfs:
+                added[value["path"]] = self.server.lfs[value["oid"]]
+            elif item["key"] == "file" and len(content := base64.b64decode(value["content"])) <= LARGE:
+                added[value["path"]] = content
+            else:  # as the Hub: a large file in git, or a pointer to content never uploaded
+                return self._json(400, {"error": f"the stand-in refuses {item['key']} {value['path']}"})
         oid = self.server.commit(m[1], m[2], added, items[0]["value"]["summary"])
         return self._json(200, {"commitUrl": f"{self.server.url}/{m[2]}/commit/{oid}", "commitOid": oid})
 
@@ -205,7 +242,7 @@ def hub_env(home: Path, endpoint: str, **extra: str) -> dict:
     """A user's environment pointed at the stand-in: own HF_HOME (no cache, no saved login), no proxy."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("HF_", "HUGGINGFACE_")) and "proxy" not in k.lower()}
-    env.update(HF_ENDPOINT=endpoint, HF_HOME=str(home), HF_HUB_DISABLE_TELEMETRY="1",
+    env.update(HF_ENDPOINT=endpoint, HF_HOME=str(home), HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_XET="1",
                HF_HUB_DISABLE_PROGRESS_BARS="1", NO_PROXY="127.0.0.1", OMP_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]), **extra)
     return env
@@ -689,3 +726,101 @@ def test_deploy_space_without_a_token_says_how_to_log_in(stand_in, project, tmp_
     assert r.returncode == 1
     assert r.stderr.startswith("error: no Hugging Face token: run `hf auth login` or set HF_TOKEN")
     assert "Traceback" not in r.stderr and stand_in.log == []
+
+
+# ---------------------------------------------------------------- the static edition as a static Space
+
+RUNTIME = REPO / "ui" / "web" / "node_modules" / "onnxruntime-web" / "dist"
+needs_runtime = pytest.mark.skipif(not (RUNTIME / "ort-wasm-simd-threaded.wasm").exists(),
+                                   reason="onnxruntime-web is not installed: run `npm ci` in ui/web")
+
+
+@pytest.fixture(scope="module")
+def static_site(checkpoints, tmp_path_factory):
+    """export-web's site of the two tiny checkpoints, with the real runtime (its .wasm is over 10 MiB)."""
+    pytest.importorskip("onnx", reason="onnx is not installed (pip install -r requirements-dev.txt)")
+    from charrnn.cli import main
+
+    out = tmp_path_factory.mktemp("static") / "site"
+    main(["export-web", str(out), "--models", *map(str, checkpoints)])
+    return out
+
+
+def site_files(site: Path) -> dict[str, bytes]:
+    return {p.relative_to(site).as_posix(): p.read_bytes() for p in site.rglob("*") if p.is_file()}
+
+
+@needs_runtime
+def test_deploy_space_static_dry_run_shows_the_front_matter_and_every_file_with_its_size(stand_in, checkpoints,
+                                                                                        static_site, tmp_path):
+    """Without --site the site is exported now, into a temporary directory; nothing is uploaded, no token needed."""
+    r = run_py(["-m", "charrnn", "deploy-space", "alice/web", "--static", "--models", *map(str, checkpoints),
+                "--dry-run"], hub_env(tmp_path / "hf", stand_in.url))
+    assert r.returncode == 0, r.stderr
+    listed, front = r.stdout.split("front matter of README.md:\n")
+    header, *lines, total = listed.splitlines()
+    assert header == "would upload to the Space alice/web (sdk static, no hardware: it runs in the browser):"
+    sizes = {line.split()[2]: int(line.split()[0].replace(",", "")) for line in lines}
+    exported = site_files(static_site)
+    assert set(sizes) == set(exported) | {"README.md"}
+    assert all(sizes[p] == len(b) for p, b in exported.items() if not p.endswith(".onnx"))  # the same export
+    wasm = next(line for line in lines if line.endswith("ort-wasm-simd-threaded.wasm  <- over 10 MiB: stored "
+                                                         "through Xet (or LFS), as the Hub requires"))
+    assert int(wasm.split()[0].replace(",", "")) == (RUNTIME / "ort-wasm-simd-threaded.wasm").stat().st_size
+    assert total.split()[2:] == ["in", str(len(sizes)), "files"]
+    local = metadata_load(REPO / "README.md")
+    assert yaml.safe_load(front) == {"title": f"{local['title']} (in your browser)", "emoji": local["emoji"],
+                                     "colorFrom": local["colorFrom"], "colorTo": local["colorTo"], "sdk": "static",
+                                     "app_file": "index.html", "license": local["license"],
+                                     "short_description": local["short_description"]}
+    assert stand_in.log == [] and not list((tmp_path / "hf").glob("**/*.onnx"))
+
+
+@needs_runtime
+def test_deploy_space_static_uploads_the_site_its_large_runtime_through_lfs(stand_in, static_site, tmp_path):
+    env = hub_env(tmp_path / "hf", stand_in.url, HF_TOKEN="t")
+    app_url = "https://huggingface.co/spaces/alice/demo"
+    r = run_py(["-m", "charrnn", "deploy-space", "alice/web", "--static", "--site", str(static_site),
+                "--app-url", app_url], env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"{stand_in.url}/spaces/alice/web"
+    space = stand_in.repos["space", "alice/web"]
+    assert (space["created"]["type"], space["created"]["sdk"]) == ("space", "static")
+    assert "hardware" not in space["created"]
+    (deploy,) = space["commits"][1:]
+    exported = site_files(static_site)
+    assert set(deploy["added"]) == set(exported) | {"README.md"}
+    assert all(deploy["added"][p] == b for p, b in exported.items() if p != "models.json")
+    sent = json.loads(deploy["added"]["models.json"])  # the page links the full app
+    assert sent == {**json.loads(exported["models.json"]), "app_url": app_url}
+    # The runtime's .wasm (14.8 MB) went as the Hub wants a file over 10 MiB: out of git, by its sha256.
+    wasm = exported["ort-wasm-simd-threaded.wasm"]
+    assert len(wasm) > 10 * 1024 * 1024 and stand_in.lfs == {hashlib.sha256(wasm).hexdigest(): wasm}
+    asked = [(method, urlsplit(path).path) for method, path, _ in stand_in.log]
+    assert ("POST", "/spaces/alice/web.git/info/lfs/objects/batch") in asked
+    assert ("PUT", f"/lfs-upload/{hashlib.sha256(wasm).hexdigest()}") in asked
+    (tmp_path / "README.md").write_bytes(deploy["added"]["README.md"])
+    card = SpaceCard.load(tmp_path / "README.md")
+    assert (card.data.sdk, card.data.app_file) == ("static", "index.html")
+    assert app_url in card.text
+    assert all(m["name"] in card.text for m in sent["models"])
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--site", "{tmp}"], "--site, --models and --app-url describe the static edition: add --static, or leave them "
+                          "out"),
+    (["--static", "--hardware", "cpu-basic"],
+     "--hardware does not apply to a static Space: the visitor's browser runs it, on no hardware of the Hub's; leave "
+     "--hardware out"),
+    (["--static", "--site", "{tmp}"],
+     "{tmp} holds no exported site (no models.json and index.html): write one with python -m charrnn export-web {tmp}, "
+     "or leave --site out to export one now"),
+    (["--static", "--site", "{tmp}", "--models", "lstm"],
+     "--models picks the models of a site exported now: leave it out with --site (the site holds its models), or "
+     "leave --site out"),
+])
+def test_deploy_space_static_refuses_what_does_not_apply_in_one_line(stand_in, tmp_path, flags, message):
+    env = hub_env(tmp_path / "hf", stand_in.url, HF_TOKEN="t")
+    r = run_py(["-m", "charrnn", "deploy-space", "alice/web", *(f.format(tmp=tmp_path) for f in flags)], env)
+    assert r.returncode == 1 and r.stderr == f"error: {message.format(tmp=tmp_path)}\n", r.stderr
+    assert stand_in.log == []

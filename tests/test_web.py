@@ -12,7 +12,8 @@ import torch
 
 import charrnn
 from charrnn.cli import main
-from charrnn.web import WebExportError, export_site, onnx_bytes, state_names
+from charrnn import inside
+from charrnn.web import WebExportError, export_site, layer_names, onnx_bytes, state_names
 
 from .conftest import SPEAKERS, WORDS
 
@@ -34,14 +35,33 @@ def play_text(n: int, seed: int = 1) -> str:
     return "".join(parts)[:n]
 
 
-def exported_probs(model, text: str) -> np.ndarray:
-    """The exported model's next-character distributions after each character of `text`, in one call: (T, V)."""
+def exported(model, text: str, outputs: list[str]) -> list[np.ndarray]:
+    """The exported model's `outputs` after reading `text` from the zero state in one call."""
     session = ort.InferenceSession(onnx_bytes(model), providers=["CPUExecutionProvider"])
     L, H = model.config.num_layers, model.config.hidden_size
     feeds = {"idx": np.array([model.encode(text)], dtype=np.int64),
              **{n: np.zeros((L, 1, H), np.float32) for n in state_names(model)}}
-    logits = session.run(["logits"], feeds)[0][0]  # (T, V)
+    return session.run(outputs, feeds)
+
+
+def exported_probs(model, text: str) -> np.ndarray:
+    """The exported model's next-character distributions after each character of `text`, in one call: (T, V)."""
+    logits = exported(model, text, ["logits"])[0][0]  # (T, V)
     return torch.softmax(torch.from_numpy(logits).double(), -1).numpy()
+
+
+def assert_layers_are_the_inside_view_s_units(model, text: str) -> None:
+    """Each exported layer output (layer0, ...) at every step is that layer's group of units as the Inside view
+    reads them (charrnn.inside), the LSTM's cell state aside; the last step's is the state carried out."""
+    *layers, h_out = exported(model, text, [*layer_names(model), "h_out"])
+    expected = [acts.numpy() for _, kind, acts in inside.probe.activations(model, text) if kind != "cell"]
+    assert len(layers) == len(expected) == model.config.num_layers
+    for got, want in zip(layers, expected):
+        assert got.shape == (1, len(text), model.config.hidden_size)
+        np.testing.assert_allclose(got[0], want, atol=1e-4, rtol=0)
+    paper = model.config.cell == "paper"  # its state is s = (1 + h)/2
+    np.testing.assert_allclose(np.stack([l[0, -1] for l in layers]), (2 * h_out[:, 0] - 1) if paper else h_out[:, 0],
+                               atol=1e-6, rtol=0)
 
 
 @torch.inference_mode()
@@ -73,6 +93,12 @@ def test_the_exported_step_gives_the_model_s_distribution_at_every_position(cell
     expected = torch_probs(model, text)
     assert expected.max(-1).mean() > 3 / len(model.vocab)  # far from uniform, so that a wrong graph shows
     np.testing.assert_allclose(exported_probs(model, text), expected, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("cell, kw", CELLS, ids=[f"{c}-{len(kw)}" for c, kw in CELLS])
+def test_the_exported_layers_give_every_hidden_unit_at_every_step(cell, kw, tiny_text):
+    model = tiny(cell, charrnn.Vocab.from_text(tiny_text).chars, **kw)
+    assert_layers_are_the_inside_view_s_units(model, play_text(600))
 
 
 def test_the_state_carries_from_call_to_call_as_the_model_s(tiny_checkpoints):
@@ -120,6 +146,7 @@ def test_every_shipped_model_exports_to_its_own_distribution(name):
     text = model.vocab.normalize(play_text(2000, seed=2))[0]
     assert len(text) == 2000
     np.testing.assert_allclose(exported_probs(model, text), torch_probs(model, text), atol=1e-4, rtol=0)
+    assert_layers_are_the_inside_view_s_units(model, text)
 
 
 def test_export_without_onnx_says_what_to_install(tiny_checkpoints, monkeypatch):

@@ -15,9 +15,13 @@ import pytest
 import torch
 
 import charrnn
-from charrnn.cli import web_charts, web_loss_classes
+from charrnn import inside
+from charrnn.cli import web_charts, web_loss_classes, web_views
+from charrnn.data import SAMPLE_PROMPT
+from charrnn.units import bits as to_bits
 from charrnn.web import export_site
 from ui import limits
+from ui.inside import EXAMPLE, NEGATIVE, POSITIVE
 from ui.render import LOSS_CLASSES, loss_class
 
 from .test_web import PAGE, play_text
@@ -31,9 +35,10 @@ NAMES = ["Paper RNN", "LSTM", "Slow LSTM (untrained)"]
 
 
 @pytest.fixture(scope="module")
-def web_models(tiny_checkpoints) -> dict:
-    """The tiny paper RNN and LSTM, and an untrained LSTM big enough that a generation lasts a while (to stop it)."""
-    lstm = charrnn.load(tiny_checkpoints["lstm"])
+def web_models(tiny_checkpoints, inside_lstm) -> dict:
+    """The tiny paper RNN, the tiny LSTM (with an inside record), and an untrained 2-layer LSTM big enough that a
+    generation lasts a while (to stop it)."""
+    lstm = charrnn.load(inside_lstm)
     torch.manual_seed(0)
     slow = charrnn.CharRNN(charrnn.ModelConfig(lstm.config.vocab, "lstm", hidden_size=512, num_layers=2, embed_size=16))
     return dict(zip(NAMES, [charrnn.load(tiny_checkpoints["paper"]), lstm, slow.eval()]))
@@ -48,7 +53,8 @@ class Quiet(http.server.SimpleHTTPRequestHandler):
 def site(web_models, tmp_path_factory):
     """The exported site served by Python's plain static file server on 127.0.0.1; yields (its URL, its directory)."""
     out = tmp_path_factory.mktemp("web") / "site"
-    export_site(web_models, out, PAGE, limits.as_dict(), loss_classes=web_loss_classes(), charts=web_charts(web_models))
+    export_site(web_models, out, PAGE, limits.as_dict(), loss_classes=web_loss_classes(), charts=web_charts(web_models),
+                views=web_views(web_models)[0], inside=web_views(web_models)[1])
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(out)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/", out
@@ -83,6 +89,9 @@ def generate(page, model: str, prompt: str, length: int, temperature: float, see
     if not page.locator("#random-seed").is_visible():
         page.get_by_text("Advanced: top-k, top-p, random seed").click()
     page.locator("#random-seed").fill(str(seed))
+    # The last writing's status ("200 characters in ...") would satisfy `written` before this one, still loading
+    # its model, has begun.
+    page.evaluate("() => { document.querySelector('#output').innerHTML = ''; }")
     page.locator("#generate").click()
 
 
@@ -92,7 +101,8 @@ def test_greedy_writing_in_the_page_is_the_library_s(page, web_models, name, pro
     generate(page, name, prompt, 200, 0)
     written(page, 200)
     expected = "".join(charrnn.generate(web_models[name].float(), prompt, 200, temperature=0))
-    assert page.locator("#output .play").evaluate("e => e.innerText") == prompt + expected
+    # textContent: the tiny LSTM writes only line breaks, and Chromium's innerText sometimes drops trailing ones
+    assert page.locator("#output .play").evaluate("e => e.textContent") == prompt + expected
 
 
 @pytest.mark.parametrize("page", ["desktop"], indirect=True)
@@ -219,11 +229,101 @@ def test_learning_shows_the_app_s_charts_of_every_model_s_record(page):
     page.screenshot(path=SCREENSHOTS / f"web-learning-{page.size}.png", full_page=True)
 
 
-def test_inside_shows_the_recorded_horizons_or_says_how_to_record_them(page):
+def test_inside_shows_the_recorded_horizons_and_says_leans_on_needs_the_full_app(page):
     page.get_by_role("tab", name="Inside").click()
-    # The tiny models hold no inside record: the app's own sentence says which command writes one.
-    assert "No model here has an inside record" in page.locator("#horizon-table").inner_text()
-    assert "in the full app only" in page.locator("#inside").inner_text()
+    assert page.locator("#horizon-chart svg polyline").count() == 1  # the LSTM's: the others have no record
+    assert page.locator("#horizon-table td").first.inner_text() == "LSTM"
+    assert "in the full app only" in page.locator("#leans-on").inner_text()
+
+
+@pytest.mark.parametrize("page", ["desktop"], indirect=True)
+@pytest.mark.parametrize("i, unit", [(0, 5), (1, 3), (2, 2 * 512 + 7)])  # the paper RNN, the LSTM, a second layer
+def test_the_page_s_unit_activations_are_the_inside_view_s(page, web_models, i, unit):
+    model = web_models[NAMES[i]]
+    text = model.vocab.normalize(EXAMPLE)[0]
+    got = page.evaluate("([i, text, unit]) => window.charrnnPage.units(i, text, unit)", [i, text, unit])
+    expected = inside.unit_activations(model, text, unit).tolist()
+    assert len(got) == len(expected) == len(text)
+    assert max(abs(a - b) for a, b in zip(got, expected)) < 1e-4
+
+
+def shades(page) -> list[tuple[tuple[int, int, int], float]]:
+    """Each shaded character's background colour (RGB) and opacity, as its style attribute says (the browser keeps
+    the opacity it paints to 1/255 only)."""
+    styles = page.locator("#unit-shaded .shaded span").evaluate_all("es => es.map(e => e.getAttribute('style'))")
+    out = []
+    for st in styles:
+        r, g, b, *a = (float(x) for x in st[st.index("(") + 1 : -1].split(","))
+        out.append(((int(r), int(g), int(b)), a[0] if a else 1.0))
+    return out
+
+
+def test_inside_shades_a_text_by_a_recorded_unit_in_the_app_s_colours(page, web_models):
+    lstm = web_models["LSTM"]
+    units = lstm.record["inside"]["units"]["features"]
+    H = lstm.config.hidden_size
+    name, feature = next((n, f) for n, f in units.items() if f["units"] and f["units"][0]["unit"] < H)  # hidden
+    page.get_by_role("tab", name="Write").click()
+    page.locator("#model").select_option(value="1")
+    page.get_by_role("tab", name="Inside").click()
+    page.locator("#inside-text").fill(EXAMPLE + "☃")
+    page.locator("#unit").select_option(value=name)
+    page.locator("#unit-button").click()
+    page.wait_for_selector("#unit-shaded .shaded")
+    clean = lstm.vocab.normalize(EXAMPLE)[0]
+    expected = inside.unit_activations(lstm, clean, feature["units"][0]["unit"]).tolist()
+    got = shades(page)
+    assert len(got) == len(clean)
+    for (rgb, alpha), a in zip(got, expected):  # ui/inside.shade: red for +, purple for -, as strong as |a|
+        assert rgb == (POSITIVE if a >= 0 else NEGATIVE) or abs(a) < 1e-3
+        assert abs(alpha - abs(a)) < 6e-4  # shown to 3 decimals, as the app shows it
+    note = page.locator("#unit-note").inner_text()
+    assert note.startswith(f"Unit {feature['units'][0]['unit']} ({feature['units'][0]['name']}), the unit that best "
+                           f"tells {feature['about']}") and "Red: activation near +1" in note
+    assert note.endswith(", '☃'.") and "character(s) the model has never seen were left out: '('" in note
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= SIZES[page.size][0]
+    page.screenshot(path=SCREENSHOTS / f"web-inside-{page.size}.png", full_page=True)
+
+
+@pytest.mark.parametrize("page", ["desktop"], indirect=True)
+def test_an_lstm_cell_state_unit_is_said_to_need_the_full_app(page, web_models):
+    H = web_models["LSTM"].config.hidden_size
+    page.get_by_role("tab", name="Write").click()
+    page.locator("#model").select_option(value="1")
+    page.get_by_role("tab", name="Inside").click()
+    page.locator("#inside-text").fill(EXAMPLE)
+    page.locator("#unit").select_option(value="#")
+    page.locator("#unit-number").fill(str(H + 4))  # the first layer's cell unit 4
+    page.locator("#unit-button").click()
+    page.locator("#unit-note").get_by_text("LSTM cell state").wait_for()
+    note = page.locator("#unit-note").inner_text()
+    assert note.startswith(f"Unit {H + 4} (layer 1 cell 4), ") and "after the last character only" in note
+    assert page.locator("#unit-shaded span").count() == 0
+    page.locator("#unit-number").fill(str(4 * H))  # past the last unit: the app's message
+    page.locator("#unit-button").click()
+    page.wait_for_function("() => document.querySelector('#unit-error').textContent.startsWith('unit must')")
+    assert page.locator("#unit-error").inner_text() == f"unit must be an integer from 0 to {2 * H - 1}; got {4 * H}"
+
+
+def test_learning_shows_the_chosen_model_s_key_figures_and_training_samples(page, web_models):
+    lstm = web_models["LSTM"]
+    history = lstm.record["history"]
+    page.get_by_role("tab", name="Write").click()
+    page.locator("#model").select_option(value="1")
+    page.get_by_role("tab", name="Learning").click()
+    figures = page.locator("#key-figures").inner_text()
+    assert figures.startswith(f"LSTM: {to_bits(lstm.record['final']['test']['nats']):.2f} bits/char on Molière's "
+                              "test text") and "Generalisation gap" in figures
+    assert page.locator("#epoch").get_attribute("max") == str(len(history)) == page.locator("#epoch").input_value()
+    page.locator("#epoch").fill("1")
+    assert page.locator("#sample-caption").inner_text().startswith(f"Epoch {history[0]['epoch']:g}: "
+                                                                   f"{history[0]['chars']:,} characters seen")
+    assert page.locator("#sample .play").evaluate("e => e.innerText") == SAMPLE_PROMPT + history[0]["sample"]
+    page.locator("#model").select_option(value="2")  # the untrained model: no record, no samples
+    assert page.locator("#key-figures").inner_text() == "Slow LSTM (untrained) recorded no losses."
+    assert page.locator("#sample-caption").inner_text() == "This checkpoint recorded no samples during training."
+    assert page.locator("#epoch-label").is_hidden()
+    page.locator("#model").select_option(value="1")
 
 
 def test_opened_as_a_file_the_page_says_to_serve_it(browser, site):  # noqa: F811

@@ -46,11 +46,16 @@ element.addEventListener('click', (ev) => {
 """
 
 
+POSITIVE, NEGATIVE = (239, 68, 60), (128, 90, 213)  # the colours of a positive and a negative value (RGB)
+SHADE_LEGEND = "Red: activation near +1, purple: near −1, pale: near 0."
+UNNAMED = "a unit the record names for no feature"
+
+
 def shade(value: float | None) -> str:
     """A background for a value in [-1, 1]: red for positive, purple for negative, as strong as |value|."""
     if value is None:
         return ""
-    r, g, b = (239, 68, 60) if value >= 0 else (128, 90, 213)
+    r, g, b = POSITIVE if value >= 0 else NEGATIVE
     return f"background: rgba({r}, {g}, {b}, {abs(value):.3f})"
 
 
@@ -114,8 +119,11 @@ class Inside:
         index = as_number("unit", unit, 0, inside.num_units(m) - 1, integer=True)
         told = [f"*{f['about']}* (AUC {u['auc']}, {'high' if u['sign'] > 0 else 'low'} there)"
                 for f in features.values() for u in f["units"] if u["unit"] == index]
-        return index, ("one of the best units for " + "; ".join(told) if told else
-                       "a unit the record names for no feature")
+        return index, "one of the best units for " + "; ".join(told) if told else UNNAMED
+
+    @staticmethod
+    def _note(m, index: int, about: str) -> str:
+        return f"**Unit {index}** ({inside.unit_name(m, index)}), {about}."
 
     def _units(self, model, text, unit) -> tuple[str, list[float], str]:
         m = self._model(model, units=True)
@@ -124,7 +132,7 @@ class Inside:
             raise gr.Error("text must hold at least one character the model knows")
         index, about = self._unit(m, unit)
         acts = [round(a, 4) for a in inside.unit_activations(m, clean, index).tolist()]
-        return clean, acts, f"**Unit {index}** ({inside.unit_name(m, index)}), {about}." + dropped
+        return clean, acts, self._note(m, index, about) + dropped
 
     def units(self, model: str, text: str, unit: int | str) -> tuple[list[dict], str]:
         """The activation in [-1, 1] of one hidden unit of model `model` after each character of `text` (the
@@ -137,7 +145,7 @@ class Inside:
         if why := inside.not_readable(self.catalog[model]):  # the page says so in the view, as no error
             return "", f"The Inside view does not apply to {model}: {why}."
         clean, acts, note = self._units(model, text, unit)
-        return shaded(clean, acts), note + " Red: activation near +1, purple: near −1, pale: near 0."
+        return shaded(clean, acts), f"{note} {SHADE_LEGEND}"
 
     def _leans(self, model, text, position) -> tuple[str, int, list[float | None], str]:
         m = self._model(model, units=False)
@@ -202,6 +210,26 @@ class Inside:
         table = ["| model | below 10 % at k | below 1 % at k | features with a unit of AUC ≥ 0.95 |",
                  "|---|---|---|---|", *rows]
         return charts.decay(series, title="dependence ÷ its value at k = 1"), "\n".join(table)
+
+    def recorded_units(self, model: str) -> dict | None:
+        """What the static edition needs to shade a text as this view does, for model `model` (None if the view's
+        units do not apply to it): its unit groups in numbering order ([layer, kind] per hidden_size units), the
+        features its record names (label, name, best unit, note and the record's other units with their AUC, as
+        the unit box offers them), and the note
+        (Markdown) of each unit the record names, and of any other unit (UNNAMED)."""
+        m = self.catalog[model]
+        if inside.not_readable(m):
+            return None
+        features = []
+        for label, name in self.unit_options(model)[0]:
+            index, about = self._unit(m, name)
+            others = [[u["unit"], u["name"], u["auc"]] for u in _features(m)[name]["units"][1:]]  # the next best
+            features.append({"label": label, "name": name, "unit": index, "note": self._note(m, index, about),
+                             "others": others})
+        named = sorted({u["unit"] for f in _features(m).values() for u in f["units"]})
+        return {"groups": [list(g) for g in inside.probe.unit_groups(m)], "hidden_size": m.config.hidden_size,
+                "features": features, "notes": {i: self._note(m, *self._unit(m, i)) for i in named},
+                "unnamed": UNNAMED}
 
     def unit_options(self, model, unit=None) -> tuple[list[tuple[str, str]], str]:
         """The choices of the unit box for `model` (its recorded features) and its value: `unit` if it is a

@@ -116,6 +116,11 @@ class Learned:
                    f"bits/char. What it wrote then, at temperature 0.8:")
         return caption, render.play(SAMPLE_PROMPT, h["sample"])
 
+    def training_samples(self, model) -> list[tuple[str, str]]:
+        """training_sample at every recorded evaluation of `model`, first to last (the static edition's slider); for
+        a model with none, the one that says so."""
+        return [self.training_sample(model, i) for i in range(1, max(self.num_evals(model), 1) + 1)]
+
     def num_evals(self, model) -> int:
         return len(self.catalog[model].record.get("history") or [])
 

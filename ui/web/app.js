@@ -159,11 +159,16 @@ function zeroState(info) {
   return info.state.map(() => new ort.Tensor('float32', new Float32Array(n), [info.num_layers, 1, info.hidden_size]));
 }
 
-// One call of the step function on `ids`: the logits after each of them (T rows of V) and the new state.
+function feeds(m, ids, state) {
+  const f = { idx: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, ids.length]) };
+  m.info.state.forEach((name, k) => { f[name] = state[k]; });
+  return f;
+}
+
+// One call of the step function on `ids`: the logits after each of them (T rows of V) and the new state. Only
+// these are fetched: the layers' outputs at every step (for Inside) are not copied out.
 async function step(m, ids, state) {
-  const feeds = { idx: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, ids.length]) };
-  m.info.state.forEach((name, k) => { feeds[name] = state[k]; });
-  const out = await m.session.run(feeds);
+  const out = await m.session.run(feeds(m, ids, state), ['logits', ...m.info.state.map((name) => `${name}_out`)]);
   const V = chars(m.info.vocab).length, data = out.logits.data;
   const rows = Array.from({ length: ids.length }, (_, t) => data.subarray(t * V, (t + 1) * V));
   return { rows, state: m.info.state.map((name) => out[`${name}_out`]) };
@@ -382,6 +387,131 @@ function markdownTable(md) {
   return `<div class="table"><table><tr>${cells(rows[0], 'th')}</tr>${rows.slice(1).map((l) => `<tr>${cells(l, 'td')}</tr>`).join('')}</table></div>`;
 }
 
+// ---------- Learning: the chosen model's key figures and what it wrote as it learned (ui/learned.py) ----------
+
+function showChosen() {
+  const info = site.models[Number($('model').value)], n = (info.samples || []).length;
+  $('key-figures').innerHTML = info.key_figures || '';  // HTML made at export time from the app's own Markdown
+  $('epoch').max = Math.max(n, 2);
+  $('epoch').value = Math.max(n, 1);
+  $('epoch-label').hidden = n < 2;  // a slider needs two positions
+  showSample();
+}
+
+function showSample() {
+  const info = site.models[Number($('model').value)], k = Number($('epoch').value);
+  const samples = info.samples || [], [caption, play] = samples[k - 1] || ['', ''];
+  $('epoch-shown').textContent = `${k} of ${samples.length}`;
+  $('sample-caption').innerHTML = caption;
+  $('sample').innerHTML = play;
+}
+
+// ---------- Inside: a text shaded by one hidden unit, as the app's Inside view (ui/inside.py) ----------
+
+class CellState extends Error {}
+
+function unitName(units, index) {  // charrnn.inside.unit_name: "layer 2 cell 137", layers from 1
+  const [layer, kind] = units.groups[Math.floor(index / units.hidden_size)];
+  return `layer ${layer + 1} ${kind} ${index % units.hidden_size}`;
+}
+
+// The activation in [-1, 1] of unit number `index` after each character of `text` (known characters only): the
+// graph's output of that unit's layer, read from the zero state in one call.
+export async function unitActivations(m, text, index) {
+  const units = m.info.units, H = units.hidden_size;
+  const [layer, kind] = units.groups[Math.floor(index / H)];
+  if (kind === 'cell') throw new CellState(unitName(units, index));
+  const ids = chars(text).map((c) => m.stoi.get(c)), name = m.info.layers[layer];
+  const data = (await m.session.run(feeds(m, ids, zeroState(m.info)), [name]))[name].data;  // (1, T, H)
+  return ids.map((_, t) => data[t * H + (index % H)]);
+}
+
+// A background for a value in [-1, 1]: red for positive, purple for negative, as strong as |value| (ui/inside.shade).
+function shade(v) {
+  const [r, g, b] = v >= 0 ? site.inside.positive : site.inside.negative;
+  return `background: rgba(${r}, ${g}, ${b}, ${Math.abs(v).toFixed(3)})`;
+}
+
+function shadedHtml(text, values) {  // ui/inside.shaded: one element per character, a line break marked
+  const cells = chars(text).map((c, i) => `<span data-c="${i}" style="${shade(values[i])}">${escape(c === '\n' ? '↵\n' : c)}</span>`);
+  return `<div class="shaded">${cells.join('')}</div>`;
+}
+
+function fullApp(text) {
+  return site.app_url ? `<a href="${escape(site.app_url)}">${escape(text)}</a>` : escape(text);
+}
+
+// The unit box's choices for the model chosen above: its recorded features (the first one this page can shade
+// chosen), then a unit by its number.
+function unitOptions() {
+  const units = site.models[Number($('model').value)].units;
+  const features = units ? units.features : [];
+  $('unit').innerHTML = features.map((f) => `<option value="${escape(f.name)}">${escape(f.label)}</option>`).join('') +
+    '<option value="#">a unit by its number</option>';
+  const shadeable = features.find((f) => units.groups[Math.floor(f.unit / units.hidden_size)][1] !== 'cell');
+  $('unit').value = shadeable ? shadeable.name : (features[0] || { name: '#' }).name;
+  if (units) $('unit-number').max = units.groups.length * units.hidden_size - 1;
+  unitNumberShown();
+}
+
+function unitNumberShown() {
+  $('unit-number-label').hidden = $('unit').value !== '#';
+}
+
+// The unit the box names (a feature's best unit, or a number) and the app's note on it (HTML).
+function chosenUnit(units) {
+  const feature = units.features.find((f) => f.name === $('unit').value);
+  if (feature) return { index: feature.unit, note: feature.note, others: feature.others };
+  const index = number('unit', $('unit-number').value, 0, units.groups.length * units.hidden_size - 1, { integer: true });
+  const note = units.notes[index] ?? `<strong>Unit ${index}</strong> (${escape(unitName(units, index))}), ${escape(units.unnamed)}.`;
+  return { index, note, others: [] };
+}
+
+async function runUnits() {
+  let m, clean, unit, dropped = '';
+  $('unit-shaded').innerHTML = '';
+  $('unit-note').innerHTML = '';
+  try {
+    m = await model(Number($('model').value));
+    if (!m.info.units) throw new InputError(`the Inside view's units do not apply to ${m.info.name}`);
+    const raw = $('inside-text').value, n = chars(raw).length, max = site.inside.max_chars;
+    if (n > max) throw new InputError(`text is ${n.toLocaleString('en')} characters long; at most ${max.toLocaleString('en')} are allowed`);
+    const norm = normalize(raw, m.info.vocab, site.normalize);
+    clean = norm.text;
+    if (!clean) throw new InputError('text must hold at least one character the model knows');
+    unit = chosenUnit(m.info.units);
+    if (norm.n) dropped = ` Note: ${escape(droppedNote(norm.dropped, norm.n))}.`;
+    note('unit-error', '');
+  } catch (e) {
+    note('unit-error', e instanceof InputError ? e.message : `could not load the model: ${e.message}`, true);
+    return;
+  }
+  $('unit-button').disabled = true;
+  try {
+    const acts = await unitActivations(m, clean, unit.index);
+    $('unit-shaded').innerHTML = shadedHtml(clean, acts);
+    $('unit-note').innerHTML = `${unit.note} ${escape(site.inside.legend)}${dropped}`;
+  } catch (e) {
+    if (!(e instanceof CellState)) throw e;
+    // ONNX's LSTM node gives its cell state c after the last step only: no value per character to shade by.
+    const others = unit.others.filter(([i]) => m.info.units.groups[Math.floor(i / m.info.units.hidden_size)][1] !== 'cell')
+      .map(([i, name, auc]) => `<button class="link" data-unit="${i}">unit ${i}</button> (${escape(name)}, AUC ${auc})`);
+    $('unit-note').innerHTML = `${unit.note} <b>This unit is an LSTM cell state, which this edition cannot shade a ` +
+      `text by:</b> its models give the cell state after the last character only (ONNX's LSTM node), not after ` +
+      `each one. The ${fullApp('full app')} shades by it.` +
+      (others.length ? ` The record's other units for this feature that this page can shade: ${others.join(', ')}.` : '');
+  } finally {
+    $('unit-button').disabled = false;
+  }
+}
+
+function shadeByNumber(index) {
+  $('unit').value = '#';
+  $('unit-number').value = index;
+  unitNumberShown();
+  runUnits();
+}
+
 function openTab(name) {
   for (const t of ['write', 'compare', 'learned', 'score', 'inside']) {
     $(`tab-${t}`).setAttribute('aria-selected', String(t === name));
@@ -401,7 +531,8 @@ async function start() {
   ort.env.wasm.wasmPaths = new URL('./', import.meta.url).href;  // the runtime's files are here: no other host
   ort.env.wasm.numThreads = 1;  // a step is too small to gain from threads, which would need cross-origin isolation
   site.models.forEach((m, i) => { m.index = i; });
-  if (site.app_url) $('full-app').innerHTML = `The <a href="${escape(site.app_url)}">full app</a> also scores your text and looks inside the networks.`;
+  if (site.app_url) $('full-app').innerHTML = `The <a href="${escape(site.app_url)}">full app</a> also shows what one prediction leans on and the characters a model expected in your text.`;
+  for (const e of document.querySelectorAll('.full-app-link')) e.innerHTML = fullApp(e.textContent);
   const best = bestIndex();
   $('model').innerHTML = site.models.map((m, i) =>
     `<option value="${i}"${i === best ? ' selected' : ''}>${escape(m.name)}${i === best ? ' · best' : ''}</option>`).join('');
@@ -425,6 +556,18 @@ async function start() {
   $('test-bars').innerHTML = site.charts.bars || '';  // SVG drawn at export time by the app's ui/charts.py
   $('loss-curves').innerHTML = site.charts.curves || '';
   $('tab-inside').addEventListener('click', () => openTab('inside'));
+  $('inside-text').value = site.inside.example || '';
+  unitOptions();
+  $('model').addEventListener('change', unitOptions);
+  $('unit').addEventListener('change', unitNumberShown);
+  $('unit-button').addEventListener('click', runUnits);
+  $('unit-note').addEventListener('click', (ev) => {
+    const b = ev.target.closest('button[data-unit]');
+    if (b) shadeByNumber(Number(b.dataset.unit));
+  });
+  showChosen();
+  $('model').addEventListener('change', showChosen);
+  $('epoch').addEventListener('input', showSample);
   $('horizon-chart').innerHTML = site.charts.horizon || '';
   $('horizon-table').innerHTML = markdownTable(site.charts.horizon_table || '');
   $('score-button').addEventListener('click', runScore);
@@ -454,6 +597,7 @@ async function start() {
       return { firstMs: first, totalMs: performance.now() - t0, n };
     },
     normalize: (i, text) => normalize(text, site.models[i].vocab, site.normalize),
+    units: async (i, text, index) => unitActivations(await model(i), text, index),
     probs: (logits, temperature, topK, topP) => nextCharProbs(logits, temperature, topK, topP),
   };
 }
