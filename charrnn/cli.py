@@ -229,7 +229,6 @@ def deploy_static(args) -> None:
     """deploy-space --static: the site of --site, or one exported now into a temporary directory, as a static Space."""
     import tempfile
 
-    import app
     import yaml
 
     if args.hardware:
@@ -242,6 +241,8 @@ def deploy_static(args) -> None:
         raise ValueError(f"{args.space_id!r} is not a Hub id of the form USER/SPACE")
     if not args.dry_run:
         write_token()  # before the export: say now that the upload could not happen
+    import app  # the Gradio app's modules: after the checks above, which then answer without importing gradio
+
     with tempfile.TemporaryDirectory() as tmp:
         site = args.site or _export(args.models or WEB_MODELS, Path(tmp) / "site", args.app_url)[0]
         files, meta = static_space_files(site, app.HERE, args.app_url)
