@@ -228,8 +228,11 @@ def train(model: CharRNN, run: Run, resume: dict | None = None, record: dict | N
     def save(status: str) -> None:
         record["status"] = status
         # Everything as it was after the last completed step, so a resumed run is the same run: every
-        # stream's carried state and every rank's random generators, gathered on rank 0.
-        every_stream = map_state(state, lambda s: world.gather_rows(s, dim=1).cpu())
+        # stream's carried state and every rank's random generators, gathered on rank 0. The periodic save at an
+        # epoch's end carries no state (the next step starts every stream afresh): it keeps a transformer's
+        # key/value cache (~170 MB for its preset) out of the file that long runs commit as they go.
+        afresh = status == "training" and step % len(batches) == 0
+        every_stream = None if afresh else map_state(state, lambda s: world.gather_rows(s, dim=1).cpu())
         generators = world.gather_objects(rng)
         if not world.main:
             return
