@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -85,9 +86,22 @@ def deferred_stop(world: World):
     """Under DDP, Ctrl-C (SIGINT, which torchrun passes on to every worker) and SIGTERM (a launcher or
     scheduler stopping the job) only set `world.stop_signalled`; the training loop stops at the next
     step every rank agrees on. A KeyboardInterrupt raised mid-step would leave the other ranks waiting
-    forever in that step's all-reduce. One process alone keeps Python's own Ctrl-C."""
+    forever in that step's all-reduce. One process alone keeps Python's own Ctrl-C, and takes SIGTERM as one (a
+    session or a scheduler ending the job, `kill`): the run saves what it has, resumable, instead of losing all
+    since its last save."""
     if world.size == 1:
-        yield
+        if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+            yield
+            return
+
+        def interrupt(signum, frame):
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGTERM, interrupt)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
         return
 
     def note(signum, frame):

@@ -327,8 +327,10 @@ def test_train_help_explains_every_flag():
     assert "--optimizer {adamw,sgd}" in out and "--cell {paper,rnn,gru,lstm,ln-lstm,mingru,transformer}" in out
 
 
-def test_real_ctrl_c_stops_cleanly_with_a_resumable_checkpoint(tmp_path):
-    """SIGINT to a running train.py, as a terminal's Ctrl-C sends it: exit 0, checkpoint saved, resumable."""
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_real_ctrl_c_stops_cleanly_with_a_resumable_checkpoint(tmp_path, signum):
+    """SIGINT to a running train.py, as a terminal's Ctrl-C sends it, or SIGTERM, as `kill` or the end of a session
+    sends it to a run in the background: exit 0, checkpoint saved, resumable."""
     import signal
     import time
 
@@ -348,13 +350,13 @@ def test_real_ctrl_c_stops_cleanly_with_a_resumable_checkpoint(tmp_path):
         while not (out / "config.json").exists() and time.time() < deadline:  # the first checkpoint
             time.sleep(0.1)
         assert (out / "config.json").exists()
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, signum))
         try:
             output, _ = proc.communicate(timeout=60)
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGABRT)
             output, _ = proc.communicate(timeout=30)
-            pytest.fail(f"train.py still ran 60 s after SIGINT; where it was:\n{output[-6000:]}")
+            pytest.fail(f"train.py still ran 60 s after {signum}; where it was:\n{output[-6000:]}")
     finally:
         proc.kill()
     assert proc.returncode == 0, output
