@@ -61,9 +61,8 @@ class Settings:
     lr: float | None = None  # the first-layer mixers' rate; if not given, tuned over 0.001 to 0.02
     lr2: float | None = None  # the second layer's rate; if not given, tuned over 0.001 to 0.02
     limit: float | None = None  # a context's counts are halved past this sum; if not given, tuned over 60, 250, 1000
-    # How each network reads, besides its weights alone: as combined's adapt (best: each member's recorded update
-    # that did best on the tuning text)
-    adapt: Literal["krause", "dynamic", "static", "best"] = "best"
+    adapt: Literal["krause", "dynamic", "static", "best"] = "best"  # each network's reading beside its weights alone
+
 
 
 class Prepared:
