@@ -43,7 +43,7 @@ SLOW_TUNING = {("gru", "dynamic"), ("gru-large", "dynamic"), *((name, "krause") 
 
 
 def _slow_tuning(name: str, key: str) -> bool:
-    if key == "combined":
+    if key in ("combined", "mixing"):  # as slow as the networks' readings it mixes
         key = charrnn.checkpoint.read_record(ROOT / "checkpoints" / name)["final"][key]["adapt"]
     return (name, key) in SLOW_TUNING
 MIXTURE = "mixture"  # the mixture of the gated models (python -m charrnn mix), a checkpoint without weights
@@ -233,7 +233,7 @@ def test_the_mixture_s_losses_reproduce():
     assert charrnn.evaluate(model, val_text)["nats"] == pytest.approx(model.record["final"]["val"]["nats"], abs=1e-4)
 
 
-@pytest.mark.parametrize("name, key", [(n, k) for n, k in RECORDED if k in ("krause", "combined")])
+@pytest.mark.parametrize("name, key", [(n, k) for n, k in RECORDED if k in ("krause", "combined", "mixing")])
 def test_the_new_readings_chose_their_settings_off_the_test_split_where_recorded(name, key):
     """Krause et al.'s dynamic evaluation and the combination (python -m charrnn krause|combined), where recorded:
     the settings that did best on the tuning text, the same text as the other readings'."""

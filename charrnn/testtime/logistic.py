@@ -153,3 +153,35 @@ class APM:
         ctx, lo, frac = self.ctx[taken], self.lo[taken], self.frac[taken]
         self.t[ctx, lo] += self.rate * (1 - frac) * (bits - self.t[ctx, lo])
         self.t[ctx, lo + 1] += self.rate * frac * (bits - self.t[ctx, lo + 1])
+
+
+class CountMap:
+    """paq8's indirect modelling of counts: how often the "1" branch was taken after a context whose counts under the
+    two branches were (n0, n1), learned per kind of context and pair of bucketed counts, rather than taken to be
+    n1 / (n0 + n1). One occurrence of an order-6 context is no evidence of the same weight as one of an order-1 one.
+    Each entry moves toward the outcome by 1 / (times seen + 1.5), the times seen capped at `limit`."""
+
+    EDGES = np.array([0, 1, 2, 3, 4, 5, 7, 10, 15, 23, 35, 61, 100, 200])  # bucket b holds EDGES[b] <= n < EDGES[b+1]
+
+    def __init__(self, kinds: int, limit: int = 255):
+        B = len(self.EDGES)
+        e0, e1 = np.meshgrid(self.EDGES, self.EDGES, indexing="ij")
+        self.p = np.tile((e1 + 0.4) / (e0 + e1 + 0.8), (kinds, 1, 1)).reshape(kinds, B * B)  # starts at KT's estimate
+        self.n = np.zeros_like(self.p)
+        self.kind = np.arange(kinds)[:, None]
+        self.limit, self.B = limit, B
+
+    def predict(self, n0: np.ndarray, n1: np.ndarray) -> np.ndarray:
+        """n0, n1 (kinds, D): the counts under each decision's two branches -> the probability of "1" (kinds, D)."""
+        b0 = np.searchsorted(self.EDGES, n0, side="right") - 1
+        b1 = np.searchsorted(self.EDGES, n1, side="right") - 1
+        self.cell = b0 * self.B + b1
+        return self.p[self.kind, self.cell]
+
+    def update(self, bits: np.ndarray, taken: slice | np.ndarray = slice(None)) -> None:
+        cell = self.cell[:, taken]
+        kind = np.broadcast_to(self.kind, cell.shape)
+        step = (bits - self.p[kind, cell]) / (self.n[kind, cell] + 1.5)
+        np.add.at(self.p, (kind, cell), step)  # a cell met twice in one character takes both steps
+        np.add.at(self.n, (kind, cell), 1)
+        np.minimum(self.n, self.limit, out=self.n)

@@ -17,7 +17,11 @@ The inputs of each decision, stretched:
     cache      the continuous cache's own distribution, with the checkpoint's recorded theta and window
     counts     (n_1 + a) / (n + 2a) of the characters under the node's branches, after each context of
                textmodels.NAMES (orders 1-6, the word so far, the word pair, the line so far), primed on the text
-               the model trained on; an unseen context gives 1/2, stretched to 0
+               the model trained on; an unseen context gives 1/2, stretched to 0. And the same counts through a
+               CountMap (paq8's indirect model: what a pair of counts has meant so far, per kind of context)
+    Witten-Bell  the character counts of orders 0 to 6 interpolated into one distribution (as combined's)
+    linear     the adapted networks, the cache and Witten-Bell mixed linearly by weights learned per longest order
+               seen (combined's mixer, over whole distributions): where they are best mixed as probabilities
     match      the character that followed the longest earlier occurrence of the context: at a node above it, the
                probability (learned per match length) that the decision goes its way, signed toward it
     bias       1
@@ -41,14 +45,15 @@ import numpy as np
 import torch
 
 from . import combined
-from .logistic import APM, Mixer, Tree, squash, stretch
+from .logistic import APM, CountMap, Mixer, Tree, stretch
 from .method import Method
-from .textmodels import NAMES, Contexts, Counts, Match, Primed
+from .textmodels import MIN_MATCH, NAMES, ORDERS, Contexts, Counts, Match, Primed
 
 COUNT_EPS = 0.4  # a: the prior mass of each branch in a count's probability (Krichevsky-Trofimov's 1/2, a little less)
 APM_RATE = 0.02  # how fast an APM's points move toward the outcome
 APM2_CONTEXTS = 1 << 17  # the second APM's contexts (node, two previous characters), hashed to this many
 MATCH_BUCKETS = 17  # match lengths 0 (none), then 6..64 in steps of 4
+LINEAR_RATE = 0.2  # the linear mixer's rate: combined's, chosen there on the validation slices
 # What tune() searches, one setting at a time in this order, each from the best of the one before
 RATES = (0.001, 0.002, 0.005, 0.01, 0.02)
 RATES2 = (0.001, 0.002, 0.005, 0.01, 0.02)
@@ -103,18 +108,30 @@ def _decisions(p: Prepared, log_probs: torch.Tensor) -> np.ndarray:
     return p.tree.decisions(log_probs.double().exp().numpy()).astype(np.float32)
 
 
-def predictors(p: Prepared, text: str) -> tuple[np.ndarray, np.ndarray]:
-    """The networks' and the cache's stretched decisions at each character of `text` after the first, (N, J, M),
-    and each character's number of distinct characters the adapted networks (or all, if none adapts) expect most
-    (N,): how far they agree."""
+class Inputs:
+    """What the networks and the cache say at each character of a text after the first: their stretched decisions
+    st (N, J, M) (each network by its weights alone, then by its update, then the cache), their distributions
+    `linear` (L, N, V) for the linear mixer (the adapted networks, or all if none adapts, and the cache), and how
+    many distinct characters those networks expect most, `distinct` (N,): how far they agree."""
+
+    def __init__(self, st: np.ndarray, linear: np.ndarray, distinct: np.ndarray):
+        self.st, self.linear, self.distinct = st, linear, distinct
+
+    def __getitem__(self, rows: slice) -> "Inputs":
+        return Inputs(self.st[rows], self.linear[:, rows], self.distinct[rows])
+
+
+def predictors(p: Prepared, text: str) -> Inputs:
+    """The networks' and the cache's readings of `text` (see Inputs)."""
     model, c = p.model, p.cache
     cache = combined.kept([model.record.get("weights_sha256"), "cache", c["theta"], c["window"], text],
                           lambda: combined.cache_distributions(model, text, c["theta"], c["window"]))
     readings = [net.log_probs(text) for net in p.networks]
     st = np.stack([stretch(_decisions(p, lp)) for lp in [*readings, cache]], -1).astype(np.float32)
-    agree = readings[len(p.networks) - len(p.adapted):] if p.adapted else readings  # the adapted ones, if any
-    top = torch.stack([lp.argmax(-1) for lp in agree], 1)  # (N, networks)
-    return st, np.array([len(set(row)) for row in top.tolist()])
+    chosen = readings[len(p.networks) - len(p.adapted):]  # the adapted networks, or all if none adapts
+    top = torch.stack([lp.argmax(-1) for lp in chosen], 1)  # (N, networks)
+    linear = np.stack([lp.exp().numpy() for lp in chosen] + [cache.numpy()])
+    return Inputs(st, linear, np.array([len(set(row)) for row in top.tolist()]))
 
 
 def read(p: Prepared, text: str, s: Settings, full: bool = False) -> np.ndarray:
@@ -122,71 +139,97 @@ def read(p: Prepared, text: str, s: Settings, full: bool = False) -> np.ndarray:
     vocabulary instead, (N, V), from every node's decision (the loss reads the path of what came only: each node's
     decision depends on the text before the character, not on the other decisions of the same character)."""
     check(s)
-    tree, V, J = p.tree, p.tree.V, p.tree.J
+    tree, V, J, D = p.tree, p.tree.V, p.tree.J, p.tree.max_depth
     ids, ctx, primed = p.contexts(text)
     P = len(p.primer)
-    net, distinct = predictors(p, text)
+    inputs = predictors(p, text)
     counts = Counts(primed, ctx.keys, ids, s.limit)
-    match = Match(ctx.keys[5], ids, P)
+    order0 = np.bincount(p.primer, minlength=V).astype(np.float64)
+    count_map = CountMap(len(NAMES))
+    match = Match(ctx.keys[ORDERS - 1], ids, P)
     match_p, match_n = np.full(MATCH_BUCKETS, 0.5), np.zeros(MATCH_BUCKETS)
+    a_lin = np.zeros((ORDERS + 1, len(inputs.linear) + 1))  # the linear mixer's weights (softmax), per longest order
     right, under = tree.right.astype(np.float32), tree.under.astype(np.float32)
-    M, C = net.shape[2], len(NAMES)
-    K = M + C + 2
+    M, C = inputs.st.shape[2], len(NAMES)
+    K = M + 2 * C + 4  # the readings, the counts raw and mapped, the match, Witten-Bell, the linear mixer, the bias
     init = np.zeros(K)
-    init[M - 1 - len(p.adapted) : M - 1] = 1 / max(1, len(p.adapted))  # starts as the adapted networks' mean
-    if not p.adapted:
+    n_adapted = len(p.adapted)
+    init[n_adapted : 2 * n_adapted] = 1 / max(1, n_adapted)  # starts as the adapted networks' mean
+    if not n_adapted:
         init[: M - 1] = 1 / (M - 1)
-    D = tree.max_depth
     mixer = Mixer(init, [J, V * D, 8 * 3 * D, 4 * MATCH_BUCKETS * D], J, s.lr, s.lr2)
     apm1, apm2 = APM(J * V, APM_RATE), APM(APM2_CONTEXTS, APM_RATE)
     out = np.zeros((len(text) - 1, V) if full else len(text) - 1)
     every = np.arange(J)
     for i in range(P, len(ids)):
-        rows = None
-        if i > P:
+        n, rows = counts.at(i)
+        if i > P:  # text[0] is given, as in every reading; it is counted with its own contexts
             t, c = i - P - 1, int(ids[i])
             nodes = every if full else tree.path[c]
+
+            def branch(dist):  # stretch(p of "1") at each node under a distribution (V,)
+                return stretch((dist @ right[nodes].T) / (dist @ under[nodes].T))
+
             expect, length = match.expected(i)
-            n, rows = counts.at(i)
+            bucket = 0 if length == 0 else 1 + (length - MIN_MATCH) // 4
+            longest = next((k for k in range(ORDERS, 0, -1) if rows[k - 1] is not None), 0)
             r, m = n @ right[nodes].T, n @ under[nodes].T  # (C, D): the counts under each node's "1" branch, under it
+            wb = witten_bell(order0, n[:ORDERS])
+            parts = np.concatenate([inputs.linear[:, t], wb[None]])  # (L + 1, V)
+            w_lin = np.exp(a_lin[longest] - a_lin[longest].max())
+            w_lin /= w_lin.sum()
             x = np.empty((len(nodes), K))
-            x[:, :M] = net[t, nodes]
+            x[:, :M] = inputs.st[t, nodes]
             x[:, M : M + C] = stretch((r + COUNT_EPS) / (m + 2 * COUNT_EPS)).T
-            bucket = 0 if length == 0 else 1 + (length - 6) // 4
-            if expect >= 0:
-                toward = under[nodes, expect] * (2 * right[nodes, expect] - 1)  # +1, -1 or 0 (not above it)
-                x[:, M + C] = toward * stretch(match_p[bucket])
-            else:
-                x[:, M + C] = 0.0
+            x[:, M + C : M + 2 * C] = stretch(count_map.predict(m - r, r)).T
+            toward = under[nodes, expect] * (2 * right[nodes, expect] - 1) if expect >= 0 else 0.0  # +1, -1, 0
+            x[:, -4] = toward * stretch(match_p[bucket])
+            x[:, -3] = branch(wb)
+            x[:, -2] = branch(w_lin @ parts)
             x[:, -1] = 1.0
             depth, c1, c2 = tree.depth[nodes], int(ids[i - 1]), int(ids[i - 2])
             column = min(int(ctx.column[i]), 7)
             select = np.stack([nodes, c1 * D + depth, (column * 3 + ctx.name[i]) * D + depth,
-                               ((min(distinct[t], 4) - 1) * MATCH_BUCKETS + bucket) * D + depth])
+                               ((min(inputs.distinct[t], 4) - 1) * MATCH_BUCKETS + bucket) * D + depth])
             pm = mixer.predict(x, select, nodes)
             a1 = apm1.predict(pm, c1 * J + nodes)
             a2 = apm2.predict(pm, ((c2 * V + c1) * J + nodes) * 0x9E3779B1 % APM2_CONTEXTS)
             pr = (2 * pm + a1 + a2) / 4
-            on_path = np.searchsorted(nodes, tree.path[c]) if full else slice(None)
             bits = tree.bits[c]
             if full:
                 out[t] = tree.log_dist(pr)
             else:
                 out[t] = -np.log(np.where(bits > 0, pr, 1 - pr)).sum()
-            mixer.update(bits, on_path)
-            apm1.update(bits, on_path)
-            apm2.update(bits, on_path)
+            # Learn from what came: the decisions on its path (taken: where they sit among those predicted)
+            taken = np.searchsorted(nodes, tree.path[c]) if full else slice(None)
+            for stage in (mixer, apm1, apm2, count_map):
+                stage.update(bits, taken)
+            q = parts[:, c]
+            a_lin[longest] -= LINEAR_RATE * (w_lin - w_lin * q / (w_lin @ q))  # d(-log p) / d a, as combined's
             if expect >= 0:  # the match's probability of being right, at the decisions on the path above it
                 above = under[tree.path[c], expect] > 0
-                hits = (right[tree.path[c], expect] == bits)[above]
-                for hit in hits:
+                for hit in (right[tree.path[c], expect] == bits)[above]:
                     match_n[bucket] = min(match_n[bucket] + 1, 255)
                     match_p[bucket] += (hit - match_p[bucket]) / (match_n[bucket] + 0.5)
-        counts.add(i, rows if rows is not None else counts.at(i)[1])
-        if rows is None:
+        else:
             match.expected(i)
+        order0[ids[i]] += 1
+        counts.add(i, rows)
         match.add(i)
     return out
+
+
+def witten_bell(order0: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """The counts' distribution interpolated from order 0 up (Witten-Bell, as combined.Counts, over every character at
+    once): order0 (V,) the characters' counts, n (orders, V) the counts after the contexts of orders 1, 2, ..."""
+    p = (order0 + 1) / (order0.sum() + len(order0))
+    for row in n:
+        N = row.sum()
+        if N == 0:
+            break  # longer contexts of an unseen one are unseen too
+        T = np.count_nonzero(row)
+        p = (row + T * p) / (N + T)
+    return p
 
 
 def check(s: Settings) -> None:
