@@ -128,7 +128,7 @@ def predictors(p: Prepared, text: str) -> Inputs:
                           lambda: combined.cache_distributions(model, text, c["theta"], c["window"]))
     readings = [net.log_probs(text) for net in p.networks]
     st = np.stack([stretch(_decisions(p, lp)) for lp in [*readings, cache]], -1).astype(np.float32)
-    chosen = readings[len(p.networks) - len(p.adapted):]  # the adapted networks, or all if none adapts
+    chosen = readings[len(p.networks) - len(p.adapted):] if p.adapted else readings  # the adapted, or all
     top = torch.stack([lp.argmax(-1) for lp in chosen], 1)  # (N, networks)
     linear = np.stack([lp.exp().numpy() for lp in chosen] + [cache.numpy()])
     return Inputs(st, linear, np.array([len(set(row)) for row in top.tolist()]))
