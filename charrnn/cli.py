@@ -5,6 +5,8 @@
     dynamic       the test split read as the paper's dynamic model (tuned off the test split; --record)
     krause        the test split read with Krause et al.'s dynamic evaluation (tuned off the test split; --record)
     cache         the test split read with a continuous cache (tuned off the test split; --record)
+    combined      the network, its cache and counts, mixed (tuned off the test split; --record)
+    mixing        context mixing per binary decision of every reading and text model (tuned off the test split; --record)
     inside        the memory horizon and the units that mean something (off the test split; --record)
     writing       the writing form (int8, bf16 or float32) fastest on this CPU, and its test loss (--record)
     mix           a mixture of checkpoints, its weights fitted on their validation slice, measured and saved

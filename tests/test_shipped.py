@@ -43,7 +43,7 @@ SLOW_TUNING = {("gru", "dynamic"), ("gru-large", "dynamic"), *((name, "krause") 
 
 
 def _slow_tuning(name: str, key: str) -> bool:
-    if key == "combined":
+    if key in ("combined", "mixing"):  # as slow as the networks' readings it mixes
         key = charrnn.checkpoint.read_record(ROOT / "checkpoints" / name)["final"][key]["adapt"]
     return (name, key) in SLOW_TUNING
 MIXTURE = "mixture"  # the mixture of the gated models (python -m charrnn mix), a checkpoint without weights
@@ -177,8 +177,9 @@ def test_the_course_notebook_recipe_lands_near_the_notebook():
 
 
 # Issue 14's marks. Each is a known miss, kept visible: the check turns red the day a recorded figure meets it,
-# and the mark is then removed. paq8px -8 (v216) codes the test split given the training text at 1.386 bits/char
-# = 0.960 nats/char (measured by the team; not installable here).
+# and the mark is then removed. paq8px (v216) codes the test split given the training text at 1.386 bits/char = 0.960
+# nats/char with -8, 1.354 = 0.9384 with -8L (measured by the team; not installable here): issue 29 moved the mark
+# of the best reading from 0.95 to 0.93, ahead of -8L.
 
 
 def _records() -> dict[str, dict]:
@@ -198,14 +199,15 @@ def _best_adaptive_reading() -> float:
 
 
 def test_the_best_adaptive_reading_reaches_1_00():
-    """Met by the combination over the mixture, each member read with its best recorded update: 0.9874."""
+    """Met by the context mixing over the mixture (each member by its weights alone and its best recorded update,
+    the cache, the text models): 0.9693."""
     assert _best_adaptive_reading() <= 1.00
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="the best adaptive reading, the combination over the "
-                                                              "mixture, is 0.9874 nats/char, not 0.95")
-def test_the_best_adaptive_reading_is_ahead_of_paq8px_at_0_95():
-    assert _best_adaptive_reading() <= 0.95
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="the best adaptive reading, the context mixing over the "
+                                                              "mixture, is 0.9693 nats/char, not 0.93")
+def test_the_best_adaptive_reading_is_ahead_of_paq8px_at_0_93():
+    assert _best_adaptive_reading() <= 0.93
 
 
 def test_the_mixture_is_a_small_checkpoint_of_the_gated_models_weighted_on_their_validation_slice():
@@ -233,7 +235,7 @@ def test_the_mixture_s_losses_reproduce():
     assert charrnn.evaluate(model, val_text)["nats"] == pytest.approx(model.record["final"]["val"]["nats"], abs=1e-4)
 
 
-@pytest.mark.parametrize("name, key", [(n, k) for n, k in RECORDED if k in ("krause", "combined")])
+@pytest.mark.parametrize("name, key", [(n, k) for n, k in RECORDED if k in ("krause", "combined", "mixing")])
 def test_the_new_readings_chose_their_settings_off_the_test_split_where_recorded(name, key):
     """Krause et al.'s dynamic evaluation and the combination (python -m charrnn krause|combined), where recorded:
     the settings that did best on the tuning text, the same text as the other readings'."""

@@ -11,6 +11,9 @@ checkpoint's config.json as final[key] (see charrnn.record), whence the model ca
               text, with a decay toward the trained weights
     combined  the network (read as one of the above), its cache and character counts, mixed by learning weights
     cache     a continuous cache: the fixed network, mixed with what followed its most similar states
+    mixing    the networks (by their weights and as they learn), the cache, counts, words, lines and a match model,
+              mixed per binary decision by context-selected logistic mixers in two layers, then APMs (paq8px's last
+              stages)
 """
 from __future__ import annotations
 
@@ -24,13 +27,14 @@ from ..checkpoint import resave
 from ..data import hold_out
 from ..record import caller_fields
 from ..scoring import average
-from . import cache, combined, dynamic, krause
+from . import cache, combined, dynamic, krause, mixing
 from .method import Method
 
 TUNE_CHARS = 50_000  # tuning text for checkpoints without a validation slice: the end of the training split
 
 
-METHODS: dict[str, Method] = {m.key: m for m in (dynamic.METHOD, cache.METHOD, krause.METHOD, combined.METHOD)}
+METHODS: dict[str, Method] = {m.key: m for m in (dynamic.METHOD, cache.METHOD, krause.METHOD, combined.METHOD,
+                                                mixing.METHOD)}
 
 
 def tuning_text(train_text: str, training: dict) -> tuple[str, str]:

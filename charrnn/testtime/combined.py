@@ -21,20 +21,27 @@ character is coded from the text before it. mixer_lr is chosen on the validation
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import math
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from pathlib import Path
+from typing import Callable, Literal
 
 import torch
 
 from ..scoring import average, char_losses
 from .cache import cache_distribution
 from .dynamic import METHOD as DYNAMIC
+from .dynamic import adaptive_char_losses
 from .krause import METHOD as KRAUSE
 from .method import Method
 
 ORDER = 5  # longest character context counted: about a word
+STATIC_PIECE = 1024  # characters a network reading by its weights alone reads at once
 MIXER_RATES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)  # the grid tune() searches (0.2, its edge, was gru-large's best of 0.005-0.2)
 
 
@@ -117,14 +124,20 @@ def count_probs(primer: str, text: str, vocab, order: int = ORDER, counts: Count
 
 
 @torch.inference_mode()
-def cache_probs(model, text: str, theta: float, window: int) -> torch.Tensor:
-    """p_cache of each character of `text` after the first (1 / V where the cache is still empty): (len(text) - 1,)."""
+def cache_distributions(model, text: str, theta: float, window: int) -> torch.Tensor:
+    """p_cache over the vocabulary at each character of `text` after the first (uniform where the cache is still
+    empty): (len(text) - 1, V) float32."""
     model.eval()
     ids = torch.tensor([model.encode(text)], dtype=torch.long, device=model.device)
     h, _ = model.features(ids[:, :-1])  # (1, N, H)
     p, seen = cache_distribution(h, h[:, :-1], ids[:, 1:-1], 0, theta, window, len(model.vocab.chars))
-    p = p[0].gather(-1, ids[0, 1:, None])[:, 0].double().cpu()  # (N,)
-    return torch.where(seen.cpu(), p, torch.full_like(p, 1 / len(model.vocab.chars)))
+    return torch.where(seen.cpu()[:, None], p[0].cpu(), 1 / len(model.vocab.chars))
+
+
+def cache_probs(model, text: str, theta: float, window: int) -> torch.Tensor:
+    """p_cache of each character of `text` after the first (1 / V where the cache is still empty): (len(text) - 1,)."""
+    ids = torch.tensor(model.encode(text)[1:])
+    return cache_distributions(model, text, theta, window).gather(-1, ids[:, None])[:, 0].double()
 
 
 def mix_losses(q: torch.Tensor, select: torch.Tensor, lr: float) -> torch.Tensor:
@@ -160,23 +173,56 @@ class Settings:
 class Network:
     """One network as the combination reads it: by its weights alone (adapt "static") or by a recorded update, through
     that method of the registry with the settings its checkpoint records for it (and what the method measures on the
-    training text first: Krause's gradient RMS)."""
+    training text first: Krause's gradient RMS, measured when first needed).
+
+    Where the environment names a directory in CHARRNN_READINGS_CACHE, each whole reading (log_probs) is kept there,
+    under the network's weights, its settings, the text and the training text: a reading of the test split by an
+    adapting network takes minutes, and a mixer tuned again reads the same distributions."""
 
     UPDATES = {m.key: m for m in (KRAUSE, DYNAMIC)}
 
     def __init__(self, net, adapt: str, trained_on: str, log=None):
         self.adapt, self.method = adapt, self.UPDATES.get(adapt)
-        if self.method is None:
-            self.ready, self.settings = net, None
-        else:
-            self.settings = self.method.settings_of(_recorded(net, adapt))
-            self.ready = self.method.ready(net, trained_on, self.settings, log)
+        self.net, self.trained_on, self.log, self._ready = net, trained_on, log, None
+        self.settings = None if self.method is None else self.method.settings_of(_recorded(net, adapt))
+
+    @property
+    def ready(self):
+        if self._ready is None:
+            self._ready = self.net if self.method is None else self.method.ready(self.net, self.trained_on,
+                                                                                 self.settings, self.log)
+        return self._ready
 
     def losses(self, text: str) -> torch.Tensor:
         """The loss of each character of `text` after the first."""
         if self.method is None:
             return char_losses(self.ready, text)
         return self.method.char_losses(self.ready, text, self.settings)
+
+    def log_probs(self, text: str) -> torch.Tensor:
+        """log p of every character of the vocabulary at each character of `text` after the first, (N, V) float32."""
+        if self.method is None:  # one pass, no step: pieces of any length read the same
+            return kept([self.net.record.get("weights_sha256"), "static", text],
+                        lambda: adaptive_char_losses(self.ready, text, STATIC_PIECE, lambda m: None, log_probs=True))
+        return kept([self.net.record.get("weights_sha256"), self.adapt, dataclasses.asdict(self.settings), text,
+                     self.trained_on], lambda: self.method.char_log_probs(self.ready, text, self.settings))
+
+
+def kept(key: list, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """compute(), kept under `key` (JSON-able; texts in it are hashed) in the directory CHARRNN_READINGS_CACHE names,
+    if it names one, and read from there when it is already kept."""
+    root = os.environ.get("CHARRNN_READINGS_CACHE")
+    if not root:
+        return compute()
+    key = [hashlib.sha256(k.encode()).hexdigest() if isinstance(k, str) and len(k) > 64 else k for k in key]
+    path = Path(root) / f"{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:32]}.pt"
+    if path.exists():
+        return torch.load(path)
+    value = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(value, path.with_suffix(".tmp"))
+    os.replace(path.with_suffix(".tmp"), path)  # a reading cut short leaves nothing behind
+    return value
 
 
 class Prepared:

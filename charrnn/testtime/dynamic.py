@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from ..scoring import average
@@ -33,20 +34,38 @@ class Settings:
     seq_len: int = SEQ_LEN  # characters scored between two updates
 
 
-def dynamic_char_losses(model, text: str, lr: float, seq_len: int = SEQ_LEN) -> torch.Tensor:
+def dynamic_char_losses(model, text: str, lr: float, seq_len: int = SEQ_LEN, log_probs: bool = False) -> torch.Tensor:
     """Loss in nats of each character of `text` after the first under the dynamic model: shape (len(text) - 1,).
+    log_probs: the whole next-character distribution instead, log p (len(text) - 1, V).
 
     One stream, one pass, from the zero state. `model` itself is not changed: a copy adapts. With
     lr = 0 these are the static losses of reading the text in one pass (as scoring.char_losses).
     """
     if lr < 0 or not math.isfinite(lr):
         raise ValueError(f"the learning rate must be a finite number >= 0, not {lr}")
-    return adaptive_char_losses(model, text, seq_len, lambda m: torch.optim.SGD(m.parameters(), lr=lr) if lr else None)
+    return adaptive_char_losses(model, text, seq_len, lambda m: torch.optim.SGD(m.parameters(), lr=lr) if lr else None,
+                                log_probs)
 
 
-def adaptive_char_losses(model, text: str, seq_len: int, make_optimizer: Callable) -> torch.Tensor:
+class _Watched(nn.Module):
+    """`model` seen through a window: each forward pass also keeps its log-probabilities (detached), so that
+    train_step's reading of a segment gives the whole distribution, not only the loss of what came."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.seen = model, []
+
+    def forward(self, idx, state=None):
+        logits, state = self.model(idx, state)
+        self.seen.append(F.log_softmax(logits.detach().float(), -1)[0].cpu())  # (T, V)
+        return logits, state
+
+
+def adaptive_char_losses(model, text: str, seq_len: int, make_optimizer: Callable, log_probs: bool = False
+                         ) -> torch.Tensor:
     """Loss in nats of each character of `text` after the first, read by a copy of `model` that takes a step
     of `make_optimizer(copy)` after scoring each `seq_len` characters (None: no step, the static reading).
+    log_probs: the whole next-character distribution at each of those characters instead, log p (N, V).
 
     One stream, one pass, from the zero state; `model` itself is not changed. The step is train_step's:
     the gradient of the segment's mean loss, in eval mode (no dropout).
@@ -59,6 +78,8 @@ def adaptive_char_losses(model, text: str, seq_len: int, make_optimizer: Callabl
     if n < 1:
         raise ValueError("the dynamic model needs a text of at least two characters")
     opt = make_optimizer(m)
+    if log_probs:
+        m = _Watched(m)  # the optimizer was made on the copy's parameters, which the window leaves as they are
     losses, state = [], None
     # cuDNN's RNN refuses a backward pass in eval mode; its non-fused path computes the same thing.
     with torch.backends.cudnn.flags(enabled=False):
@@ -71,7 +92,7 @@ def adaptive_char_losses(model, text: str, seq_len: int, make_optimizer: Callabl
                     logits, state = m(x, state)
                     loss = F.cross_entropy(logits[0], y[0], reduction="none")
             losses.append(loss.reshape(-1).cpu())
-    return torch.cat(losses)
+    return torch.cat(m.seen) if log_probs else torch.cat(losses)
 
 
 def evaluate_dynamic(model, text: str, lr: float, seq_len: int = SEQ_LEN) -> dict:
@@ -106,6 +127,11 @@ def _char_losses(model, text: str, s: Settings) -> torch.Tensor:
     return dynamic_char_losses(model, text, s.lr, s.seq_len)
 
 
+def _char_log_probs(model, text: str, s: Settings) -> torch.Tensor:
+    return dynamic_char_losses(model, text, s.lr, s.seq_len, log_probs=True)
+
+
 PROSE = ("the network keeps learning from every 50 characters once it has scored them, so that it picks up the new "
          "plays' names and words as it reads")
-METHOD = Method("dynamic", "dynamic evaluation", PROSE, Settings, _char_losses, _tune, _about)
+METHOD = Method("dynamic", "dynamic evaluation", PROSE, Settings, _char_losses, _tune, _about,
+                char_log_probs=_char_log_probs)

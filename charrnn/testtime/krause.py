@@ -103,14 +103,15 @@ def check_krause(lr: float, lam: float, eps: float) -> None:
 
 
 def krause_char_losses(model, text: str, rms: list[torch.Tensor], lr: float, lam: float, seq_len: int = SEQ_LEN,
-                       eps: float = EPS) -> torch.Tensor:
+                       eps: float = EPS, log_probs: bool = False) -> torch.Tensor:
     """Loss in nats of each character of `text` after the first, read by a copy of `model` that makes Krause et
     al.'s update after scoring each `seq_len` characters: shape (len(text) - 1,). lr = 0: the static reading.
 
-    rms: gradient_rms(model, training text, seq_len).
+    rms: gradient_rms(model, training text, seq_len). log_probs: the whole distribution instead, log p (N, V).
     """
     check_krause(lr, lam, eps)
-    return adaptive_char_losses(model, text, seq_len, lambda m: RMSDecay(m.parameters(), rms, lr, lam, eps) if lr else None)
+    return adaptive_char_losses(model, text, seq_len, lambda m: RMSDecay(m.parameters(), rms, lr, lam, eps) if lr else None,
+                                log_probs)
 
 
 @dataclass
@@ -186,6 +187,11 @@ def _char_losses(p: Prepared, text: str, s: Settings) -> torch.Tensor:
     return _losses(p, text, s, s.lr, s.lam)
 
 
+def _char_log_probs(p: Prepared, text: str, s: Settings) -> torch.Tensor:
+    return krause_char_losses(p.model, text, p.rms, s.lr, s.lam, s.seq_len, s.eps, log_probs=True)
+
+
 PROSE = ("the network keeps learning from every 50 characters once it has scored them, each weight at the pace its "
          "gradients on training text set, and is pulled back toward its trained weights")
-METHOD = Method("krause", "dynamic evaluation (Krause)", PROSE, Settings, _char_losses, _tune, _about, _prepare)
+METHOD = Method("krause", "dynamic evaluation (Krause)", PROSE, Settings, _char_losses, _tune, _about, _prepare,
+                _char_log_probs)

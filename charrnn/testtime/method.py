@@ -18,6 +18,9 @@ class Method:
     # (model, the text it trained on, settings, log) -> what tune and char_losses read in the model's place (what
     # the method measures on training text first); None: they read the model
     prepare: Callable | None = None
+    # (model, text, settings) -> the whole next-character distribution at each character after the first, log p
+    # (len(text) - 1, V), for a method whose reading is a network's (what a mixer of predictors reads); None: not offered
+    char_log_probs: Callable | None = None
 
     def ready(self, model, train_text: str, settings, log=None):
         """What `char_losses` and `tune` read with: `model`, or what `prepare` measured on `train_text` (the text
