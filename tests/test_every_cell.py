@@ -14,14 +14,15 @@ import charrnn
 from charrnn import cells, testtime
 from charrnn.compress import compress_text, decompress_text
 from charrnn.fast import FORMS, for_writing
-from charrnn.testtime import cache, combined, dynamic, krause
+from charrnn.testtime import cache, combined, dynamic, krause, mixing
 from charrnn.training import Run, TrainConfig, train
 from tests.helpers import TINY_TEXT, tiny_model
 
 # Each method with its settings given, so that nothing is tuned (the tuning is tested with the methods).
 SETTINGS = {"dynamic": dynamic.Settings(lr=0.05, seq_len=20), "cache": cache.Settings(theta=1.0, lam=0.2, window=100),
             "krause": krause.Settings(lr=1e-4, lam=0.01, seq_len=20, grad_chars=200),
-            "combined": combined.Settings(mixer_lr=0.1, adapt="static", words=0)}
+            "combined": combined.Settings(mixer_lr=0.1, adapt="static", words=0),
+            "mixing": mixing.Settings(lr=0.005, lr2=0.002, limit=250, adapt="static")}
 COMPRESS = [("none", None), ("dynamic", dynamic.Settings(lr=0.05, seq_len=13)),
             ("cache", cache.Settings(theta=1.0, lam=0.2, window=40))]
 
@@ -67,7 +68,7 @@ def test_it_writes_in_every_writing_form(trained):
 def test_every_test_time_reading_reads_it(trained, key):
     cell, out, _, train_text, test_text = trained
     model, method = charrnn.load(out), testtime.METHODS[key]
-    if key == "combined":  # it reads the network's cache with the settings the checkpoint records
+    if key in ("combined", "mixing"):  # they read the network's cache with the settings the checkpoint records
         model.record["final"]["cache"] = dataclasses.asdict(SETTINGS["cache"])
     ready = method.ready(model, train_text, SETTINGS[key])
     losses = method.char_losses(ready, test_text, SETTINGS[key])
