@@ -122,9 +122,6 @@ class Inputs:
     def __init__(self, st: np.ndarray, linear: np.ndarray, distinct: np.ndarray):
         self.st, self.linear, self.distinct = st, linear, distinct
 
-    def __getitem__(self, rows: slice) -> "Inputs":
-        return Inputs(self.st[rows], self.linear[:, rows], self.distinct[rows])
-
 
 def predictors(p: Prepared, text: str) -> Inputs:
     """The networks' and the cache's readings of `text` (see Inputs)."""
