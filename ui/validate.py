@@ -80,7 +80,6 @@ class Catalog:
         gives it (`about`), else its cell's (cells.CELLS), or what a mixture is."""
         m = self[name]
         size = f"{m.num_params() / 1e6:.1f} million weights" if m.num_params() >= 1e5 else f"{m.num_params():,} weights"
-        size = size[0].upper() + size[1:]
         if not isinstance(m, CharRNN):
             return (f"**{name}**: {len(m.members)} networks' predictions averaged, with weights fitted on text they "
                     f"never trained on. {size} in all.")
